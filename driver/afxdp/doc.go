@@ -1,0 +1,29 @@
+// Package afxdp is the AF_XDP driver: it binds NIC receive queues to AF_XDP
+// sockets and steers their frames there with an XDP program.
+//
+// What Linux does in the NIC driver's NAPI poll and netif_receive_skb, this
+// driver hands to user space. An XDP program, loaded with cilium/ebpf and
+// attached through a BPF link, runs for every frame of the interface and
+// calls bpf_redirect_map on an XSKMAP keyed by the frame's rx_queue_index.
+// A queue with a socket in the map delivers the frame into that socket's
+// UMEM and rx ring; a queue without one falls back to XDP_PASS (the kernel
+// stack sees the frame) or XDP_DROP, as Options.UnboundAction says.
+//
+// The program is four instructions, so it is kept as cilium/ebpf asm in
+// program.go rather than as C compiled by bpf2go: nothing to regenerate, no
+// clang in the build, and the whole program reads in one screen. Attaching
+// through a BPF link means a crashed process leaves nothing on the
+// interface: the kernel detaches the program when the last link fd closes.
+//
+// Each bound queue gets one socket, one UMEM (package umem) and four rings
+// (package rxring). Binding tries zero-copy first and falls back to copy
+// mode (veth supports only copy); the chosen mode is reported. Sockets use
+// XDP_USE_NEED_WAKEUP unless disabled, and optionally SO_PREFER_BUSY_POLL,
+// SO_BUSY_POLL and SO_BUSY_POLL_BUDGET.
+//
+// Concurrency: a Device is safe for concurrent use. Each Queue follows the
+// contract of driver.Queue: one poller goroutine receives; Transmit, Wake,
+// Stats and Close may be called from anywhere. Close detaches the program
+// first, then wakes and waits out the poller's current call before it
+// unmaps the rings, so a running poller never touches freed memory.
+package afxdp

@@ -1,0 +1,148 @@
+package afxdp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rxpath/rxpath/umem"
+)
+
+// AttachMode selects how the XDP program is attached.
+type AttachMode int
+
+// Attach modes.
+const (
+	// AttachAuto tries native (driver) mode and falls back to generic.
+	AttachAuto AttachMode = iota
+	// AttachNative requires the driver's XDP hook.
+	AttachNative
+	// AttachGeneric uses the generic (SKB) hook, slower but universal.
+	AttachGeneric
+)
+
+func (m AttachMode) String() string {
+	switch m {
+	case AttachNative:
+		return "native"
+	case AttachGeneric:
+		return "generic"
+	}
+	return "auto"
+}
+
+// ParseAttachMode parses "auto", "native"/"drv" or "generic"/"skb".
+func ParseAttachMode(s string) (AttachMode, error) {
+	switch s {
+	case "", "auto":
+		return AttachAuto, nil
+	case "native", "drv", "driver":
+		return AttachNative, nil
+	case "generic", "skb":
+		return AttachGeneric, nil
+	}
+	return 0, fmt.Errorf("unknown attach mode %q (want auto, native or generic)", s)
+}
+
+// CopyMode selects copy or zero-copy binding.
+type CopyMode int
+
+// Copy modes.
+const (
+	// CopyAuto tries zero-copy and falls back to copy.
+	CopyAuto CopyMode = iota
+	// CopyForce binds in copy mode.
+	CopyForce
+	// ZeroCopyForce binds in zero-copy mode or fails.
+	ZeroCopyForce
+)
+
+func (m CopyMode) String() string {
+	switch m {
+	case CopyForce:
+		return "copy"
+	case ZeroCopyForce:
+		return "zerocopy"
+	}
+	return "auto"
+}
+
+// BusyPoll configures the socket busy-poll options. Zero values leave the
+// kernel defaults.
+type BusyPoll struct {
+	Prefer bool // SO_PREFER_BUSY_POLL
+	Usec   int  // SO_BUSY_POLL
+	Budget int  // SO_BUSY_POLL_BUDGET
+}
+
+// Options configures Open. The zero value means DefaultOptions.
+type Options struct {
+	// Queues lists the rx queues to bind; nil binds every queue.
+	Queues []int
+	// Attach selects native or generic XDP.
+	Attach AttachMode
+	// Copy selects copy or zero-copy binding.
+	Copy CopyMode
+	// UnboundAction is what the program does with frames of queues that
+	// have no socket.
+	UnboundAction Action
+	// UMEM configures each queue's frame area.
+	UMEM umem.Options
+	// Ring sizes, powers of two (defaults: fill and rx 2048, tx and
+	// completion 512).
+	FillSize, RxSize, TxSize, CompSize uint32
+	// DisableNeedWakeup turns XDP_USE_NEED_WAKEUP off.
+	DisableNeedWakeup bool
+	// BusyPoll sets the socket busy-poll options.
+	BusyPoll BusyPoll
+	// BindRetry bounds how long bind retries EBUSY, which the kernel
+	// returns for a moment after a socket on the same queue closed
+	// (default 500ms).
+	BindRetry time.Duration
+}
+
+// DefaultOptions returns the options the zero value stands for.
+func DefaultOptions() Options {
+	return Options{
+		UMEM:      umem.DefaultOptions(),
+		FillSize:  2048,
+		RxSize:    2048,
+		TxSize:    512,
+		CompSize:  512,
+		BindRetry: 500 * time.Millisecond,
+	}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.FillSize == 0 {
+		o.FillSize = d.FillSize
+	}
+	if o.RxSize == 0 {
+		o.RxSize = d.RxSize
+	}
+	if o.TxSize == 0 {
+		o.TxSize = d.TxSize
+	}
+	if o.CompSize == 0 {
+		o.CompSize = d.CompSize
+	}
+	if o.BindRetry == 0 {
+		o.BindRetry = d.BindRetry
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	for _, r := range []struct {
+		name string
+		size uint32
+	}{{"fill", o.FillSize}, {"rx", o.RxSize}, {"tx", o.TxSize}, {"completion", o.CompSize}} {
+		if r.size&(r.size-1) != 0 {
+			return fmt.Errorf("%s ring size %d is not a power of two", r.name, r.size)
+		}
+	}
+	if o.Attach < AttachAuto || o.Attach > AttachGeneric {
+		return fmt.Errorf("unknown attach mode %d", o.Attach)
+	}
+	return nil
+}

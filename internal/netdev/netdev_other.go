@@ -1,0 +1,16 @@
+//go:build !linux
+
+package netdev
+
+import (
+	"errors"
+	"runtime"
+)
+
+var errNotSupported = errors.New("netdev: not supported on " + runtime.GOOS)
+
+// Lookup is not supported off Linux.
+func Lookup(name string) (Info, error) { return Info{}, errNotSupported }
+
+// List is not supported off Linux.
+func List() ([]Info, error) { return nil, errNotSupported }

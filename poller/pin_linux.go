@@ -1,0 +1,21 @@
+package poller
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// pin binds the calling thread to cpu.
+func pin(cpu int) error {
+	var set unix.CPUSet
+	if cpu < 0 || cpu >= len(set)*64 {
+		return fmt.Errorf("pin to CPU %d: out of range", cpu)
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to CPU %d: %w", cpu, os.NewSyscallError("sched_setaffinity", err))
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rxpath/rxpath/driver"
+)
+
+// Options configures a Poller. The zero value means DefaultOptions.
+type Options struct {
+	// Pin pins the poller's thread to CPU.
+	Pin bool
+	CPU int
+	// Weight is the most frames per batch (default 64, NAPI's weight).
+	Weight int
+	// Budget is the most frames per round (default 300, netdev_budget).
+	Budget int
+	// TimeLimit ends a round early (default 2ms, netdev_budget_usecs).
+	TimeLimit time.Duration
+	// IdleSpin is how long the loop spins without work before it
+	// sleeps (default 50µs). A negative value never sleeps.
+	IdleSpin time.Duration
+	// PollTimeout bounds one sleep (default 100ms).
+	PollTimeout time.Duration
+}
+
+// DefaultOptions returns the options the zero value stands for.
+func DefaultOptions() Options {
+	return Options{Weight: 64, Budget: 300, TimeLimit: 2 * time.Millisecond, IdleSpin: 50 * time.Microsecond, PollTimeout: 100 * time.Millisecond}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.Weight <= 0 {
+		o.Weight = d.Weight
+	}
+	if o.Budget <= 0 {
+		o.Budget = d.Budget
+	}
+	if o.TimeLimit <= 0 {
+		o.TimeLimit = d.TimeLimit
+	}
+	if o.IdleSpin == 0 {
+		o.IdleSpin = d.IdleSpin
+	}
+	if o.PollTimeout <= 0 {
+		o.PollTimeout = d.PollTimeout
+	}
+	return o
+}
+
+// Handler receives a batch of frames on the poller's goroutine. The views
+// are valid until it returns, except for frames it keeps with Batch.Hold.
+type Handler func(b *Batch)
+
+// Batch is one batch of received frames.
+type Batch struct {
+	// Frames are the received frames. Their Data alias driver memory.
+	Frames []driver.Frame
+	// Queue is the index of the queue they came from.
+	Queue int
+
+	p    *Poller
+	held []bool
+}
+
+// Hold keeps frame i past the handler's return. The frame's Data stays
+// valid until the returned Held is released.
+func (b *Batch) Hold(i int) Held {
+	if !b.held[i] {
+		b.held[i] = true
+		b.p.st.held.Add(1)
+	}
+	return Held{p: b.p, f: b.Frames[i]}
+}
+
+// Held is a frame kept past its batch. Release it exactly once.
+type Held struct {
+	p *Poller
+	f driver.Frame
+}
+
+// Data returns the frame's bytes.
+func (h Held) Data() []byte { return h.f.Data }
+
+// Release gives the frame back. Safe for concurrent use; the poller
+// returns it to the driver on its next pass (or at once if it has
+// stopped).
+func (h Held) Release() {
+	p := h.p
+	p.retMu.Lock()
+	defer p.retMu.Unlock()
+	if p.draining {
+		p.returns = append(p.returns, h.f)
+		return
+	}
+	p.q.Release([]driver.Frame{h.f})
+}
+
+// Stats are a poller's counters, like a row of /proc/net/softnet_stat.
+type Stats struct {
+	Queue       int    `json:"queue"`
+	Processed   uint64 `json:"processed"`    // frames handed to the handler
+	Held        uint64 `json:"held"`         // frames the handler kept with Hold
+	Rounds      uint64 `json:"rounds"`       // rounds that found work
+	TimeSqueeze uint64 `json:"time_squeeze"` // rounds ended by budget or time limit with work left
+	BusyPasses  uint64 `json:"busy_passes"`  // passes that found frames
+	IdlePasses  uint64 `json:"idle_passes"`  // passes that found none
+	Polls       uint64 `json:"polls"`        // sleeps in the driver's Wait
+	Wakeups     uint64 `json:"wakeups"`      // sleeps that ended with frames to receive
+
+	Driver driver.QueueStats `json:"driver"`
+}
+
+// Dropped sums the drops the driver and kernel counted for this queue.
+func (s Stats) Dropped() uint64 {
+	k := s.Driver.Kernel
+	return s.Driver.RxInvalid + k.RxDropped + k.RxInvalidDescs + k.RxRingFull + k.RxFillRingEmpty
+}
+
+// Poller is one queue's poll loop.
+type Poller struct {
+	q    driver.Queue
+	h    Handler
+	opts Options
+
+	batch   []driver.Frame
+	release []driver.Frame
+	b       Batch
+
+	retMu    sync.Mutex
+	returns  []driver.Frame
+	spare    []driver.Frame
+	draining bool // returns go through the loop (the loop is running)
+
+	stop    atomic.Bool
+	running atomic.Bool
+	done    chan struct{}
+	err     error
+
+	st struct {
+		processed, held, rounds, squeeze, busy, idle, polls, wakeups atomic.Uint64
+	}
+}
+
+// ErrRunning is returned by Start or Run on a poller that is running.
+var ErrRunning = errors.New("poller already running")
+
+// New returns a poller for q that hands batches to h.
+func New(q driver.Queue, h Handler, opts Options) *Poller {
+	opts = opts.withDefaults()
+	p := &Poller{
+		q:       q,
+		h:       h,
+		opts:    opts,
+		batch:   make([]driver.Frame, opts.Weight),
+		release: make([]driver.Frame, 0, opts.Weight),
+	}
+	p.b = Batch{Queue: q.ID(), p: p, held: make([]bool, opts.Weight)}
+	return p
+}
+
+// Start runs the loop on a new goroutine.
+func (p *Poller) Start() error {
+	if !p.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	p.done = make(chan struct{})
+	p.stop.Store(false)
+	go func() {
+		defer close(p.done)
+		p.err = p.loop()
+	}()
+	return nil
+}
+
+// Run runs the loop on the calling goroutine until Stop is called or the
+// queue fails or closes.
+func (p *Poller) Run() error {
+	if !p.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	p.done = make(chan struct{})
+	defer close(p.done)
+	return p.loop()
+}
+
+// Stop ends the loop, waits for it to exit and returns its error (nil for
+// a clean stop or a closed queue). Stopping a poller that is not running
+// returns nil.
+func (p *Poller) Stop() error {
+	if !p.running.Load() {
+		return nil
+	}
+	p.stop.Store(true)
+	p.q.Wake()
+	<-p.done
+	return p.err
+}
+
+// Done is closed when the loop has exited; Err then returns its error.
+func (p *Poller) Done() <-chan struct{} { return p.done }
+
+// Err returns the loop's error once Done is closed.
+func (p *Poller) Err() error { return p.err }
+
+func (p *Poller) loop() (err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer p.running.Store(false)
+	if p.opts.Pin {
+		if err := pin(p.opts.CPU); err != nil {
+			return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
+		}
+	}
+	p.retMu.Lock()
+	p.draining = true
+	p.retMu.Unlock()
+	defer func() {
+		p.retMu.Lock()
+		p.draining = false
+		p.retMu.Unlock()
+		p.drainReturns()
+	}()
+
+	lastWork := time.Now()
+	woke := false
+	for !p.stop.Load() {
+		if p.Poll() > 0 {
+			if woke {
+				p.st.wakeups.Add(1)
+			}
+			woke = false
+			lastWork = time.Now()
+			continue
+		}
+		woke = false
+		if p.opts.IdleSpin < 0 || time.Since(lastWork) < p.opts.IdleSpin {
+			continue
+		}
+		p.st.polls.Add(1)
+		if err := p.q.Wait(p.opts.PollTimeout); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
+		}
+		woke = true
+	}
+	return nil
+}
+
+// Poll runs one NAPI round: refill, then batches of at most Weight frames
+// until the rx ring is empty, Budget frames were processed, or TimeLimit
+// passed. It returns the number of frames processed. The loop calls it;
+// tests and callers with a loop of their own may call it directly, on one
+// goroutine, while the poller is not running.
+func (p *Poller) Poll() int {
+	p.drainReturns()
+	p.q.Refill()
+	work := 0
+	var start time.Time
+	for work < p.opts.Budget {
+		n := p.q.Receive(p.batch[:min(p.opts.Weight, p.opts.Budget-work)])
+		if n == 0 {
+			break
+		}
+		if work == 0 {
+			start = time.Now()
+		}
+		work += n
+		p.deliver(n)
+		p.q.Refill()
+		if time.Since(start) > p.opts.TimeLimit {
+			p.st.squeeze.Add(1)
+			goto out
+		}
+	}
+	if work >= p.opts.Budget {
+		p.st.squeeze.Add(1)
+	}
+out:
+	if work > 0 {
+		p.st.busy.Add(1)
+		p.st.rounds.Add(1)
+		p.st.processed.Add(uint64(work))
+	} else {
+		p.st.idle.Add(1)
+	}
+	return work
+}
+
+func (p *Poller) deliver(n int) {
+	b := &p.b
+	b.Frames = p.batch[:n]
+	held := b.held[:n]
+	clear(held)
+	p.h(b)
+	rel := p.release[:0]
+	for i := range b.Frames {
+		if !held[i] {
+			rel = append(rel, b.Frames[i])
+		}
+	}
+	p.q.Release(rel)
+	clear(p.batch[:n]) // drop the views
+	b.Frames = nil
+}
+
+func (p *Poller) drainReturns() {
+	p.retMu.Lock()
+	if len(p.returns) == 0 {
+		p.retMu.Unlock()
+		return
+	}
+	p.returns, p.spare = p.spare[:0], p.returns
+	p.retMu.Unlock()
+	p.q.Release(p.spare)
+	clear(p.spare)
+}
+
+// Stats returns the poller's counters with the driver's. Safe for
+// concurrent use.
+func (p *Poller) Stats() Stats {
+	return Stats{
+		Queue:       p.q.ID(),
+		Processed:   p.st.processed.Load(),
+		Held:        p.st.held.Load(),
+		Rounds:      p.st.rounds.Load(),
+		TimeSqueeze: p.st.squeeze.Load(),
+		BusyPasses:  p.st.busy.Load(),
+		IdlePasses:  p.st.idle.Load(),
+		Polls:       p.st.polls.Load(),
+		Wakeups:     p.st.wakeups.Load(),
+		Driver:      p.q.Stats(),
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/internal/affinity"
 )
 
 // Options configures a Poller. The zero value means DefaultOptions.
@@ -215,7 +216,7 @@ func (p *Poller) loop() (err error) {
 	defer runtime.UnlockOSThread()
 	defer p.running.Store(false)
 	if p.opts.Pin {
-		if err := pin(p.opts.CPU); err != nil {
+		if err := affinity.Pin(p.opts.CPU); err != nil {
 			return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
 		}
 	}

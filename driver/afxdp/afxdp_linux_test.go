@@ -116,6 +116,8 @@ type sink struct {
 	other    atomic.Uint64
 	perQueue [8]atomic.Uint64
 	byParity [2]atomic.Uint64 // by the low bit of the sequence number
+	// byQueueParity counts by queue and by the low bit of the sequence.
+	byQueueParity [2][2]atomic.Uint64
 }
 
 func newSink(port uint16, n int) *sink { return &sink{port: port, seen: make([]atomic.Uint32, n)} }
@@ -136,6 +138,7 @@ func (s *sink) handle(b *poller.Batch) {
 		s.count.Add(1)
 		s.perQueue[b.Queue%8].Add(1)
 		s.byParity[seq&1].Add(1)
+		s.byQueueParity[b.Queue&1][seq&1].Add(1)
 	}
 }
 
@@ -299,6 +302,14 @@ func TestTwoQueues(t *testing.T) {
 	}
 	if q0 == 0 || q1 == 0 {
 		t.Fatalf("traffic from both CPUs should reach both queues: %d and %d", q0, q1)
+	}
+	// The lab's XPS maps the peer's tx queue i to CPU i, and veth delivers
+	// tx queue i to rx queue i: each CPU's traffic lands on its own queue.
+	for q := 0; q < 2; q++ {
+		if got := s.byQueueParity[q][q].Load(); got != perCPU {
+			t.Errorf("queue %d got %d of the %d datagrams sent from CPU %d (and %d from the other CPU)",
+				q, got, perCPU, q, s.byQueueParity[q][1-q].Load())
+		}
 	}
 }
 

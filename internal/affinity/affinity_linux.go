@@ -1,4 +1,4 @@
-package poller
+package affinity
 
 import (
 	"fmt"
@@ -7,8 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pin binds the calling thread to cpu.
-func pin(cpu int) error {
+// Pin binds the calling OS thread to cpu. Lock the goroutine to its thread
+// first (runtime.LockOSThread).
+func Pin(cpu int) error {
 	var set unix.CPUSet
 	if cpu < 0 || cpu >= len(set)*64 {
 		return fmt.Errorf("pin to CPU %d: out of range", cpu)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package poller
+package affinity
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"github.com/rxpath/rxpath/driver"
 )
 
-func pin(cpu int) error {
+// Pin is not supported off Linux.
+func Pin(cpu int) error {
 	return fmt.Errorf("pin to CPU %d on %s: %w", cpu, runtime.GOOS, driver.ErrNotSupported)
 }

@@ -1,0 +1,43 @@
+# rxpath: kernel-bypass packet receive in Go.
+#
+#   make demo    build, create the veth lab, receive a burst on AF_XDP, report, tear down (root)
+#   make test    every test; the privileged ones (veth labs, AF_XDP, XDP) run when root
+#   make lint    gofmt, go vet, staticcheck
+#   make bench   the benchmark (grows with the rxbench issue)
+
+GO          ?= go
+BIN         := bin
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages that need no privilege also run under the race detector.
+RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/netdev/...
+
+.PHONY: all build test test-race lint demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/rxpath ./cmd/rxpath
+	$(GO) build -o $(BIN)/rxbench ./cmd/rxbench
+
+# -p 1: privileged tests pin senders and pollers to CPUs; packages running
+# side by side on two cores would only add noise and time.
+test: build
+	$(GO) test -p 1 -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+demo: build
+	$(BIN)/rxpath demo
+
+bench: build
+	@echo "the rxbench scenarios come with the benchmark issue; measuring rxpath run against the generator:"
+	$(BIN)/rxpath demo --duration 5s
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,110 @@
+// Package gen is the traffic generator of the benchmark and of rate
+// measurements: the fastest way to put frames on a veth on these machines.
+//
+// It runs a tiny XDP program with BPF_PROG_RUN in live-frame mode
+// (BPF_F_TEST_XDP_LIVE_FRAMES): the kernel builds each frame from a
+// template, the program stamps a big-endian 64-bit sequence number into the
+// UDP payload from a counter map, and redirects the frame out of the peer
+// veth with bpf_redirect. No socket, no skb, no qdisc: on a veth this
+// reaches about 1.9 Mpps from one CPU, against 1.1 Mpps for AF_PACKET
+// sendmmsg with PACKET_QDISC_BYPASS.
+//
+// A veth only accepts redirected frames when its peer has an XDP program
+// (or GRO) on the receiving end; rxpath's own program satisfies that.
+// Because the UDP payload changes per frame, the UDP checksum is zero
+// (allowed over IPv4).
+package gen
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Options describes the traffic.
+type Options struct {
+	// Ifindex is the interface to send out of, in the calling thread's
+	// network namespace.
+	Ifindex int
+	SrcMAC  net.HardwareAddr
+	DstMAC  net.HardwareAddr
+	Src     netip.AddrPort
+	Dst     netip.AddrPort
+	// FrameLen is the Ethernet frame length without FCS (default 60, the
+	// minimum; at least 50 to hold the sequence number).
+	FrameLen int
+	// Count stops after this many frames (0: Duration decides).
+	Count uint64
+	// Duration stops after this long (0: Count decides).
+	Duration time.Duration
+	// FirstSeq is the first sequence number stamped.
+	FirstSeq uint64
+}
+
+// Result is what a run sent.
+type Result struct {
+	Sent    uint64        // frames the program redirected
+	Elapsed time.Duration // wall time of the run
+}
+
+// PPS is the send rate.
+func (r Result) PPS() float64 { return float64(r.Sent) / r.Elapsed.Seconds() }
+
+const (
+	ethLen  = 14
+	ipLen   = 20
+	udpLen  = 8
+	seqOff  = ethLen + ipLen + udpLen
+	minLen  = seqOff + 8
+	maxLen  = 1514
+	chunk   = 1 << 15
+	xdpMDLo = 0 // offsetof(struct xdp_md, data)
+	xdpMDHi = 4 // offsetof(struct xdp_md, data_end)
+)
+
+// Frame builds the template frame for o.
+func Frame(o Options) ([]byte, error) {
+	n := o.FrameLen
+	if n == 0 {
+		n = 60
+	}
+	if n < minLen || n > maxLen {
+		return nil, fmt.Errorf("frame length %d out of range [%d, %d]", n, minLen, maxLen)
+	}
+	if !o.Src.Addr().Is4() || !o.Dst.Addr().Is4() {
+		return nil, errors.New("source and destination must be IPv4")
+	}
+	f := make([]byte, n)
+	copy(f[0:6], o.DstMAC)
+	copy(f[6:12], o.SrcMAC)
+	binary.BigEndian.PutUint16(f[12:14], 0x0800)
+	ip := f[ethLen:]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:4], uint16(n-ethLen))
+	ip[6] = 0x40 // DF
+	ip[8] = 64
+	ip[9] = 17
+	s, d := o.Src.Addr().As4(), o.Dst.Addr().As4()
+	copy(ip[12:16], s[:])
+	copy(ip[16:20], d[:])
+	binary.BigEndian.PutUint16(ip[10:12], checksum(ip[:ipLen]))
+	udp := ip[ipLen:]
+	binary.BigEndian.PutUint16(udp[0:2], o.Src.Port())
+	binary.BigEndian.PutUint16(udp[2:4], o.Dst.Port())
+	binary.BigEndian.PutUint16(udp[4:6], uint16(n-ethLen-ipLen))
+	return f, nil
+}
+
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/internal/engine"
+	"github.com/rxpath/rxpath/poller"
+	"github.com/rxpath/rxpath/umem"
+)
+
+func runCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var (
+		iface    = fs.String("iface", "", "interface to receive on (required)")
+		queues   = fs.String("queues", "", "comma-separated rx queues to bind (default all)")
+		attach   = fs.String("attach", "auto", "XDP attach mode: auto, native or generic")
+		cpus     = fs.String("cpus", "", "comma-separated CPUs; queue i's poller is pinned to the i-th (default unpinned)")
+		duration = fs.Duration("duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
+		asJSON   = fs.Bool("json", false, "print the summary as one JSON object on stdout")
+		unbound  = fs.String("unbound", "pass", "what the XDP program does with frames of unbound queues: pass or drop")
+		frameSz  = fs.Int("frame-size", 4096, "UMEM frame size, 2048 or 4096")
+		frames   = fs.Int("frames", 4096, "UMEM frames per queue")
+		rxRing   = fs.Uint("rx-ring", 2048, "rx and fill ring size (power of two)")
+		idleSpin = fs.Duration("idle-spin", 50*time.Microsecond, "spin this long without frames before sleeping in poll(2); negative never sleeps")
+		busyPoll = fs.Int("busy-poll", 0, "SO_BUSY_POLL microseconds (0: off)")
+		interval = fs.Duration("interval", time.Second, "stats line interval (0: none)")
+	)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *iface == "" {
+		return usageError{fmt.Errorf("run: --iface is required")}
+	}
+	o := engine.Options{
+		Iface: *iface,
+		Driver: afxdp.Options{
+			UMEM:     umem.Options{FrameSize: *frameSz, FrameCount: *frames},
+			RxSize:   uint32(*rxRing),
+			FillSize: uint32(*rxRing),
+			BusyPoll: afxdp.BusyPoll{Usec: *busyPoll},
+		},
+		Poller: poller.Options{IdleSpin: *idleSpin},
+	}
+	var err error
+	if o.Driver.Attach, err = afxdp.ParseAttachMode(*attach); err != nil {
+		return usageError{err}
+	}
+	switch *unbound {
+	case "pass":
+	case "drop":
+		o.Driver.UnboundAction = afxdp.Drop
+	default:
+		return usageError{fmt.Errorf("run: --unbound %q: want pass or drop", *unbound)}
+	}
+	if o.Driver.Queues, err = intList(*queues); err != nil {
+		return usageError{fmt.Errorf("run: --queues: %w", err)}
+	}
+	if o.CPUs, err = intList(*cpus); err != nil {
+		return usageError{fmt.Errorf("run: --cpus: %w", err)}
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	e, err := engine.Start(o)
+	if err != nil {
+		return err
+	}
+	d := e.Device()
+	fmt.Fprintf(stderr, "rxpath: receiving on %s: %d queue(s), %s XDP, %s mode%s\n", *iface, len(d.Queues()),
+		d.Attach(), map[bool]string{true: "zero-copy", false: "copy"}[d.ZeroCopy()], fallbackNote(d.Fallback()))
+
+	var tick <-chan time.Time
+	if *interval > 0 {
+		t := time.NewTicker(*interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var stop <-chan time.Time
+	if *duration > 0 {
+		stop = time.After(*duration)
+	}
+	prev := e.Snapshot()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-tick:
+			cur := e.Snapshot()
+			fmt.Fprintln(stderr, statsLine(prev, cur))
+			prev = cur
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "rxpath: %v, shutting down\n", s)
+			break loop
+		case <-stop:
+			break loop
+		case runErr = <-e.Err():
+			break loop
+		}
+	}
+	closeErr := e.Close()
+	final := e.Final()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(final); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stdout, summary(final))
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return closeErr
+}
+
+func fallbackNote(f string) string {
+	if f == "" {
+		return ""
+	}
+	return " (fell back: " + f + ")"
+}
+
+func intList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a list of non-negative integers", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// statsLine is the per-interval line: rates since the previous snapshot and
+// the drop counters by place.
+func statsLine(prev, cur engine.Snapshot) string {
+	dt := cur.Elapsed - prev.Elapsed
+	if dt <= 0 {
+		dt = 1
+	}
+	pps := float64(cur.Frames-prev.Frames) / dt
+	bps := float64(cur.Bytes-prev.Bytes) * 8 / dt
+	var fillEmpty, ringFull, kdrop, invalid, squeeze, polls, wakeups uint64
+	for _, q := range cur.Queues {
+		k := q.Driver.Kernel
+		fillEmpty += k.RxFillRingEmpty
+		ringFull += k.RxRingFull
+		kdrop += k.RxDropped
+		invalid += q.Driver.RxInvalid + k.RxInvalidDescs
+		squeeze += q.TimeSqueeze
+		polls += q.Polls
+		wakeups += q.Wakeups
+	}
+	return fmt.Sprintf("%7.1fs  rx %8.3f Mpps %8.3f Gbit/s  total %d | drops fill_empty=%d ring_full=%d xdp_dropped=%d invalid=%d | squeeze=%d polls=%d wakeups=%d",
+		cur.Elapsed, pps/1e6, bps/1e9, cur.Frames, fillEmpty, ringFull, kdrop, invalid, squeeze, polls, wakeups)
+}
+
+func summary(s engine.Snapshot) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d frames, %d bytes in %.1fs (%.3f Mpps), %s XDP, dropped %d\n",
+		s.Iface, s.Frames, s.Bytes, s.Elapsed, float64(s.Frames)/s.Elapsed/1e6, s.Attach, s.Dropped)
+	for _, q := range s.Queues {
+		k := q.Driver.Kernel
+		fmt.Fprintf(&b, "  queue %d: processed %d, squeeze %d, busy %d, idle %d, polls %d, wakeups %d; drops: fill_empty %d, ring_full %d, xdp_dropped %d, invalid %d; ledger free %d fill %d held %d tx %d of %d\n",
+			q.Queue, q.Processed, q.TimeSqueeze, q.BusyPasses, q.IdlePasses, q.Polls, q.Wakeups,
+			k.RxFillRingEmpty, k.RxRingFull, k.RxDropped, q.Driver.RxInvalid+k.RxInvalidDescs,
+			q.Ledger.Free, q.Ledger.Fill, q.Ledger.Held, q.Ledger.Tx, q.Ledger.Frames)
+	}
+	if s.LedgerErr != "" {
+		fmt.Fprintf(&b, "  LEDGER ERROR: %s\n", s.LedgerErr)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

@@ -1,0 +1,2 @@
+// Package affinity pins OS threads to CPUs.
+package affinity

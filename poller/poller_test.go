@@ -105,6 +105,7 @@ func (q *fakeQueue) Wake() {
 func (q *fakeQueue) Transmit([][]byte) int    { return 0 }
 func (q *fakeQueue) Stats() driver.QueueStats { return driver.QueueStats{Queue: 7} }
 func (q *fakeQueue) Close() error             { q.closed.Store(true); q.Wake(); return nil }
+func (q *fakeQueue) Check() error             { return nil }
 
 func TestPollBudgetAndWeight(t *testing.T) {
 	q := newFakeQueue(1000)

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -18,9 +18,9 @@ type Device struct{}
 // Queue is not available off Linux.
 type Queue struct{}
 
-// Open reports driver.ErrNotSupported: AF_XDP exists only on Linux.
+// Open reports queue.ErrNotSupported: AF_XDP exists only on Linux.
 func Open(ifname string, opts Options) (*Device, error) {
-	return nil, fmt.Errorf("afxdp on %s: %w", runtime.GOOS, driver.ErrNotSupported)
+	return nil, fmt.Errorf("afxdp on %s: %w", runtime.GOOS, queue.ErrNotSupported)
 }
 
 // Close does nothing.
@@ -30,7 +30,7 @@ func (d *Device) Close() error { return nil }
 func (d *Device) Queues() []*Queue { return nil }
 
 // DriverQueues returns nothing.
-func (d *Device) DriverQueues() []driver.Queue { return nil }
+func (d *Device) DriverQueues() []queue.Queue { return nil }
 
 // Info returns nothing.
 func (d *Device) Info() netdev.Info { return netdev.Info{} }
@@ -54,13 +54,13 @@ func (q *Queue) UMEM() *umem.UMEM { return nil }
 func (q *Queue) Refill() int { return 0 }
 
 // Receive receives nothing.
-func (q *Queue) Receive([]driver.Frame) int { return 0 }
+func (q *Queue) Receive([]queue.Frame) int { return 0 }
 
 // Release does nothing.
-func (q *Queue) Release([]driver.Frame) {}
+func (q *Queue) Release([]queue.Frame) {}
 
-// Wait reports driver.ErrNotSupported.
-func (q *Queue) Wait(time.Duration) error { return driver.ErrNotSupported }
+// Wait reports queue.ErrNotSupported.
+func (q *Queue) Wait(time.Duration) error { return queue.ErrNotSupported }
 
 // Wake does nothing.
 func (q *Queue) Wake() {}
@@ -69,7 +69,10 @@ func (q *Queue) Wake() {}
 func (q *Queue) Transmit([][]byte) int { return 0 }
 
 // Stats returns zeros.
-func (q *Queue) Stats() driver.QueueStats { return driver.QueueStats{} }
+func (q *Queue) Stats() queue.QueueStats { return queue.QueueStats{} }
 
 // Close does nothing.
 func (q *Queue) Close() error { return nil }
+
+// Check does nothing.
+func (q *Queue) Check() error { return nil }

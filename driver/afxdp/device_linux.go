@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 )
 
@@ -157,9 +157,9 @@ func privileged(err error) error {
 // Queues returns the bound queues, in the order of Options.Queues.
 func (d *Device) Queues() []*Queue { return d.queues }
 
-// DriverQueues returns the bound queues as driver.Queue values.
-func (d *Device) DriverQueues() []driver.Queue {
-	out := make([]driver.Queue, len(d.queues))
+// DriverQueues returns the bound queues as queue.Queue values.
+func (d *Device) DriverQueues() []queue.Queue {
+	out := make([]queue.Queue, len(d.queues))
 	for i, q := range d.queues {
 		out[i] = q
 	}

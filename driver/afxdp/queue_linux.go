@@ -11,15 +11,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
 )
 
-var _ driver.Queue = (*Queue)(nil)
+var _ queue.Queue = (*Queue)(nil)
 
 // Queue is one AF_XDP socket bound to one rx queue, with its UMEM and rings.
-// See driver.Queue for the concurrency contract.
+// See queue.Queue for the concurrency contract.
 type Queue struct {
 	id       int
 	fd       int
@@ -48,7 +48,7 @@ type Queue struct {
 	txIdx   []int
 
 	st        counters
-	lastStats driver.KernelStats
+	lastStats queue.KernelStats
 }
 
 type counters struct {
@@ -226,7 +226,7 @@ func (q *Queue) Refill() int {
 
 // Receive takes up to len(frames) frames off the rx ring. Poller
 // goroutine only.
-func (q *Queue) Receive(frames []driver.Frame) int {
+func (q *Queue) Receive(frames []queue.Frame) int {
 	q.life.RLock()
 	defer q.life.RUnlock()
 	if q.closed.Load() || q.rx == nil {
@@ -247,7 +247,7 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 			q.st.rxInvalid.Add(1)
 			continue
 		}
-		frames[k] = driver.Frame{Data: b, Handle: d.Addr}
+		frames[k] = queue.Frame{Data: b, Handle: d.Addr}
 		bytes += uint64(d.Len)
 		k++
 	}
@@ -259,7 +259,7 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 
 // Release returns received frames to the free list. Poller goroutine
 // only; after Close it may be called from any goroutine.
-func (q *Queue) Release(frames []driver.Frame) {
+func (q *Queue) Release(frames []queue.Frame) {
 	if q.closed.Load() {
 		for i := range frames {
 			q.umem.ReleaseClosed(frames[i].Handle)
@@ -273,7 +273,7 @@ func (q *Queue) Release(frames []driver.Frame) {
 
 // Wait re-arms the wakeup and sleeps in poll(2) until the rx ring has
 // frames, Wake is called, or timeout passes. It returns an error wrapping
-// net.ErrClosed after Close and driver.ErrQueueDown when the socket
+// net.ErrClosed after Close and queue.ErrQueueDown when the socket
 // reports an error (the device went away).
 func (q *Queue) Wait(timeout time.Duration) error {
 	q.life.RLock()
@@ -305,7 +305,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 		return net.ErrClosed
 	}
 	if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
-		return fmt.Errorf("afxdp queue %d: poll revents %#x: %w", q.id, fds[0].Revents, driver.ErrQueueDown)
+		return fmt.Errorf("afxdp queue %d: poll revents %#x: %w", q.id, fds[0].Revents, queue.ErrQueueDown)
 	}
 	if fds[0].Revents&unix.POLLIN != 0 {
 		q.st.wakeups.Add(1)
@@ -415,8 +415,8 @@ func (q *Queue) reapLocked() {
 
 // Stats returns the queue's counters, with the kernel's XDP_STATISTICS.
 // Safe for concurrent use.
-func (q *Queue) Stats() driver.QueueStats {
-	s := driver.QueueStats{
+func (q *Queue) Stats() queue.QueueStats {
+	s := queue.QueueStats{
 		Queue:       q.id,
 		RxFrames:    q.st.rxFrames.Load(),
 		RxBytes:     q.st.rxBytes.Load(),
@@ -433,6 +433,9 @@ func (q *Queue) Stats() driver.QueueStats {
 		Waits:       q.st.waits.Load(),
 		Wakeups:     q.st.wakeups.Load(),
 	}
+	u := q.umem.Stats()
+	s.Buffers = queue.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
+		BadRelease: u.BadRelease, Foreign: u.Foreign}
 	q.life.RLock()
 	defer q.life.RUnlock()
 	if !q.closed.Load() && q.fd >= 0 {
@@ -443,6 +446,9 @@ func (q *Queue) Stats() driver.QueueStats {
 	s.Kernel = q.lastStats
 	return s
 }
+
+// Check verifies the UMEM ledger. Call it while the poller is stopped.
+func (q *Queue) Check() error { return q.umem.Check() }
 
 // Close wakes the poller, waits for its current call to finish, unmaps the
 // rings, closes the socket (the kernel gives back its frames) and releases

@@ -1,6 +1,6 @@
-// Package engine ties an AF_XDP device to one poller per queue. It is what
-// `rxpath run`, the tests and the benchmark start; the stack plugs in as
-// the handler.
+// Package engine ties an opened device (AF_XDP or AF_PACKET, see
+// driver.Open) to one poller per queue. It is what `rxpath run`, the demo,
+// the tests and the benchmark start; the stack plugs in as the handler.
 package engine
 
 import (
@@ -9,17 +9,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/poller"
-	"github.com/rxpath/rxpath/umem"
 )
 
 // Options configures an Engine.
 type Options struct {
 	// Iface is the interface to bind.
 	Iface string
-	// Driver configures the AF_XDP device.
-	Driver afxdp.Options
+	// Driver selects and configures the driver.
+	Driver driver.Options
 	// CPUs pins the poller of the i-th bound queue to CPUs[i%len(CPUs)];
 	// empty leaves pollers unpinned.
 	CPUs []int
@@ -27,11 +26,17 @@ type Options struct {
 	Poller poller.Options
 	// Handler receives every batch; nil only counts frames.
 	Handler poller.Handler
+	// HandlerFor, if set, makes each queue's handler instead (handlers
+	// with per-poller state, like the stack's).
+	HandlerFor func(queue int) poller.Handler
+	// OnOpen, if set, runs after the device is open and before the
+	// pollers start (the stack attaches to the queues here).
+	OnOpen func(*driver.Device) error
 }
 
 // Engine is a running device with its pollers. Safe for concurrent use.
 type Engine struct {
-	dev     *afxdp.Device
+	dev     *driver.Device
 	pollers []*poller.Poller
 	started time.Time
 
@@ -46,21 +51,31 @@ type Engine struct {
 // Start opens the device and starts one poller per queue. It must run on a
 // thread in the interface's network namespace.
 func Start(o Options) (*Engine, error) {
-	dev, err := afxdp.Open(o.Iface, o.Driver)
+	dev, err := driver.Open(o.Iface, o.Driver)
 	if err != nil {
 		return nil, err
+	}
+	if o.OnOpen != nil {
+		if err := o.OnOpen(dev); err != nil {
+			dev.Close()
+			return nil, err
+		}
 	}
 	e := &Engine{dev: dev, errc: make(chan error, 1), started: time.Now()}
 	h := o.Handler
 	if h == nil {
 		h = func(*poller.Batch) {}
 	}
-	for i, q := range dev.Queues() {
+	for i, q := range dev.Queues {
 		po := o.Poller
 		if len(o.CPUs) > 0 {
 			po.Pin, po.CPU = true, o.CPUs[i%len(o.CPUs)]
 		}
-		p := poller.New(q, h, po)
+		qh := h
+		if o.HandlerFor != nil {
+			qh = o.HandlerFor(q.ID())
+		}
+		p := poller.New(q, qh, po)
 		if err := p.Start(); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("start poller for queue %d: %w", q.ID(), err)
@@ -76,8 +91,8 @@ func Start(o Options) (*Engine, error) {
 	return e, nil
 }
 
-// Device returns the AF_XDP device.
-func (e *Engine) Device() *afxdp.Device { return e.dev }
+// Device returns the opened device.
+func (e *Engine) Device() *driver.Device { return e.dev }
 
 // Pollers returns the pollers, one per bound queue.
 func (e *Engine) Pollers() []*poller.Poller { return e.pollers }
@@ -85,23 +100,17 @@ func (e *Engine) Pollers() []*poller.Poller { return e.pollers }
 // Err delivers the first poller failure.
 func (e *Engine) Err() <-chan error { return e.errc }
 
-// QueueSnapshot is one queue's counters and ledger.
-type QueueSnapshot struct {
-	poller.Stats
-	Ledger umem.Stats `json:"ledger"`
-}
-
 // Snapshot is the engine's counters at one moment.
 type Snapshot struct {
-	Iface    string          `json:"iface"`
-	Attach   string          `json:"attach"`
-	ZeroCopy bool            `json:"zero_copy"`
-	Fallback string          `json:"fallback,omitempty"`
-	Elapsed  float64         `json:"elapsed_s"`
-	Frames   uint64          `json:"rx_frames"`
-	Bytes    uint64          `json:"rx_bytes"`
-	Dropped  uint64          `json:"dropped"`
-	Queues   []QueueSnapshot `json:"queues"`
+	Iface   string         `json:"iface"`
+	Driver  string         `json:"driver"`
+	Mode    string         `json:"mode"`
+	Reason  string         `json:"fallback_reason,omitempty"`
+	Elapsed float64        `json:"elapsed_s"`
+	Frames  uint64         `json:"rx_frames"`
+	Bytes   uint64         `json:"rx_bytes"`
+	Dropped uint64         `json:"dropped"`
+	Queues  []poller.Stats `json:"queues"`
 	// LedgerErr is set after Close when a ledger did not balance.
 	LedgerErr string `json:"ledger_error,omitempty"`
 }
@@ -109,14 +118,14 @@ type Snapshot struct {
 // Snapshot returns the current counters.
 func (e *Engine) Snapshot() Snapshot {
 	s := Snapshot{
-		Iface:    e.dev.Info().Name,
-		Attach:   e.dev.Attach().String(),
-		ZeroCopy: e.dev.ZeroCopy(),
-		Fallback: e.dev.Fallback(),
-		Elapsed:  time.Since(e.started).Seconds(),
+		Iface:   e.dev.Name,
+		Driver:  e.dev.Kind.String(),
+		Mode:    e.dev.Mode,
+		Reason:  e.dev.Reason,
+		Elapsed: time.Since(e.started).Seconds(),
 	}
-	for i, p := range e.pollers {
-		qs := QueueSnapshot{Stats: p.Stats(), Ledger: e.dev.Queues()[i].UMEM().Stats()}
+	for _, p := range e.pollers {
+		qs := p.Stats()
 		s.Frames += qs.Processed
 		s.Bytes += qs.Driver.RxBytes
 		s.Dropped += qs.Dropped()
@@ -137,12 +146,12 @@ func (e *Engine) Close() error {
 		e.final = e.Snapshot()
 		errs = append(errs, e.dev.Close())
 		var lerrs []error
-		for i, q := range e.dev.Queues() {
-			if err := q.UMEM().Check(); err != nil {
+		for i, q := range e.dev.Queues {
+			if err := q.Check(); err != nil {
 				lerrs = append(lerrs, fmt.Errorf("queue %d: %w", q.ID(), err))
 			}
 			if i < len(e.final.Queues) {
-				e.final.Queues[i].Ledger = q.UMEM().Stats()
+				e.final.Queues[i].Driver = q.Stats()
 			}
 		}
 		if err := errors.Join(lerrs...); err != nil {

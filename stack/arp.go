@@ -1,0 +1,198 @@
+package stack
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"github.com/rxpath/rxpath/stack/header"
+)
+
+// Neighbour resolution limits, as Linux's defaults.
+const (
+	arpPendingMax = 3           // packets queued per unresolved neighbour (arp_queue)
+	arpRetry      = time.Second // retransmit an unanswered request after this
+	arpMaxTries   = 3           // then give up and drop what waits
+	arpFrameSize  = header.EthernetSize + header.ARPSize
+)
+
+type neighState uint8
+
+const (
+	incomplete neighState = iota
+	reachable
+)
+
+type neighEntry struct {
+	ip      [4]byte
+	mac     header.MAC
+	state   neighState
+	updated time.Time // learned, or last request sent
+	tries   int
+	pending []pendingFrame
+	elem    *list.Element // in neighbors.lru, most recent at the front
+}
+
+type pendingFrame struct {
+	queue int
+	frame []byte
+}
+
+// neighbors is the ARP cache: bounded, least recently used evicted.
+type neighbors struct {
+	s       *Stack
+	max     int
+	timeout time.Duration
+
+	mu  sync.Mutex
+	m   map[[4]byte]*neighEntry
+	lru list.List
+}
+
+func newNeighbors(s *Stack, max int, timeout time.Duration) *neighbors {
+	return &neighbors{s: s, max: max, timeout: timeout, m: make(map[[4]byte]*neighEntry)}
+}
+
+func (n *neighbors) len() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.m)
+}
+
+// entryLocked returns ip's entry, creating an incomplete one (evicting the
+// least recently used when full) if create is set.
+func (n *neighbors) entryLocked(ip [4]byte, create bool) *neighEntry {
+	if e := n.m[ip]; e != nil {
+		n.lru.MoveToFront(e.elem)
+		return e
+	}
+	if !create {
+		return nil
+	}
+	if len(n.m) >= n.max {
+		old := n.lru.Back().Value.(*neighEntry)
+		n.lru.Remove(old.elem)
+		delete(n.m, old.ip)
+		n.s.st.arpCacheFull.Add(1)
+		n.s.st.txPendingDrop.Add(uint64(len(old.pending)))
+	}
+	e := &neighEntry{ip: ip}
+	e.elem = n.lru.PushFront(e)
+	n.m[ip] = e
+	return e
+}
+
+// resolve returns dst's MAC. When it is not known it queues a copy of the
+// frame, asks (at most once a second, three times), and returns ok=false
+// with a nil error, or ErrNeighborPending when the queue is full.
+func (n *neighbors) resolve(queue int, dst [4]byte, frame []byte) (mac header.MAC, ok bool, err error) {
+	now := n.s.clock()
+	n.mu.Lock()
+	e := n.entryLocked(dst, true)
+	if e.state == reachable && now.Sub(e.updated) < n.timeout {
+		mac = e.mac
+		n.mu.Unlock()
+		return mac, true, nil
+	}
+	if e.state == reachable { // expired: revalidate
+		e.state, e.tries = incomplete, 0
+	}
+	ask := false
+	if e.tries == 0 || now.Sub(e.updated) >= arpRetry {
+		if e.tries >= arpMaxTries {
+			// Unanswered: drop what waited and start over.
+			n.s.st.txPendingDrop.Add(uint64(len(e.pending)))
+			e.pending, e.tries = nil, 0
+		}
+		e.tries++
+		e.updated = now
+		ask = true
+	}
+	if len(e.pending) >= arpPendingMax {
+		n.s.st.txPendingDrop.Add(1)
+		err = ErrNeighborPending
+	} else {
+		e.pending = append(e.pending, pendingFrame{queue, append([]byte(nil), frame...)})
+	}
+	n.mu.Unlock()
+	if ask {
+		n.request(queue, dst)
+	}
+	return mac, false, err
+}
+
+// request broadcasts "who has dst".
+func (n *neighbors) request(queue int, dst [4]byte) {
+	n.sendARP(queue, header.ARPRequest, header.BroadcastMAC, header.MAC{}, n.s.SourceFor(dst), dst)
+}
+
+// gratuitous announces ip (a request with sender and target both ip).
+func (n *neighbors) gratuitous(ip [4]byte) {
+	n.sendARP(-1, header.ARPRequest, header.BroadcastMAC, header.MAC{}, ip, ip)
+}
+
+func (n *neighbors) sendARP(queue int, op uint16, ethDst, tha header.MAC, spa, tpa [4]byte) {
+	var f [arpFrameSize]byte
+	header.EncodeEthernet(f[:], ethDst, n.s.mac, header.EtherTypeARP)
+	header.EncodeARP(f[header.EthernetSize:], op, n.s.mac, spa, tha, tpa)
+	if n.s.transmit(queue, f[:]) == nil {
+		n.s.st.arpSent.Add(1)
+	}
+}
+
+// handleARP is the ARP receive path (arp_process): answer requests for our
+// addresses, learn from requests addressed to us and from replies we asked
+// for, ignore everything else.
+func (n *neighbors) handleARP(p *Packet) {
+	a := header.ARP(p.Data)
+	if !a.IsValid() {
+		n.s.st.arpMalformed.Add(1)
+		return
+	}
+	sha, spa, tpa := a.SenderMAC(), a.SenderIP(), a.TargetIP()
+	if sha.IsMulticast() || spa == [4]byte{} && a.Op() == header.ARPReply || n.s.IsLocal(spa) {
+		// A multicast sender, a reply from nobody, or someone claiming
+		// our address: never learn from it.
+		n.s.st.arpMalformed.Add(1)
+		return
+	}
+	switch a.Op() {
+	case header.ARPRequest:
+		if !n.s.IsLocal(tpa) {
+			n.s.st.arpIgnored.Add(1)
+			return
+		}
+		n.s.st.arpRequests.Add(1)
+		if spa != [4]byte{} { // not an address probe (RFC 5227)
+			n.learn(spa, sha, true)
+		}
+		n.sendARP(p.Queue, header.ARPReply, sha, sha, tpa, spa)
+	case header.ARPReply:
+		if !n.learn(spa, sha, false) {
+			n.s.st.arpIgnored.Add(1)
+			return
+		}
+		n.s.st.arpReplies.Add(1)
+	}
+}
+
+// learn records ip at mac. Without create it only completes an entry we
+// asked about. It flushes the packets that waited and reports whether it
+// learned.
+func (n *neighbors) learn(ip [4]byte, mac header.MAC, create bool) bool {
+	n.mu.Lock()
+	e := n.entryLocked(ip, create)
+	if e == nil || !create && e.state != incomplete {
+		n.mu.Unlock()
+		return false
+	}
+	e.mac, e.state, e.updated, e.tries = mac, reachable, n.s.clock(), 0
+	pending := e.pending
+	e.pending = nil
+	n.mu.Unlock()
+	for _, pf := range pending {
+		header.EncodeEthernet(pf.frame, mac, n.s.mac, header.EtherTypeIPv4)
+		n.s.transmit(pf.queue, pf.frame)
+	}
+	return true
+}

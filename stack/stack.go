@@ -1,0 +1,402 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/poller"
+	"github.com/rxpath/rxpath/stack/header"
+)
+
+// Errors returned by the output path.
+var (
+	// ErrNoRoute: the destination is off-link and no gateway is set.
+	ErrNoRoute = errors.New("no route to host")
+	// ErrNeighborPending: the next hop is being resolved and its queue
+	// of waiting packets is full.
+	ErrNeighborPending = errors.New("neighbour resolution pending, queue full")
+	// ErrNotAttached: no driver queue to transmit on.
+	ErrNotAttached = errors.New("stack has no driver queues attached")
+	// ErrTxFull: the driver's transmit ring is full.
+	ErrTxFull = errors.New("transmit ring full")
+)
+
+// Tap is the capture hook (package tap): it sees every frame first.
+type Tap interface {
+	Capture(frame []byte, queue int) bool
+}
+
+// Options configures a Stack.
+type Options struct {
+	// MAC is the interface's hardware address.
+	MAC net.HardwareAddr
+	// Addrs are the local IPv4 addresses with their prefixes.
+	Addrs []netip.Prefix
+	// GatewayMAC is the next hop for off-link destinations (replies to
+	// hosts outside our prefixes). Without it such sends fail with
+	// ErrNoRoute.
+	GatewayMAC net.HardwareAddr
+	// MTU of the link (default 1500).
+	MTU int
+	// ARPCacheSize bounds the neighbour cache (default 1024).
+	ARPCacheSize int
+	// ARPTimeout is how long a resolved entry lives (default 60s); an
+	// unanswered request is retried after a second and given up after
+	// three tries.
+	ARPTimeout time.Duration
+	// Tap, if set, captures every frame before any parsing.
+	Tap Tap
+	// Clock returns the time (default time.Now); tests use a fake.
+	Clock func() time.Time
+}
+
+// Stats are the link layer's counters.
+type Stats struct {
+	Frames        uint64 `json:"frames"`
+	Bytes         uint64 `json:"bytes"`
+	TooShort      uint64 `json:"too_short"`
+	NotForUs      uint64 `json:"not_for_us"`     // unicast to another MAC, or multicast we did not join
+	UnknownType   uint64 `json:"unknown_type"`   // no protocol registered for the EtherType
+	ARPMalformed  uint64 `json:"arp_malformed"`  // bad hardware/protocol type or length, short
+	ARPRequests   uint64 `json:"arp_requests"`   // requests for our addresses, answered
+	ARPIgnored    uint64 `json:"arp_ignored"`    // requests for other hosts, unsolicited replies
+	ARPReplies    uint64 `json:"arp_replies"`    // replies we asked for and learned
+	ARPSent       uint64 `json:"arp_sent"`       // requests and replies we sent
+	ARPCacheFull  uint64 `json:"arp_cache_full"` // entries evicted to make room
+	TxFrames      uint64 `json:"tx_frames"`
+	TxNoRoute     uint64 `json:"tx_no_route"`
+	TxPendingDrop uint64 `json:"tx_pending_dropped"` // queued for an unresolved neighbour that never answered, or queue full
+	TxRingFull    uint64 `json:"tx_ring_full"`
+}
+
+type counters struct {
+	frames, bytes, tooShort, notForUs, unknownType                           atomic.Uint64
+	arpMalformed, arpRequests, arpIgnored, arpReplies, arpSent, arpCacheFull atomic.Uint64
+	txFrames, txNoRoute, txPendingDrop, txRingFull                           atomic.Uint64
+}
+
+// Packet is one received packet on its way up. It is a view into the
+// driver's frame, valid only during the handler call.
+type Packet struct {
+	// Frame is the whole Ethernet frame.
+	Frame []byte
+	// Data is the current layer's bytes: the network header onwards after
+	// the link layer, the transport header onwards after IPv4.
+	Data []byte
+	// Queue is the index of the rx queue it arrived on.
+	Queue int
+	// Src and Dst are the IPv4 addresses, set by the IPv4 layer.
+	Src, Dst [4]byte
+	// Network is the IPv4 header, set by the IPv4 layer (for a
+	// reassembled datagram, the first fragment's header).
+	Network header.IPv4
+	// Broadcast is set when the IPv4 destination is a broadcast or
+	// multicast address.
+	Broadcast bool
+	// Reassembled is set when Data comes from reassembly (a heap copy).
+	Reassembled bool
+}
+
+// NetworkHandler receives packets of one EtherType, with Data set to the
+// network header onwards.
+type NetworkHandler func(p *Packet)
+
+// Stack is the link layer. See the package documentation.
+type Stack struct {
+	mac     header.MAC
+	gateway header.MAC
+	hasGW   bool
+	addrs   []netip.Prefix
+	mtu     int
+	clock   func() time.Time
+	tap     Tap
+
+	// protos is the ptype_base table, copied on write so lookups take
+	// no lock and allocate nothing.
+	protos atomic.Pointer[[]protoEntry]
+	ipv4   atomic.Pointer[NetworkHandler]
+	regMu  sync.Mutex
+
+	multicast atomic.Pointer[map[header.MAC]struct{}]
+
+	queues atomic.Pointer[[]driver.Queue]
+	neigh  *neighbors
+
+	txPool  sync.Pool // *TxBuffer
+	vecPool sync.Pool // *[1][]byte for driver.Queue.Transmit
+	ipID    atomic.Uint32
+
+	st counters
+}
+
+// New returns a stack. Attach a device's queues and give Handler to their
+// pollers to start receiving.
+func New(o Options) (*Stack, error) {
+	if len(o.MAC) != 6 {
+		return nil, fmt.Errorf("stack: MAC %v is not a 6-byte Ethernet address", o.MAC)
+	}
+	if len(o.Addrs) == 0 {
+		return nil, errors.New("stack: no IPv4 address")
+	}
+	for _, p := range o.Addrs {
+		if !p.Addr().Is4() {
+			return nil, fmt.Errorf("stack: %v is not an IPv4 prefix", p)
+		}
+	}
+	if o.MTU == 0 {
+		o.MTU = 1500
+	}
+	if o.MTU < 576 || o.MTU > 65535 {
+		return nil, fmt.Errorf("stack: MTU %d out of range [576, 65535]", o.MTU)
+	}
+	if o.ARPCacheSize <= 0 {
+		o.ARPCacheSize = 1024
+	}
+	if o.ARPTimeout <= 0 {
+		o.ARPTimeout = 60 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	s := &Stack{addrs: o.Addrs, mtu: o.MTU, clock: o.Clock, tap: o.Tap}
+	copy(s.mac[:], o.MAC)
+	if len(o.GatewayMAC) == 6 {
+		copy(s.gateway[:], o.GatewayMAC)
+		s.hasGW = true
+	}
+	s.neigh = newNeighbors(s, o.ARPCacheSize, o.ARPTimeout)
+	s.txPool.New = func() any { return &TxBuffer{b: make([]byte, header.EthernetSize+65535)} }
+	s.vecPool.New = func() any { return new([1][]byte) }
+	s.ipID.Store(uint32(o.Clock().UnixNano()))
+	return s, nil
+}
+
+// MAC returns the stack's hardware address.
+func (s *Stack) MAC() header.MAC { return s.mac }
+
+// Addrs returns the local addresses.
+func (s *Stack) Addrs() []netip.Prefix { return s.addrs }
+
+// MTU returns the link MTU.
+func (s *Stack) MTU() int { return s.mtu }
+
+// Now returns the stack's clock.
+func (s *Stack) Now() time.Time { return s.clock() }
+
+// NextIPID returns an IPv4 identification value.
+func (s *Stack) NextIPID() uint16 { return uint16(s.ipID.Add(1)) }
+
+// IsLocal reports whether a is one of our addresses.
+func (s *Stack) IsLocal(a [4]byte) bool {
+	ad := netip.AddrFrom4(a)
+	for _, p := range s.addrs {
+		if p.Addr() == ad {
+			return true
+		}
+	}
+	return false
+}
+
+// IsBroadcast reports whether a is the limited broadcast address or the
+// directed broadcast of one of our prefixes.
+func (s *Stack) IsBroadcast(a [4]byte) bool {
+	if a == [4]byte{255, 255, 255, 255} {
+		return true
+	}
+	for _, p := range s.addrs {
+		if p.Bits() < 31 && p.Contains(netip.AddrFrom4(a)) && a == lastAddr(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastAddr(p netip.Prefix) [4]byte {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= host
+	return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+// OnLink reports whether a is inside one of our prefixes.
+func (s *Stack) OnLink(a [4]byte) bool {
+	ad := netip.AddrFrom4(a)
+	for _, p := range s.addrs {
+		if p.Contains(ad) {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceFor returns the local address to send to dst from: one whose
+// prefix contains dst, else the first.
+func (s *Stack) SourceFor(dst [4]byte) [4]byte {
+	ad := netip.AddrFrom4(dst)
+	for _, p := range s.addrs {
+		if p.Contains(ad) {
+			return p.Addr().As4()
+		}
+	}
+	return s.addrs[0].Addr().As4()
+}
+
+type protoEntry struct {
+	typ uint16
+	h   NetworkHandler
+}
+
+// JoinMulticast accepts frames sent to the multicast MAC m.
+func (s *Stack) JoinMulticast(m header.MAC) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	next := map[header.MAC]struct{}{m: {}}
+	if cur := s.multicast.Load(); cur != nil {
+		for k := range *cur {
+			next[k] = struct{}{}
+		}
+	}
+	s.multicast.Store(&next)
+}
+
+// LeaveMulticast stops accepting frames sent to m.
+func (s *Stack) LeaveMulticast(m header.MAC) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	next := map[header.MAC]struct{}{}
+	if cur := s.multicast.Load(); cur != nil {
+		for k := range *cur {
+			if k != m {
+				next[k] = struct{}{}
+			}
+		}
+	}
+	s.multicast.Store(&next)
+}
+
+func (s *Stack) joined(m header.MAC) bool {
+	cur := s.multicast.Load()
+	if cur == nil {
+		return false
+	}
+	_, ok := (*cur)[m]
+	return ok
+}
+
+// RegisterNetworkProtocol registers h for frames of etherType, like
+// dev_add_pack, replacing an earlier registration. IPv4 takes a fast
+// path; ARP is built in.
+func (s *Stack) RegisterNetworkProtocol(etherType uint16, h NetworkHandler) {
+	if etherType == header.EtherTypeIPv4 {
+		s.ipv4.Store(&h)
+		return
+	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	var next []protoEntry
+	if cur := s.protos.Load(); cur != nil {
+		for _, e := range *cur {
+			if e.typ != etherType {
+				next = append(next, e)
+			}
+		}
+	}
+	next = append(next, protoEntry{etherType, h})
+	s.protos.Store(&next)
+}
+
+func (s *Stack) protocol(typ uint16) NetworkHandler {
+	if cur := s.protos.Load(); cur != nil {
+		for _, e := range *cur {
+			if e.typ == typ {
+				return e.h
+			}
+		}
+	}
+	return nil
+}
+
+// Attach gives the stack the device's queues for transmitting and sends a
+// gratuitous ARP for each local address. Handler must be given to the
+// queues' pollers.
+func (s *Stack) Attach(queues []driver.Queue) {
+	qs := append([]driver.Queue(nil), queues...)
+	s.queues.Store(&qs)
+	for _, p := range s.addrs {
+		s.neigh.gratuitous(p.Addr().As4())
+	}
+}
+
+// Handler returns a poller handler that runs every received frame through
+// the stack. Give each poller its own: a handler keeps per-poller scratch
+// state so that the receive path allocates nothing.
+func (s *Stack) Handler() poller.Handler {
+	p := new(Packet)
+	return func(b *poller.Batch) {
+		for i := range b.Frames {
+			*p = Packet{Frame: b.Frames[i].Data, Queue: b.Queue}
+			s.Deliver(p)
+		}
+		*p = Packet{} // drop the views
+	}
+}
+
+// Deliver runs one frame through the link layer. p.Frame and p.Queue must
+// be set. It is what Handler calls for each frame; tests and other drivers
+// may call it directly.
+func (s *Stack) Deliver(p *Packet) {
+	f := p.Frame
+	s.st.frames.Add(1)
+	s.st.bytes.Add(uint64(len(f)))
+	if s.tap != nil {
+		s.tap.Capture(f, p.Queue)
+	}
+	eth := header.Ethernet(f)
+	if !eth.IsValid() {
+		s.st.tooShort.Add(1)
+		return
+	}
+	if dst := eth.Dst(); dst != s.mac && !dst.IsBroadcast() && !(dst.IsMulticast() && s.joined(dst)) {
+		s.st.notForUs.Add(1)
+		return
+	}
+	p.Data = eth.Payload()
+	switch typ := eth.Type(); typ {
+	case header.EtherTypeIPv4:
+		if h := s.ipv4.Load(); h != nil {
+			(*h)(p)
+			return
+		}
+		s.st.unknownType.Add(1)
+	case header.EtherTypeARP:
+		s.neigh.handleARP(p)
+	default:
+		if h := s.protocol(typ); h != nil {
+			h(p)
+			return
+		}
+		s.st.unknownType.Add(1)
+	}
+}
+
+// Stats returns the link-layer counters.
+func (s *Stack) Stats() Stats {
+	c := &s.st
+	return Stats{
+		Frames: c.frames.Load(), Bytes: c.bytes.Load(), TooShort: c.tooShort.Load(), NotForUs: c.notForUs.Load(),
+		UnknownType: c.unknownType.Load(), ARPMalformed: c.arpMalformed.Load(), ARPRequests: c.arpRequests.Load(),
+		ARPIgnored: c.arpIgnored.Load(), ARPReplies: c.arpReplies.Load(), ARPSent: c.arpSent.Load(),
+		ARPCacheFull: c.arpCacheFull.Load(), TxFrames: c.txFrames.Load(), TxNoRoute: c.txNoRoute.Load(),
+		TxPendingDrop: c.txPendingDrop.Load(), TxRingFull: c.txRingFull.Load(),
+	}
+}
+
+// Neighbors returns the number of entries in the neighbour cache.
+func (s *Stack) Neighbors() int { return s.neigh.len() }

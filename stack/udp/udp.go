@@ -1,0 +1,262 @@
+package udp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rxpath/rxpath/stack"
+	"github.com/rxpath/rxpath/stack/header"
+	"github.com/rxpath/rxpath/stack/ipv4"
+)
+
+// Errors.
+var (
+	// ErrAddrInUse: another socket is bound to the address and port.
+	ErrAddrInUse = errors.New("address already in use")
+	// ErrAddrNotLocal: the address to bind is not one of the stack's.
+	ErrAddrNotLocal = errors.New("cannot assign requested address")
+	// ErrMessageTooLong: the datagram does not fit an IPv4 packet.
+	ErrMessageTooLong = errors.New("message too long")
+)
+
+// DefaultRcvBuf is the default receive queue size of a socket.
+const DefaultRcvBuf = 4 << 20
+
+// Options configures the UDP layer.
+type Options struct {
+	// RcvBuf is the default receive queue size in bytes for sockets
+	// (default 4 MiB). Each datagram costs its payload plus 64 bytes.
+	RcvBuf int
+	// PortUnreachable answers datagrams to closed ports with an ICMP
+	// port unreachable, rate limited by the IPv4 layer.
+	PortUnreachable bool
+}
+
+// Stats are the UDP counters, named like /proc/net/snmp's.
+type Stats struct {
+	InDatagrams  uint64 `json:"in_datagrams"` // delivered to a socket
+	NoPorts      uint64 `json:"no_ports"`
+	InErrors     uint64 `json:"in_errors"` // the three below, summed
+	BadLength    uint64 `json:"bad_length"`
+	CsumErrors   uint64 `json:"csum_errors"`
+	RcvbufErrors uint64 `json:"rcvbuf_errors"`
+	OutDatagrams uint64 `json:"out_datagrams"`
+	SendErrors   uint64 `json:"send_errors"`
+}
+
+// UDP is the UDP layer. Safe for concurrent use.
+type UDP struct {
+	ip   *ipv4.IPv4
+	s    *stack.Stack
+	opts Options
+
+	mu    sync.Mutex                        // serialises binds
+	ports atomic.Pointer[map[uint16]*bound] // copied on write
+
+	inDatagrams, noPorts, badLength, csumErrors, rcvbufErrors, out, sendErrors atomic.Uint64
+}
+
+// bound is the sockets on one port: at most one wildcard, and one per
+// specific address.
+type bound struct {
+	specific []*Conn
+	wildcard *Conn
+}
+
+// New creates the UDP layer and registers it with ip for protocol 17.
+func New(ip *ipv4.IPv4, o Options) *UDP {
+	if o.RcvBuf <= 0 {
+		o.RcvBuf = DefaultRcvBuf
+	}
+	u := &UDP{ip: ip, s: ip.Stack(), opts: o}
+	empty := map[uint16]*bound{}
+	u.ports.Store(&empty)
+	ip.RegisterTransport(ipv4.ProtoUDP, u.receive)
+	return u
+}
+
+// Stats returns the counters.
+func (u *UDP) Stats() Stats {
+	s := Stats{
+		InDatagrams: u.inDatagrams.Load(), NoPorts: u.noPorts.Load(), BadLength: u.badLength.Load(),
+		CsumErrors: u.csumErrors.Load(), RcvbufErrors: u.rcvbufErrors.Load(), OutDatagrams: u.out.Load(),
+		SendErrors: u.sendErrors.Load(),
+	}
+	s.InErrors = s.BadLength + s.CsumErrors + s.RcvbufErrors
+	return s
+}
+
+// SocketOptions configures one socket.
+type SocketOptions struct {
+	// RcvBuf overrides Options.RcvBuf for this socket.
+	RcvBuf int
+}
+
+// Listen binds a socket to addr. An unspecified address (0.0.0.0) binds
+// every local address; port 0 picks a free ephemeral port.
+func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
+	a := addr.Addr()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	if !a.Is4() {
+		return nil, fmt.Errorf("udp listen %v: not an IPv4 address: %w", addr, ErrAddrNotLocal)
+	}
+	if !a.IsUnspecified() && !u.s.IsLocal(a.As4()) {
+		return nil, fmt.Errorf("udp listen %v: %w", addr, ErrAddrNotLocal)
+	}
+	if o.RcvBuf <= 0 {
+		o.RcvBuf = u.opts.RcvBuf
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	cur := *u.ports.Load()
+	port := addr.Port()
+	if port == 0 {
+		for p := uint16(32768); p < 61000; p++ {
+			if cur[p] == nil {
+				port = p
+				break
+			}
+		}
+		if port == 0 {
+			return nil, fmt.Errorf("udp listen %v: no free ephemeral port: %w", addr, ErrAddrInUse)
+		}
+	}
+	c := newConn(u, netip.AddrPortFrom(a, port), o.RcvBuf)
+	b := cur[port]
+	nb := &bound{}
+	if b != nil {
+		nb.specific = append(nb.specific, b.specific...)
+		nb.wildcard = b.wildcard
+		// Like Linux without SO_REUSEADDR: a wildcard conflicts with
+		// any socket on the port, and a specific address with the
+		// wildcard or the same address.
+		if b.wildcard != nil || a.IsUnspecified() && len(b.specific) > 0 {
+			return nil, fmt.Errorf("udp listen %v: %w", addr, ErrAddrInUse)
+		}
+		for _, s := range b.specific {
+			if s.local.Addr() == a {
+				return nil, fmt.Errorf("udp listen %v: %w", addr, ErrAddrInUse)
+			}
+		}
+	}
+	if a.IsUnspecified() {
+		nb.wildcard = c
+	} else {
+		nb.specific = append(nb.specific, c)
+	}
+	next := make(map[uint16]*bound, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[port] = nb
+	u.ports.Store(&next)
+	return c, nil
+}
+
+// unbind removes c from the port table.
+func (u *UDP) unbind(c *Conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	cur := *u.ports.Load()
+	b := cur[c.local.Port()]
+	if b == nil {
+		return
+	}
+	nb := &bound{wildcard: b.wildcard}
+	if nb.wildcard == c {
+		nb.wildcard = nil
+	}
+	for _, s := range b.specific {
+		if s != c {
+			nb.specific = append(nb.specific, s)
+		}
+	}
+	next := make(map[uint16]*bound, len(cur))
+	for k, v := range cur {
+		next[k] = v
+	}
+	if nb.wildcard == nil && len(nb.specific) == 0 {
+		delete(next, c.local.Port())
+	} else {
+		next[c.local.Port()] = nb
+	}
+	u.ports.Store(&next)
+}
+
+func (u *UDP) lookup(dst [4]byte, port uint16) *Conn {
+	b := (*u.ports.Load())[port]
+	if b == nil {
+		return nil
+	}
+	for _, s := range b.specific {
+		if s.local.Addr().As4() == dst {
+			return s
+		}
+	}
+	return b.wildcard
+}
+
+// receive is udp_rcv.
+func (u *UDP) receive(p *stack.Packet) {
+	h := header.UDP(p.Data)
+	if !h.IsValid() {
+		u.badLength.Add(1)
+		return
+	}
+	h = h[:h.Length()]
+	if h.Checksum() != 0 && !h.IsChecksumValid(p.Src, p.Dst) {
+		u.csumErrors.Add(1)
+		return
+	}
+	c := u.lookup(p.Dst, h.DstPort())
+	if c == nil {
+		u.noPorts.Add(1)
+		if u.opts.PortUnreachable {
+			u.ip.SendUnreachable(p, header.ICMPv4PortUnreachable)
+		}
+		return
+	}
+	d := Datagram{
+		Payload: h.Payload(),
+		Src:     netip.AddrPortFrom(netip.AddrFrom4(p.Src), h.SrcPort()),
+		Dst:     netip.AddrPortFrom(netip.AddrFrom4(p.Dst), h.DstPort()),
+		Queue:   p.Queue,
+	}
+	if c.deliver(d) {
+		u.inDatagrams.Add(1)
+	} else {
+		u.rcvbufErrors.Add(1)
+	}
+}
+
+// send builds and sends one datagram.
+func (u *UDP) send(src, dst netip.AddrPort, payload []byte) (int, error) {
+	if len(payload) > header.IPv4MaximumSize-header.IPv4MinimumSize-header.UDPSize {
+		u.sendErrors.Add(1)
+		return 0, ErrMessageTooLong
+	}
+	d4 := dst.Addr().As4()
+	s4 := src.Addr().As4()
+	if src.Addr().IsUnspecified() {
+		s4 = u.s.SourceFor(d4)
+	}
+	tb := u.s.GetTxBuffer()
+	defer u.s.PutTxBuffer(tb)
+	b := tb.Packet()[header.IPv4MinimumSize:]
+	n := header.UDPSize + len(payload)
+	header.EncodeUDP(b, src.Port(), dst.Port(), uint16(n))
+	copy(b[header.UDPSize:], payload)
+	h := header.UDP(b[:n])
+	h.SetChecksum(header.UDPChecksum(h, s4, d4))
+	if err := u.ip.Send(-1, s4, d4, ipv4.ProtoUDP, tb, n); err != nil {
+		u.sendErrors.Add(1)
+		return 0, err
+	}
+	u.out.Add(1)
+	return len(payload), nil
+}

@@ -9,9 +9,13 @@ GO          ?= go
 BIN         := bin
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that need no privilege also run under the race detector.
-RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/netdev/...
+RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/netdev/... ./driver/channel/... ./driver/replay/... ./tap/... ./stack/...
 
-.PHONY: all build test test-race lint demo bench clean
+# Every fuzz target runs briefly in `make test` (FUZZTIME each) and longer
+# in `make fuzz`.
+FUZZTIME    ?= 2s
+
+.PHONY: all build test test-race lint demo bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -25,6 +29,20 @@ test: build
 	$(GO) test -p 1 -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./...
+	$(MAKE) --no-print-directory fuzz-smoke
+
+# Runs each Fuzz target found in the tree for FUZZTIME.
+fuzz-smoke:
+	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read f; do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/func //'); do \
+			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/rxpath-fuzz.log 2>&1 || { cat /tmp/rxpath-fuzz.log; exit 1; }; \
+		done; \
+	done
+
+fuzz:
+	$(MAKE) --no-print-directory fuzz-smoke FUZZTIME=30s
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

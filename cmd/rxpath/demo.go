@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/bench/gen"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/internal/lab"
@@ -63,14 +64,15 @@ func demoCmd(args []string, stdout, stderr io.Writer) (err error) {
 	var e *engine.Engine
 	step("binding AF_XDP on %s in %s, poller pinned to CPU %d", cfg.DUTIf, cfg.DUTNS, pollCPU)
 	if err := lab.InNS(l.DUTNS, func() (err error) {
-		e, err = engine.Start(engine.Options{Iface: l.DUTIf, CPUs: []int{pollCPU}, Handler: h, Poller: poller.Options{IdleSpin: -1}})
+		e, err = engine.Start(engine.Options{Iface: l.DUTIf, CPUs: []int{pollCPU}, Handler: h, Poller: poller.Options{IdleSpin: -1},
+			Driver: driver.Options{Kind: driver.XDP}})
 		return err
 	}); err != nil {
 		return err
 	}
 	defer e.Close()
 	d := e.Device()
-	step("attached: %s XDP, %s mode", d.Attach(), map[bool]string{true: "zero-copy", false: "copy"}[d.ZeroCopy()])
+	step("attached: %s, %s", d.Kind, d.Mode)
 
 	step("sending 60-byte UDP frames from %s for %v (BPF_PROG_RUN live frames, CPU 0)", cfg.PeerNS, *dur)
 	var res gen.Result

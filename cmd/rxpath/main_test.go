@@ -116,7 +116,7 @@ func TestKill9LeavesNothing(t *testing.T) {
 	if err := json.Unmarshal(out, &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out)
 	}
-	if s.Attach != "native" || len(s.Queues) != 1 || s.LedgerErr != "" {
+	if s.Driver != "xdp" || !strings.HasPrefix(s.Mode, "native") || len(s.Queues) != 1 || s.LedgerErr != "" {
 		t.Fatalf("summary %+v", s)
 	}
 	t.Logf("rebound and ran in %v", time.Since(start))
@@ -151,8 +151,8 @@ func TestSignalShutdown(t *testing.T) {
 				t.Fatalf("summary: %d frames (want at least the 1000 sent), ledger error %q", s.Frames, s.LedgerErr)
 			}
 			q := s.Queues[0]
-			if q.Ledger.Free != q.Ledger.Frames {
-				t.Fatalf("ledger after shutdown: %+v", q.Ledger)
+			if b := q.Driver.Buffers; b.Free != b.Total {
+				t.Fatalf("ledger after shutdown: %+v", b)
 			}
 			if !strings.Contains(stderr.String(), "Mpps") {
 				t.Fatalf("no stats lines on stderr: %s", stderr.String())

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/poller"
@@ -22,7 +24,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	var (
 		iface    = fs.String("iface", "", "interface to receive on (required)")
 		queues   = fs.String("queues", "", "comma-separated rx queues to bind (default all)")
+		drv      = fs.String("driver", "auto", "driver: xdp (AF_XDP), packet (AF_PACKET TPACKET_V3) or auto (AF_XDP, else AF_PACKET)")
 		attach   = fs.String("attach", "auto", "XDP attach mode: auto, native or generic")
+		fanout   = fs.String("fanout", "hash", "AF_PACKET fanout across sockets: hash, cpu or lb")
+		sockets  = fs.Int("sockets", 0, "AF_PACKET sockets (pollers) in the fanout group (default: the interface's rx queue count)")
 		cpus     = fs.String("cpus", "", "comma-separated CPUs; queue i's poller is pinned to the i-th (default unpinned)")
 		duration = fs.Duration("duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
 		asJSON   = fs.Bool("json", false, "print the summary as one JSON object on stdout")
@@ -33,7 +38,18 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		idleSpin = fs.Duration("idle-spin", 50*time.Microsecond, "spin this long without frames before sleeping in poll(2); negative never sleeps")
 		busyPoll = fs.Int("busy-poll", 0, "SO_BUSY_POLL microseconds (0: off)")
 		interval = fs.Duration("interval", time.Second, "stats line interval (0: none)")
+		ipAddr   = fs.String("ip", "", "run the stack with this IPv4 address/prefix, e.g. 10.99.0.2/24")
+		gateway  = fs.String("gateway-mac", "", "next hop MAC for off-link replies")
+		snaplen  = fs.Int("snaplen", 262144, "bytes of each frame the pcap keeps")
+		pcapPath = fs.String("pcap", "", "capture every frame (before any filter) to this pcap file")
+		pcapng   = fs.Bool("pcapng", false, "write pcapng instead of pcap")
+		tapExpr  = fs.String("tap-filter", "", "capture filter in tcpdump syntax")
+		portUnr  = fs.Bool("port-unreachable", false, "answer datagrams to closed UDP ports with ICMP port unreachable")
+		sinks    multiFlag
+		filters  multiFlag
 	)
+	fs.Var(&sinks, "udp-sink", "count datagrams to this UDP port, checking sequence numbers (repeatable)")
+	fs.Var(&filters, "filter", "filter rule, e.g. 'drop udp dport 9001' (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,30 +58,54 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	o := engine.Options{
 		Iface: *iface,
-		Driver: afxdp.Options{
-			UMEM:     umem.Options{FrameSize: *frameSz, FrameCount: *frames},
-			RxSize:   uint32(*rxRing),
-			FillSize: uint32(*rxRing),
-			BusyPoll: afxdp.BusyPoll{Usec: *busyPoll},
+		Driver: driver.Options{
+			XDP: afxdp.Options{
+				UMEM:     umem.Options{FrameSize: *frameSz, FrameCount: *frames},
+				RxSize:   uint32(*rxRing),
+				FillSize: uint32(*rxRing),
+				BusyPoll: afxdp.BusyPoll{Usec: *busyPoll},
+			},
+			Packet: afpacket.Options{Queues: *sockets},
 		},
 		Poller: poller.Options{IdleSpin: *idleSpin},
 	}
 	var err error
-	if o.Driver.Attach, err = afxdp.ParseAttachMode(*attach); err != nil {
+	if o.Driver.Kind, err = driver.ParseKind(*drv); err != nil {
+		return usageError{err}
+	}
+	if o.Driver.XDP.Attach, err = afxdp.ParseAttachMode(*attach); err != nil {
+		return usageError{err}
+	}
+	if o.Driver.Packet.Fanout, err = afpacket.ParseFanout(*fanout); err != nil {
 		return usageError{err}
 	}
 	switch *unbound {
 	case "pass":
 	case "drop":
-		o.Driver.UnboundAction = afxdp.Drop
+		o.Driver.XDP.UnboundAction = afxdp.Drop
 	default:
 		return usageError{fmt.Errorf("run: --unbound %q: want pass or drop", *unbound)}
 	}
-	if o.Driver.Queues, err = intList(*queues); err != nil {
+	if o.Driver.XDP.Queues, err = intList(*queues); err != nil {
 		return usageError{fmt.Errorf("run: --queues: %w", err)}
 	}
 	if o.CPUs, err = intList(*cpus); err != nil {
 		return usageError{fmt.Errorf("run: --cpus: %w", err)}
+	}
+
+	if *ipAddr == "" && (len(sinks) > 0 || len(filters) > 0 || *pcapPath != "") {
+		return usageError{fmt.Errorf("run: --udp-sink, --filter and --pcap need the stack: give --ip")}
+	}
+	var st *stackRun
+	if *ipAddr != "" {
+		st, err = newStackRun(stackFlags{ip: *ipAddr, gateway: *gateway, sinks: sinks, filters: filters, pcap: *pcapPath,
+			pcapng: *pcapng, snaplen: *snaplen, tapFilter: *tapExpr, portUnreachable: *portUnr})
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		o.OnOpen = st.attach
+		o.HandlerFor = st.handlerFor
 	}
 
 	sigs := make(chan os.Signal, 1)
@@ -77,8 +117,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	d := e.Device()
-	fmt.Fprintf(stderr, "rxpath: receiving on %s: %d queue(s), %s XDP, %s mode%s\n", *iface, len(d.Queues()),
-		d.Attach(), map[bool]string{true: "zero-copy", false: "copy"}[d.ZeroCopy()], fallbackNote(d.Fallback()))
+	fmt.Fprintf(stderr, "rxpath: receiving on %s: %d queue(s), %s: %s%s\n", *iface, len(d.Queues),
+		d.Kind, d.Mode, fallbackNote(d.Reason))
 
 	var tick <-chan time.Time
 	if *interval > 0 {
@@ -97,7 +137,11 @@ loop:
 		select {
 		case <-tick:
 			cur := e.Snapshot()
-			fmt.Fprintln(stderr, statsLine(prev, cur))
+			line := statsLine(prev, cur)
+			if st != nil {
+				line += " | " + st.line()
+			}
+			fmt.Fprintln(stderr, line)
 			prev = cur
 		case s := <-sigs:
 			fmt.Fprintf(stderr, "rxpath: %v, shutting down\n", s)
@@ -109,7 +153,13 @@ loop:
 		}
 	}
 	closeErr := e.Close()
-	final := e.Final()
+	final := Summary{Snapshot: e.Final()}
+	if st != nil {
+		if err := st.close(); err != nil && closeErr == nil {
+			closeErr = err
+		}
+		st.fill(&final)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -117,7 +167,10 @@ loop:
 			return err
 		}
 	} else {
-		fmt.Fprintln(stdout, summary(final))
+		fmt.Fprintln(stdout, summary(final.Snapshot))
+		if st != nil {
+			fmt.Fprintln(stdout, st.summary(final))
+		}
 	}
 	if runErr != nil {
 		return runErr
@@ -129,7 +182,7 @@ func fallbackNote(f string) string {
 	if f == "" {
 		return ""
 	}
-	return " (fell back: " + f + ")"
+	return " (fell back to AF_PACKET: " + f + ")"
 }
 
 func intList(s string) ([]int, error) {
@@ -160,7 +213,7 @@ func statsLine(prev, cur engine.Snapshot) string {
 	for _, q := range cur.Queues {
 		k := q.Driver.Kernel
 		fillEmpty += k.RxFillRingEmpty
-		ringFull += k.RxRingFull
+		ringFull += k.RxRingFull + k.RxFrozen
 		kdrop += k.RxDropped
 		invalid += q.Driver.RxInvalid + k.RxInvalidDescs
 		squeeze += q.TimeSqueeze
@@ -173,14 +226,15 @@ func statsLine(prev, cur engine.Snapshot) string {
 
 func summary(s engine.Snapshot) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d frames, %d bytes in %.1fs (%.3f Mpps), %s XDP, dropped %d\n",
-		s.Iface, s.Frames, s.Bytes, s.Elapsed, float64(s.Frames)/s.Elapsed/1e6, s.Attach, s.Dropped)
+	fmt.Fprintf(&b, "%s: %d frames, %d bytes in %.1fs (%.3f Mpps), %s (%s), dropped %d\n",
+		s.Iface, s.Frames, s.Bytes, s.Elapsed, float64(s.Frames)/s.Elapsed/1e6, s.Driver, s.Mode, s.Dropped)
 	for _, q := range s.Queues {
 		k := q.Driver.Kernel
-		fmt.Fprintf(&b, "  queue %d: processed %d, squeeze %d, busy %d, idle %d, polls %d, wakeups %d; drops: fill_empty %d, ring_full %d, xdp_dropped %d, invalid %d; ledger free %d fill %d held %d tx %d of %d\n",
+		l := q.Driver.Buffers
+		fmt.Fprintf(&b, "  queue %d: processed %d, squeeze %d, busy %d, idle %d, polls %d, wakeups %d; drops: fill_empty %d, ring_full %d, frozen %d, kernel_dropped %d, invalid %d; %ss: free %d kernel %d held %d tx %d of %d\n",
 			q.Queue, q.Processed, q.TimeSqueeze, q.BusyPasses, q.IdlePasses, q.Polls, q.Wakeups,
-			k.RxFillRingEmpty, k.RxRingFull, k.RxDropped, q.Driver.RxInvalid+k.RxInvalidDescs,
-			q.Ledger.Free, q.Ledger.Fill, q.Ledger.Held, q.Ledger.Tx, q.Ledger.Frames)
+			k.RxFillRingEmpty, k.RxRingFull, k.RxFrozen, k.RxDropped, q.Driver.RxInvalid+k.RxInvalidDescs,
+			l.Unit, l.Free, l.Kernel, l.Held, l.Tx, l.Total)
 	}
 	if s.LedgerErr != "" {
 		fmt.Fprintf(&b, "  LEDGER ERROR: %s\n", s.LedgerErr)

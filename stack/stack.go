@@ -113,9 +113,13 @@ type Stack struct {
 	gateway header.MAC
 	hasGW   bool
 	addrs   []netip.Prefix
-	mtu     int
-	clock   func() time.Time
-	tap     Tap
+	// The addresses precomputed for the per-packet checks.
+	local  []uint32 // our addresses
+	nets   []ipNet  // our prefixes
+	bcasts []uint32 // directed broadcast addresses of our prefixes
+	mtu    int
+	clock  func() time.Time
+	tap    Tap
 
 	// protos is the ptype_base table, copied on write so lookups take
 	// no lock and allocate nothing.
@@ -165,6 +169,18 @@ func New(o Options) (*Stack, error) {
 		o.Clock = time.Now
 	}
 	s := &Stack{addrs: o.Addrs, mtu: o.MTU, clock: o.Clock, tap: o.Tap}
+	for _, p := range o.Addrs {
+		mask := ^uint32(0) << (32 - p.Bits())
+		if p.Bits() == 0 {
+			mask = 0
+		}
+		a := be32(p.Addr().As4())
+		s.local = append(s.local, a)
+		s.nets = append(s.nets, ipNet{a & mask, mask})
+		if p.Bits() < 31 {
+			s.bcasts = append(s.bcasts, a|^mask)
+		}
+	}
 	copy(s.mac[:], o.MAC)
 	if len(o.GatewayMAC) == 6 {
 		copy(s.gateway[:], o.GatewayMAC)
@@ -192,11 +208,17 @@ func (s *Stack) Now() time.Time { return s.clock() }
 // NextIPID returns an IPv4 identification value.
 func (s *Stack) NextIPID() uint16 { return uint16(s.ipID.Add(1)) }
 
+type ipNet struct{ net, mask uint32 }
+
+func be32(a [4]byte) uint32 {
+	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+}
+
 // IsLocal reports whether a is one of our addresses.
 func (s *Stack) IsLocal(a [4]byte) bool {
-	ad := netip.AddrFrom4(a)
-	for _, p := range s.addrs {
-		if p.Addr() == ad {
+	v := be32(a)
+	for _, l := range s.local {
+		if l == v {
 			return true
 		}
 	}
@@ -206,30 +228,23 @@ func (s *Stack) IsLocal(a [4]byte) bool {
 // IsBroadcast reports whether a is the limited broadcast address or the
 // directed broadcast of one of our prefixes.
 func (s *Stack) IsBroadcast(a [4]byte) bool {
-	if a == [4]byte{255, 255, 255, 255} {
+	v := be32(a)
+	if v == 0xffffffff {
 		return true
 	}
-	for _, p := range s.addrs {
-		if p.Bits() < 31 && p.Contains(netip.AddrFrom4(a)) && a == lastAddr(p) {
+	for _, b := range s.bcasts {
+		if b == v {
 			return true
 		}
 	}
 	return false
 }
 
-func lastAddr(p netip.Prefix) [4]byte {
-	a := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	v |= host
-	return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
-}
-
 // OnLink reports whether a is inside one of our prefixes.
 func (s *Stack) OnLink(a [4]byte) bool {
-	ad := netip.AddrFrom4(a)
-	for _, p := range s.addrs {
-		if p.Contains(ad) {
+	v := be32(a)
+	for _, n := range s.nets {
+		if v&n.mask == n.net {
 			return true
 		}
 	}

@@ -53,8 +53,10 @@ type UDP struct {
 	s    *stack.Stack
 	opts Options
 
-	mu    sync.Mutex                        // serialises binds
-	ports atomic.Pointer[map[uint16]*bound] // copied on write
+	mu sync.Mutex // serialises binds
+	// ports is the socket table indexed by local port: a lookup is one
+	// atomic load, no hashing (512 KiB per stack).
+	ports *[65536]atomic.Pointer[bound]
 
 	inDatagrams, noPorts, badLength, csumErrors, rcvbufErrors, out, sendErrors atomic.Uint64
 }
@@ -71,9 +73,7 @@ func New(ip *ipv4.IPv4, o Options) *UDP {
 	if o.RcvBuf <= 0 {
 		o.RcvBuf = DefaultRcvBuf
 	}
-	u := &UDP{ip: ip, s: ip.Stack(), opts: o}
-	empty := map[uint16]*bound{}
-	u.ports.Store(&empty)
+	u := &UDP{ip: ip, s: ip.Stack(), opts: o, ports: new([65536]atomic.Pointer[bound])}
 	ip.RegisterTransport(ipv4.ProtoUDP, u.receive)
 	return u
 }
@@ -113,11 +113,10 @@ func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	cur := *u.ports.Load()
 	port := addr.Port()
 	if port == 0 {
 		for p := uint16(32768); p < 61000; p++ {
-			if cur[p] == nil {
+			if u.ports[p].Load() == nil {
 				port = p
 				break
 			}
@@ -127,7 +126,7 @@ func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
 		}
 	}
 	c := newConn(u, netip.AddrPortFrom(a, port), o.RcvBuf)
-	b := cur[port]
+	b := u.ports[port].Load()
 	nb := &bound{}
 	if b != nil {
 		nb.specific = append(nb.specific, b.specific...)
@@ -149,12 +148,7 @@ func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
 	} else {
 		nb.specific = append(nb.specific, c)
 	}
-	next := make(map[uint16]*bound, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
-	next[port] = nb
-	u.ports.Store(&next)
+	u.ports[port].Store(nb)
 	return c, nil
 }
 
@@ -162,8 +156,7 @@ func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
 func (u *UDP) unbind(c *Conn) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	cur := *u.ports.Load()
-	b := cur[c.local.Port()]
+	b := u.ports[c.local.Port()].Load()
 	if b == nil {
 		return
 	}
@@ -176,20 +169,14 @@ func (u *UDP) unbind(c *Conn) {
 			nb.specific = append(nb.specific, s)
 		}
 	}
-	next := make(map[uint16]*bound, len(cur))
-	for k, v := range cur {
-		next[k] = v
-	}
 	if nb.wildcard == nil && len(nb.specific) == 0 {
-		delete(next, c.local.Port())
-	} else {
-		next[c.local.Port()] = nb
+		nb = nil
 	}
-	u.ports.Store(&next)
+	u.ports[c.local.Port()].Store(nb)
 }
 
 func (u *UDP) lookup(dst [4]byte, port uint16) *Conn {
-	b := (*u.ports.Load())[port]
+	b := u.ports[port].Load()
 	if b == nil {
 		return nil
 	}

@@ -1,0 +1,167 @@
+package labtest
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/poller"
+)
+
+// UDPSeq returns the sequence number of a UDP datagram to port in an
+// Ethernet/IPv4 frame, or false.
+func UDPSeq(frame []byte, port uint16) (uint64, bool) {
+	if len(frame) < 14+20+8+8 || binary.BigEndian.Uint16(frame[12:14]) != 0x0800 {
+		return 0, false
+	}
+	ihl := int(frame[14]&0x0f) * 4
+	if frame[14+9] != 17 || len(frame) < 14+ihl+8+8 {
+		return 0, false
+	}
+	udp := frame[14+ihl:]
+	if binary.BigEndian.Uint16(udp[2:4]) != port {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(udp[8:16]), true
+}
+
+// Payload fills buf with datagram seq: the number, then a pattern derived
+// from it, so that a corrupted copy is caught.
+func Payload(buf []byte, seq uint64) []byte {
+	binary.BigEndian.PutUint64(buf, seq)
+	for i := 8; i < len(buf); i++ {
+		buf[i] = byte(seq) + byte(i)
+	}
+	return buf
+}
+
+// PayloadOK checks a payload made by Payload.
+func PayloadOK(p []byte, seq uint64) bool {
+	for i := 8; i < len(p); i++ {
+		if p[i] != byte(seq)+byte(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// Sink counts sequenced datagrams to one port as a poller handler.
+type Sink struct {
+	Port     uint16
+	seen     []atomic.Uint32
+	Count    atomic.Uint64
+	Dups     atomic.Uint64
+	Corrupt  atomic.Uint64
+	Other    atomic.Uint64
+	PerQueue [8]atomic.Uint64
+	// ByParity counts by the low bit of the sequence number, and
+	// ByQueueParity by queue and that bit (senders on two CPUs use even
+	// and odd numbers).
+	ByParity      [2]atomic.Uint64
+	ByQueueParity [2][2]atomic.Uint64
+}
+
+// NewSink expects sequence numbers below n.
+func NewSink(port uint16, n int) *Sink { return &Sink{Port: port, seen: make([]atomic.Uint32, n)} }
+
+// Handle is a poller.Handler.
+func (s *Sink) Handle(b *poller.Batch) {
+	for _, f := range b.Frames {
+		seq, ok := UDPSeq(f.Data, s.Port)
+		if !ok || seq >= uint64(len(s.seen)) {
+			s.Other.Add(1)
+			continue
+		}
+		ihl := int(f.Data[14]&0x0f) * 4
+		if !PayloadOK(f.Data[14+ihl+8:], seq) {
+			s.Corrupt.Add(1)
+		}
+		if s.seen[seq].Add(1) > 1 {
+			s.Dups.Add(1)
+		}
+		s.Count.Add(1)
+		s.PerQueue[b.Queue%8].Add(1)
+		s.ByParity[seq&1].Add(1)
+		s.ByQueueParity[b.Queue&1][seq&1].Add(1)
+	}
+}
+
+// Missing counts sequence numbers never seen.
+func (s *Sink) Missing() int {
+	n := 0
+	for i := range s.seen {
+		if s.seen[i].Load() == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// SendPaced sends n sequenced datagrams of size bytes (first, first+stride,
+// ...), keeping at most window beyond what rcvd reports in flight, so that
+// a receiver preempted for a moment does not overflow its ring: every
+// datagram must arrive.
+func SendPaced(t testing.TB, c *net.UDPConn, n, size, window int, rcvd func() uint64, first, stride uint64) {
+	t.Helper()
+	buf := make([]byte, size)
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; i < n; i++ {
+		for uint64(i) > rcvd()+uint64(window) {
+			if time.Now().After(deadline) {
+				t.Errorf("receiver stalled at %d of %d sent", rcvd(), i)
+				return
+			}
+			runtime.Gosched()
+		}
+		seq := first + uint64(i)*stride
+		for {
+			_, err := c.Write(Payload(buf, seq))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
+				t.Errorf("send %d: %v", i, err)
+				return
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// WaitFor polls cond for up to 30 seconds.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// UDPFrameToPeer builds a UDP datagram from the DUT to the peer's port
+// 7777 carrying Payload(64 bytes, seq), checksums computed.
+func UDPFrameToPeer(t testing.TB, l *lab.Lab, seq uint64) []byte {
+	eth := &layers.Ethernet{SrcMAC: l.DUTMAC, DstMAC: l.PeerMAC, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: l.DUTAddr.AsSlice(), DstIP: l.PeerAddr.Addr().AsSlice()}
+	udp := &layers.UDP{SrcPort: 9999, DstPort: 7777}
+	udp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ip, udp, gopacket.Payload(Payload(make([]byte, 64), seq)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/filter"
 	"github.com/rxpath/rxpath/stack/ipv4"
+	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/stack/udp"
 )
 
@@ -49,9 +50,13 @@ type Config struct {
 	// Tap captures every frame before any parsing (optional; see
 	// package tap).
 	Tap stack.Tap
-	// IPv4 and UDP tune those layers.
+	// IPv4, UDP and TCP tune those layers.
 	IPv4 ipv4.Options
 	UDP  udp.Options
+	TCP  tcp.Options
+	// WrapQueue wraps each driver queue (fault injection, see package
+	// driver/faulty).
+	WrapQueue func(driver.Queue) driver.Queue
 }
 
 // Node is a running interface with the stack attached. Safe for
@@ -61,6 +66,7 @@ type Node struct {
 	Stack  *stack.Stack
 	IPv4   *ipv4.IPv4
 	UDP    *udp.UDP
+	TCP    *tcp.TCP
 }
 
 // Open binds the interface, builds the stack and starts the pollers.
@@ -94,10 +100,12 @@ func Open(cfg Config) (*Node, error) {
 			}
 			n.IPv4 = ipv4.New(n.Stack, ipo)
 			n.UDP = udp.New(n.IPv4, cfg.UDP)
+			n.TCP = tcp.New(n.IPv4, cfg.TCP)
 			n.Stack.Attach(d.Queues)
 			return nil
 		},
 		HandlerFor: func(int) poller.Handler { return n.Stack.Handler() },
+		WrapQueue:  cfg.WrapQueue,
 	})
 	if err != nil {
 		return nil, err
@@ -110,5 +118,16 @@ func (n *Node) ListenUDP(addr netip.AddrPort) (*udp.Conn, error) {
 	return n.UDP.Listen(addr, udp.SocketOptions{})
 }
 
-// Close stops the pollers and closes the device.
-func (n *Node) Close() error { return n.Engine.Close() }
+// ListenTCP listens for TCP connections on the node's stack.
+func (n *Node) ListenTCP(addr netip.AddrPort, o tcp.ListenOptions) (*tcp.Listener, error) {
+	return n.TCP.Listen(addr, o)
+}
+
+// Close stops the pollers, closes the device and stops the TCP timers.
+func (n *Node) Close() error {
+	err := n.Engine.Close()
+	if n.TCP != nil {
+		n.TCP.Close()
+	}
+	return err
+}

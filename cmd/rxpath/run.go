@@ -14,6 +14,7 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/faulty"
 	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/umem"
@@ -47,7 +48,15 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		portUnr  = fs.Bool("port-unreachable", false, "answer datagrams to closed UDP ports with ICMP port unreachable")
 		sinks    multiFlag
 		filters  multiFlag
+		tcpSinks multiFlag
+		tcpEchos multiFlag
+		httpPort multiFlag
+		loss     = fs.Float64("inject-loss", 0, "drop this fraction of received frames (fault injection)")
+		reorder  = fs.Float64("inject-reorder", 0, "swap this fraction of received frames with the next (fault injection)")
 	)
+	fs.Var(&tcpSinks, "tcp-sink", "accept TCP connections on this port, drain them and report bytes and SHA-256 (repeatable)")
+	fs.Var(&tcpEchos, "tcp-echo", "echo TCP connections on this port (repeatable)")
+	fs.Var(&httpPort, "http", "serve a tiny HTTP page on this TCP port (repeatable)")
 	fs.Var(&sinks, "udp-sink", "count datagrams to this UDP port, checking sequence numbers (repeatable)")
 	fs.Var(&filters, "filter", "filter rule, e.g. 'drop udp dport 9001' (repeatable)")
 	if err := parse(fs, args); err != nil {
@@ -93,12 +102,21 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("run: --cpus: %w", err)}
 	}
 
-	if *ipAddr == "" && (len(sinks) > 0 || len(filters) > 0 || *pcapPath != "") {
-		return usageError{fmt.Errorf("run: --udp-sink, --filter and --pcap need the stack: give --ip")}
+	if *ipAddr == "" && (len(sinks) > 0 || len(filters) > 0 || *pcapPath != "" || len(tcpSinks) > 0 || len(tcpEchos) > 0 || len(httpPort) > 0) {
+		return usageError{fmt.Errorf("run: --udp-sink, --tcp-sink, --tcp-echo, --http, --filter and --pcap need the stack: give --ip")}
+	}
+	if *loss < 0 || *loss > 1 || *reorder < 0 || *reorder > 1 {
+		return usageError{fmt.Errorf("run: --inject-loss and --inject-reorder are fractions in [0, 1]")}
+	}
+	if *loss > 0 || *reorder > 0 {
+		o.WrapQueue = func(q driver.Queue) driver.Queue {
+			return faulty.Wrap(q, faulty.Options{Loss: *loss, Reorder: *reorder})
+		}
 	}
 	var st *stackRun
 	if *ipAddr != "" {
 		st, err = newStackRun(stackFlags{ip: *ipAddr, gateway: *gateway, sinks: sinks, filters: filters, pcap: *pcapPath,
+			tcpSinks: tcpSinks, tcpEcho: tcpEchos, httpPorts: httpPort,
 			pcapng: *pcapng, snaplen: *snaplen, tapFilter: *tapExpr, portUnreachable: *portUnr})
 		if err != nil {
 			return err

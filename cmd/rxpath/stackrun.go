@@ -13,6 +13,7 @@ import (
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/filter"
 	"github.com/rxpath/rxpath/stack/ipv4"
+	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/stack/udp"
 	"github.com/rxpath/rxpath/tap"
 )
@@ -26,6 +27,9 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 type stackFlags struct {
 	ip, gateway     string
 	sinks, filters  []string
+	tcpSinks        []string
+	tcpEcho         []string
+	httpPorts       []string
 	pcap            string
 	pcapng          bool
 	snaplen         int
@@ -46,6 +50,9 @@ type stackRun struct {
 	u      *udp.UDP
 	sinks  []*udpSink
 	conns  []*udp.Conn
+	tcp    *tcp.TCP
+	tsinks []*tcpSink
+	lns    []*tcp.Listener
 	closed bool
 }
 
@@ -59,6 +66,8 @@ type Summary struct {
 	Filter   []filter.RuleStats `json:"filter,omitempty"`
 	Tap      *tap.Stats         `json:"tap,omitempty"`
 	UDPSinks []SinkStats        `json:"udp_sinks,omitempty"`
+	TCP      *tcp.Stats         `json:"tcp,omitempty"`
+	TCPSinks []TCPSinkStats     `json:"tcp_sinks,omitempty"`
 	PcapFile string             `json:"pcap,omitempty"`
 }
 
@@ -88,6 +97,20 @@ func newStackRun(f stackFlags) (*stackRun, error) {
 			return nil, usageError{fmt.Errorf("run: --udp-sink %q: want a port number", s)}
 		}
 		r.sinks = append(r.sinks, &udpSink{port: uint16(p)})
+	}
+	for _, s := range f.tcpSinks {
+		p, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || p == 0 {
+			return nil, usageError{fmt.Errorf("run: --tcp-sink %q: want a port number", s)}
+		}
+		r.tsinks = append(r.tsinks, &tcpSink{port: uint16(p)})
+	}
+	for _, list := range [][]string{f.tcpEcho, f.httpPorts} {
+		for _, s := range list {
+			if p, err := strconv.ParseUint(s, 10, 16); err != nil || p == 0 {
+				return nil, usageError{fmt.Errorf("run: port %q: want a port number", s)}
+			}
+		}
 	}
 	if f.pcap != "" {
 		o := tap.Options{Snaplen: f.snaplen, Filter: f.tapFilter}
@@ -121,6 +144,32 @@ func (r *stackRun) attach(d *driver.Device) error {
 		c.SetHandler(k.handle)
 		r.conns = append(r.conns, c)
 	}
+	r.tcp = tcp.New(r.ip, tcp.Options{})
+	any4 := netip.IPv4Unspecified()
+	for _, k := range r.tsinks {
+		l, err := r.tcp.Listen(netip.AddrPortFrom(any4, k.port), k.options())
+		if err != nil {
+			return fmt.Errorf("tcp sink %d: %w", k.port, err)
+		}
+		k.l = l
+		r.lns = append(r.lns, l)
+		go k.serve()
+	}
+	for i, list := range [][]string{r.f.tcpEcho, r.f.httpPorts} {
+		for _, s := range list {
+			p, _ := strconv.ParseUint(s, 10, 16)
+			l, err := r.tcp.Listen(netip.AddrPortFrom(any4, uint16(p)), tcp.ListenOptions{Backlog: 1024})
+			if err != nil {
+				return fmt.Errorf("tcp port %d: %w", p, err)
+			}
+			r.lns = append(r.lns, l)
+			if i == 0 {
+				go tcpEcho(l)
+			} else {
+				go httpHello(l)
+			}
+		}
+	}
 	r.s.Attach(d.Queues)
 	return nil
 }
@@ -153,6 +202,12 @@ func (r *stackRun) close() error {
 	for _, c := range r.conns {
 		c.Close()
 	}
+	for _, l := range r.lns {
+		l.Close()
+	}
+	if r.tcp != nil {
+		r.tcp.Close()
+	}
 	if r.tap != nil {
 		return r.tap.Close()
 	}
@@ -174,6 +229,11 @@ func (r *stackRun) fill(s *Summary) {
 	for _, k := range r.sinks {
 		s.UDPSinks = append(s.UDPSinks, k.stats())
 	}
+	ts := r.tcp.Stats()
+	s.TCP = &ts
+	for _, k := range r.tsinks {
+		s.TCPSinks = append(s.TCPSinks, k.stats())
+	}
 }
 
 func (r *stackRun) summary(s Summary) string {
@@ -188,6 +248,20 @@ func (r *stackRun) summary(s Summary) string {
 	for _, k := range s.UDPSinks {
 		fmt.Fprintf(&b, "udp sink %d: %d datagrams, %d bytes, seq %d..%d, gaps %d, out of order %d\n",
 			k.Port, k.Datagrams, k.Bytes, k.FirstSeq, k.LastSeq, k.SeqGaps, k.OutOfOrder)
+	}
+	if s.TCP != nil {
+		fmt.Fprintf(&b, "tcp: passive opens %d, in segs %d, out segs %d, retrans %d, resets sent %d, syncookies sent %d\n",
+			s.TCP.PassiveOpens, s.TCP.InSegs, s.TCP.OutSegs, s.TCP.RetransSegs, s.TCP.OutRsts, s.TCP.SyncookiesSent)
+	}
+	for _, k := range s.TCPSinks {
+		fmt.Fprintf(&b, "tcp sink %d: %d connections, %d bytes\n", k.Port, len(k.Connections), k.Bytes)
+		for i, c := range k.Connections {
+			if i == 5 {
+				fmt.Fprintf(&b, "  ... (%d more in --json)\n", len(k.Connections)-5)
+				break
+			}
+			fmt.Fprintf(&b, "  %s: %d bytes, sha256 %s\n", c.Remote, c.Bytes, c.SHA256)
+		}
 	}
 	for _, f := range s.Filter {
 		fmt.Fprintf(&b, "filter %q: %d packets, %d bytes\n", f.Rule, f.Packets, f.Bytes)

@@ -32,6 +32,10 @@ type Options struct {
 	// OnOpen, if set, runs after the device is open and before the
 	// pollers start (the stack attaches to the queues here).
 	OnOpen func(*driver.Device) error
+	// WrapQueue, if set, wraps each queue before its poller starts (fault
+	// injection). A wrapper with a Flush method has it called after the
+	// pollers stop, to give back frames it holds.
+	WrapQueue func(driver.Queue) driver.Queue
 }
 
 // Engine is a running device with its pollers. Safe for concurrent use.
@@ -54,6 +58,11 @@ func Start(o Options) (*Engine, error) {
 	dev, err := driver.Open(o.Iface, o.Driver)
 	if err != nil {
 		return nil, err
+	}
+	if o.WrapQueue != nil {
+		for i, q := range dev.Queues {
+			dev.Queues[i] = o.WrapQueue(q)
+		}
 	}
 	if o.OnOpen != nil {
 		if err := o.OnOpen(dev); err != nil {
@@ -142,6 +151,11 @@ func (e *Engine) Close() error {
 		var errs []error
 		for _, p := range e.pollers {
 			errs = append(errs, p.Stop())
+		}
+		for _, q := range e.dev.Queues {
+			if f, ok := q.(interface{ Flush() }); ok {
+				f.Flush()
+			}
 		}
 		e.final = e.Snapshot()
 		errs = append(errs, e.dev.Close())

@@ -1,0 +1,413 @@
+package tcp
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rxpath/rxpath/stack/header"
+	"github.com/rxpath/rxpath/stack/tcp/internal/cc"
+	"github.com/rxpath/rxpath/stack/tcp/internal/ooo"
+	"github.com/rxpath/rxpath/stack/tcp/internal/seqnum"
+	"github.com/rxpath/rxpath/stack/tcp/internal/timer"
+)
+
+// State is a connection state of RFC 9293.
+type State int
+
+// The connection states.
+const (
+	StateClosed State = iota
+	StateListen
+	StateSynSent
+	StateSynReceived
+	StateEstablished
+	StateFinWait1
+	StateFinWait2
+	StateCloseWait
+	StateClosing
+	StateLastAck
+	StateTimeWait
+)
+
+var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
+	"FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "UNKNOWN"
+}
+
+// synchronized reports whether the state is past the handshake.
+func (s State) synchronized() bool { return s >= StateEstablished }
+
+// defaultMSS is what we assume when the peer sends no MSS option (RFC
+// 9293 §3.7.1), and minMSS the floor we clamp a peer's MSS to.
+const (
+	defaultMSS = 536
+	minMSS     = 48
+)
+
+// Conn is a TCP connection. It implements net.Conn and is safe for
+// concurrent use.
+type Conn struct {
+	t      *TCP
+	k      key
+	local  netip.AddrPort
+	remote netip.AddrPort
+	queue  int // the rx queue the connection's segments arrive on; replies go out there
+	l      *Listener
+	// synCounted: the connection occupies a slot of its listener's SYN
+	// queue (guarded by the listener's lock).
+	synCounted bool
+
+	mu    sync.Mutex
+	state State
+	err   error // why the connection ended (reset, timeout), for Read and Write
+
+	// Send side.
+	iss, sndUna, sndNxt seqnum.Value
+	sndHigh             seqnum.Value // highest SND.NXT before a go-back-N rewind
+	sndWnd, maxSndWnd   uint32
+	sndWl1, sndWl2      seqnum.Value
+	sndWScale           uint8
+	rcvWScale           uint8
+	mss                 int // our send MSS: the peer's, clamped
+	sackOK, tsOK        bool
+	tsRecent            uint32
+	tsOffset            uint32
+	snd                 chunkBuf // data from sndUna on (sent and unsent)
+	finQueued, finSent  bool     // FIN requested; FIN in flight (since the last go-back-N rewind)
+	finEverSent         bool
+	finSeqOut           seqnum.Value // sequence number of our FIN
+	rto                 cc.RTO
+	nr                  cc.NewReno
+	rtx                 timer.Entry
+	retries             int
+	rttTiming           bool
+	rttSeq              seqnum.Value
+	rttStart            time.Time
+	dupAcks             int
+
+	// Receive side.
+	irs, rcvNxt seqnum.Value
+	rcv         chunkBuf
+	rcvAdvRight seqnum.Value // right edge of the last advertised window
+	ofo         *ooo.Queue
+	finReceived bool // the peer's FIN was consumed: reads return EOF
+	finPending  bool // a FIN arrived beyond a hole
+	finSeq      seqnum.Value
+	delack      timer.Entry
+	unackedSegs int
+	rcvMSS      int // largest segment received, for the delayed-ACK rule
+	ackNow      bool
+	lastDupAck  time.Time // challenge and duplicate ACK rate limit
+	handler     func(b []byte)
+	done        chan struct{}
+	doneClosed  bool
+	userClosed  bool
+	finWait2    timer.Entry
+	synRetries  int
+
+	// Blocked readers and writers.
+	rwake, wwake   chan struct{}
+	rwaits, wwaits int
+	rdl, wdl       time.Time
+}
+
+func newConn(t *TCP, k key, queue int) *Conn {
+	c := &Conn{
+		t: t, k: k, queue: queue,
+		local:  netip.AddrPortFrom(netip.AddrFrom4(k.laddr), k.lport),
+		remote: netip.AddrPortFrom(netip.AddrFrom4(k.raddr), k.rport),
+		rwake:  make(chan struct{}),
+		wwake:  make(chan struct{}),
+		done:   make(chan struct{}),
+		mss:    defaultMSS,
+		rcvMSS: defaultMSS,
+		rto:    cc.NewRTO(t.opts.MinRTO, t.opts.MaxRTO, t.opts.InitialRTO),
+	}
+	t.timers.Init(&c.rtx, c.onRetransmitTimer)
+	t.timers.Init(&c.delack, c.onDelayedAck)
+	t.timers.Init(&c.finWait2, c.onFinWait2Timer)
+	return c
+}
+
+// ourMSS is the MSS we advertise: what fits our MTU.
+func (t *TCP) ourMSS() int { return t.s.MTU() - header.IPv4MinimumSize - header.TCPMinimumSize }
+
+// rcvWScaleFor picks our window scale: the smallest shift that can
+// advertise the whole receive buffer.
+func rcvWScaleFor(buf int) uint8 {
+	var ws uint8
+	for ws < 14 && 65535<<ws < buf {
+		ws++
+	}
+	return ws
+}
+
+// establish finishes the handshake: buffers are set up lazily here so that
+// half-open connections (a SYN flood) cost little memory.
+func (c *Conn) establish() {
+	c.state = StateEstablished
+	c.ofo = ooo.New(c.t.opts.RcvBuf)
+	c.nr = cc.NewNewReno(c.mss)
+}
+
+// msDuration converts a timestamp difference in milliseconds.
+func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// LocalAddr returns our address.
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.local) }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+
+// LocalAddrPort and RemoteAddrPort return the addresses without allocating.
+func (c *Conn) LocalAddrPort() netip.AddrPort  { return c.local }
+func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
+
+// State returns the connection's state.
+func (c *Conn) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Done is closed when the peer has finished sending (its FIN arrived) or
+// the connection ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+func (c *Conn) closeDone() {
+	if !c.doneClosed {
+		c.doneClosed = true
+		close(c.done)
+	}
+}
+
+// wakeReaders and wakeWriters wake blocked callers, like sock_def_readable
+// and sk_write_space: only if someone waits.
+func (c *Conn) wakeReaders() {
+	if c.rwaits > 0 {
+		close(c.rwake)
+		c.rwake = make(chan struct{})
+	}
+}
+
+func (c *Conn) wakeWriters() {
+	if c.wwaits > 0 {
+		close(c.wwake)
+		c.wwake = make(chan struct{})
+	}
+}
+
+// wait blocks (c.mu held on entry and return) until woken or the deadline.
+func (c *Conn) wait(read bool) error {
+	ch, dl := c.wwake, c.wdl
+	if read {
+		ch, dl = c.rwake, c.rdl
+		c.rwaits++
+		defer func() { c.rwaits-- }()
+	} else {
+		c.wwaits++
+		defer func() { c.wwaits-- }()
+	}
+	var tc <-chan time.Time
+	if !dl.IsZero() {
+		d := time.Until(dl)
+		if d <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		tc = tm.C
+	}
+	c.mu.Unlock()
+	select {
+	case <-ch:
+	case <-tc:
+	}
+	c.mu.Lock()
+	return nil
+}
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Read reads stream bytes, blocking until some arrive, the peer's FIN
+// (io.EOF), the read deadline, or the end of the connection.
+func (c *Conn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.userClosed {
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		if c.rcv.len() > 0 {
+			if len(b) == 0 {
+				return 0, nil
+			}
+			n := c.rcv.read(b)
+			c.maybeWindowUpdate()
+			return n, nil
+		}
+		if c.err != nil {
+			return 0, c.opError("read", c.err)
+		}
+		if c.finReceived || c.state == StateClosed {
+			return 0, io.EOF
+		}
+		if err := c.wait(true); err != nil {
+			return 0, c.opError("read", err)
+		}
+	}
+}
+
+// Write queues b on the send buffer, blocking while it is full, and sends
+// what the windows allow.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	written := 0
+	for {
+		switch {
+		case c.userClosed:
+			return written, c.opError("write", net.ErrClosed)
+		case c.err != nil:
+			return written, c.opError("write", c.err)
+		case c.finQueued:
+			return written, c.opError("write", ErrWriteAfterShut)
+		case c.state != StateEstablished && c.state != StateCloseWait:
+			return written, c.opError("write", net.ErrClosed)
+		}
+		if room := c.t.opts.SndBuf - c.snd.len(); room > 0 && written < len(b) {
+			written += c.snd.write(b[written:min(len(b), written+room)])
+			c.trySend()
+		}
+		if written == len(b) {
+			return written, nil
+		}
+		if err := c.wait(false); err != nil {
+			return written, c.opError("write", err)
+		}
+	}
+}
+
+// CloseWrite sends a FIN after the queued data: the peer reads EOF, and
+// this side can still read.
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.shutdownLocked()
+}
+
+func (c *Conn) shutdownLocked() error {
+	if c.finQueued {
+		return nil
+	}
+	switch c.state {
+	case StateSynReceived, StateEstablished:
+		c.state = StateFinWait1
+	case StateCloseWait:
+		c.state = StateLastAck
+	default:
+		return nil
+	}
+	c.finQueued = true
+	c.trySend()
+	return nil
+}
+
+// Close closes the connection. Unread data makes it a reset (RFC 2525
+// §2.17, as Linux does); otherwise a FIN follows the queued data and the
+// connection finishes its close in the background. Idempotent.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.userClosed {
+		return nil
+	}
+	c.userClosed = true
+	defer c.wakeReaders()
+	defer c.wakeWriters()
+	if c.rcv.len() > 0 && c.state.synchronized() && c.state != StateTimeWait {
+		c.t.st.abortOnData.Add(1)
+		c.sendRSTLocked()
+		c.terminate(net.ErrClosed)
+		return nil
+	}
+	if c.state == StateClosed {
+		return nil
+	}
+	c.shutdownLocked()
+	if c.state == StateFinWait2 {
+		c.t.timers.Schedule(&c.finWait2, c.t.clock().Add(c.t.opts.FinTimeout))
+	}
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline; blocked readers observe it.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rdl = t
+	c.wakeReaders()
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline; blocked writers observe it.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wdl = t
+	c.wakeWriters()
+	return nil
+}
+
+// Buffered returns the bytes waiting to be read and to be acknowledged.
+func (c *Conn) Buffered() (rcv, snd int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rcv.len(), c.snd.len()
+}
+
+// terminate ends the connection: no more segments are processed, waiters
+// get err (nil for an orderly end), timers stop, buffers are freed.
+func (c *Conn) terminate(err error) {
+	if c.state == StateClosed {
+		return
+	}
+	if c.err == nil {
+		c.err = err
+	}
+	c.state = StateClosed
+	c.t.timers.Stop(&c.rtx)
+	c.t.timers.Stop(&c.delack)
+	c.t.timers.Stop(&c.finWait2)
+	c.snd.reset()
+	if c.userClosed {
+		c.rcv.reset()
+	}
+	if c.ofo != nil {
+		c.ofo.Reset()
+	}
+	c.t.removeConn(c)
+	if c.l != nil {
+		c.l.forget(c)
+	}
+	c.closeDone()
+	c.wakeReaders()
+	c.wakeWriters()
+}

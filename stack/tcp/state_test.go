@@ -1,0 +1,489 @@
+package tcp_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/rxpath/rxpath/stack/tcp"
+)
+
+func listen(t *testing.T, h *harness, port uint16, o tcp.ListenOptions) *tcp.Listener {
+	t.Helper()
+	l, err := h.tcp.Listen(netip.AddrPortFrom(ourIP, port), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func read(t *testing.T, c *tcp.Conn, n int) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("read %d: %v", n, err)
+	}
+	return b
+}
+
+func TestHandshakeAndData(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, true)
+	pc.ack("P", []byte("hello")...)
+	h.none() // the ACK is delayed
+	if got := read(t, pc.c, 5); string(got) != "hello" {
+		t.Fatalf("read %q", got)
+	}
+	h.advance(40 * time.Millisecond)
+	a := h.one()
+	if !a.ACK || a.Ack != pc.sndNxt {
+		t.Fatalf("delayed ACK: %v", describe([]*layers.TCP{a}))
+	}
+	// Two full-sized segments are ACKed at once.
+	full := bytes.Repeat([]byte{1}, 1448)
+	pc.ack("", full...)
+	pc.ack("", full...)
+	if a := h.one(); a.Ack != pc.sndNxt {
+		t.Fatalf("ACK after two full segments: %v", describe([]*layers.TCP{a}))
+	}
+	// Our data reaches the peer, with timestamps echoed.
+	if _, err := pc.c.Write([]byte("world")); err != nil {
+		t.Fatal(err)
+	}
+	d := h.one()
+	if string(d.Payload) != "world" || d.Seq != pc.rcvNxt {
+		t.Fatalf("data segment %v", describe([]*layers.TCP{d}))
+	}
+	if _, ecr, ok := findTS(d); !ok || ecr != pc.ts {
+		t.Fatalf("TSecr %d, want the peer's last TSval %d", ecr, pc.ts)
+	}
+}
+
+func TestOutOfOrderAndSACK(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, true)
+	base := pc.sndNxt
+	pc.raw(base+10, pc.rcvNxt, "A", []byte("klmnopqrst")) // a hole at [0,10)
+	a := h.one()
+	if a.Ack != base {
+		t.Fatalf("out-of-order data must be dup-ACKed at once: %v", describe([]*layers.TCP{a}))
+	}
+	if sb := sackBlocks(a); len(sb) != 1 || sb[0] != [2]uint32{base + 10, base + 20} {
+		t.Fatalf("SACK blocks %v", sb)
+	}
+	// Overlapping retransmission with different bytes in the overlap: the
+	// data already held wins and every byte is delivered once.
+	pc.raw(base+5, pc.rcvNxt, "A", []byte("fgXXXXXXXX"))
+	h.out()
+	pc.raw(base, pc.rcvNxt, "A", []byte("abcdefghij")) // fills the hole
+	a = h.one()
+	if a.Ack != base+20 || len(sackBlocks(a)) != 0 {
+		t.Fatalf("filling the gap must be ACKed at once, with no SACK left: %v", describe([]*layers.TCP{a}))
+	}
+	if got := read(t, pc.c, 20); string(got) != "abcdefghijklmnopqrst" {
+		t.Fatalf("stream %q", got)
+	}
+	if st := h.tcp.Stats(); st.OFOQueued == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRFC5961(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	t.Run("RST outside the window is dropped", func(t *testing.T) {
+		pc.raw(pc.sndNxt+10_000_000, 0, "R", nil)
+		h.none()
+		if h.tcp.Stats().RSTOutOfWindow != 1 || pc.c.State() != tcp.StateEstablished {
+			t.Fatal("out-of-window RST not dropped")
+		}
+	})
+	t.Run("RST in the window earns a challenge ACK, rate limited", func(t *testing.T) {
+		pc.raw(pc.sndNxt+100, 0, "R", nil)
+		a := h.one()
+		if a.RST || !a.ACK || a.Ack != pc.sndNxt {
+			t.Fatalf("want a challenge ACK: %v", describe([]*layers.TCP{a}))
+		}
+		pc.raw(pc.sndNxt+200, 0, "R", nil)
+		h.none() // within 500 ms: suppressed
+		st := h.tcp.Stats()
+		if st.RSTInWindow != 2 || st.ChallengeACKs != 1 || st.ChallengeLimited != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		h.advance(600 * time.Millisecond)
+		h.out()
+	})
+	t.Run("SYN on an established connection earns a challenge ACK", func(t *testing.T) {
+		pc.raw(pc.sndNxt+5, 0, "S", nil)
+		a := h.one()
+		if a.SYN || a.RST || a.Ack != pc.sndNxt {
+			t.Fatalf("want a challenge ACK: %v", describe([]*layers.TCP{a}))
+		}
+		if h.tcp.Stats().SYNChallenges != 1 || pc.c.State() != tcp.StateEstablished {
+			t.Fatal("SYN not challenged")
+		}
+		h.advance(600 * time.Millisecond)
+	})
+	t.Run("ACK beyond SND.NXT is discarded and ACKed", func(t *testing.T) {
+		pc.raw(pc.sndNxt, pc.rcvNxt+1_000_000, "A", []byte("x"))
+		a := h.one()
+		if a.Ack != pc.sndNxt {
+			t.Fatalf("data of a bad-ACK segment was accepted: %v", describe([]*layers.TCP{a}))
+		}
+		if h.tcp.Stats().ACKOutOfRange != 1 {
+			t.Fatal("not counted")
+		}
+		h.advance(600 * time.Millisecond)
+	})
+	t.Run("data without ACK is not queued", func(t *testing.T) {
+		pc.raw(pc.sndNxt, 0, "P", []byte("nope"))
+		h.none()
+		if b, _ := pc.c.Buffered(); b != 0 || h.tcp.Stats().DataNoACK != 1 {
+			t.Fatal("data without ACK was queued")
+		}
+	})
+	t.Run("RST at RCV.NXT resets", func(t *testing.T) {
+		pc.raw(pc.sndNxt, 0, "R", nil)
+		h.none() // never answer a RST
+		pc.c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := pc.c.Read(make([]byte, 1)); !errors.Is(err, tcp.ErrConnReset) {
+			t.Fatalf("read after reset: %v", err)
+		}
+		if h.tcp.Stats().RSTAccepted != 1 || h.tcp.Conns() != 0 {
+			t.Fatal("connection not reset")
+		}
+	})
+}
+
+func TestPAWS(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, true)
+	pc.ack("", []byte("ok")...)
+	// A segment with an older timestamp is a stale duplicate.
+	h.send(seg{sport: pc.sport, dport: pc.dport, seq: pc.sndNxt, ack: pc.rcvNxt, flags: "A", data: []byte("old"),
+		opts: []layers.TCPOption{opt(layers.TCPOptionKindNop), opt(layers.TCPOptionKindNop), tsOpt(pc.ts-50, pc.tsEcr)}})
+	if st := h.tcp.Stats(); st.PAWSRejected != 1 {
+		t.Fatalf("PAWS not applied: %+v", st)
+	}
+	if got := read(t, pc.c, 2); string(got) != "ok" {
+		t.Fatal(string(got))
+	}
+	if b, _ := pc.c.Buffered(); b != 0 {
+		t.Fatal("PAWS-rejected data was queued")
+	}
+}
+
+func TestZeroWindow(t *testing.T) {
+	h := newHarness(t, tcp.Options{RcvBuf: 8192})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	chunk := bytes.Repeat([]byte{'z'}, 1024)
+	for i := 0; i < 8; i++ { // fill the 8 KiB buffer
+		pc.ack("", chunk...)
+	}
+	h.advance(50 * time.Millisecond)
+	var last *layers.TCP
+	for _, a := range h.out() {
+		last = a
+	}
+	if last == nil || last.Window != 0 || last.Ack != pc.sndNxt {
+		t.Fatalf("want a zero window ACK, got %v", describe([]*layers.TCP{last}))
+	}
+	// Data beyond a zero window is dropped and counted, and ACKed.
+	pc.raw(pc.sndNxt, pc.rcvNxt, "A", chunk)
+	a := h.one()
+	if a.Window != 0 || a.Ack != pc.sndNxt {
+		t.Fatalf("%v", describe([]*layers.TCP{a}))
+	}
+	// A zero-window probe (one byte) is answered with the window.
+	pc.raw(pc.sndNxt, pc.rcvNxt, "A", []byte{1})
+	if a := h.one(); a.Window != 0 {
+		t.Fatalf("probe answer %v", describe([]*layers.TCP{a}))
+	}
+	st := h.tcp.Stats()
+	if st.ZeroWindowDrops < 2 || st.BeyondWindow < 1025 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The reader drains: a window update opens the window.
+	read(t, pc.c, 8192)
+	upd := h.out()
+	if len(upd) == 0 || upd[len(upd)-1].Window == 0 {
+		t.Fatalf("no window update after the reader drained: %v", describe(upd))
+	}
+}
+
+func TestBadChecksumAndOptions(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	h.send(seg{sport: 1, dport: 80, seq: 1, flags: "S", badCsum: true})
+	h.none()
+	// An MSS option whose length byte says 3.
+	h.send(seg{sport: 1, dport: 80, seq: 1, flags: "S", opts: []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 3, OptionData: []byte{5}}}})
+	h.none()
+	st := h.tcp.Stats()
+	if st.InCsumErrors != 1 || st.BadOptions != 1 || st.PassiveOpens != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	_ = l
+}
+
+func TestListenerEdgeCases(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	listen(t, h, 80, tcp.ListenOptions{})
+	h.send(seg{sport: 5, dport: 80, seq: 1, flags: "R"})
+	h.none() // RST to a listener: dropped
+	h.send(seg{sport: 5, dport: 80, seq: 1, ack: 777, flags: "SA"})
+	if r := h.one(); !r.RST || r.Seq != 777 {
+		t.Fatalf("SYN-ACK to a listener: %v", describe([]*layers.TCP{r}))
+	}
+	h.send(seg{sport: 5, dport: 80, seq: 1, ack: 12345, flags: "A"})
+	if r := h.one(); !r.RST || r.Seq != 12345 {
+		t.Fatalf("bare ACK without a cookie: %v", describe([]*layers.TCP{r}))
+	}
+	h.send(seg{sport: 5, dport: 81, seq: 1, flags: "S"})
+	if r := h.one(); !r.RST || !r.ACK || r.Ack != 2 {
+		t.Fatalf("SYN to a closed port: %v", describe([]*layers.TCP{r}))
+	}
+	st := h.tcp.Stats()
+	if st.ListenRSTDropped != 1 || st.ListenBadACK != 2 || st.NoPort != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSynCookies(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{SynQueue: 2})
+	for i := 0; i < 2; i++ { // fill the SYN queue
+		h.send(seg{sport: uint16(100 + i), dport: 80, seq: 1, flags: "S"})
+	}
+	h.out()
+	// Beyond it: a stateless cookie, carrying MSS, SACK and WS in the TS.
+	h.send(seg{sport: 200, dport: 80, seq: 5000, flags: "S", opts: []layers.TCPOption{opt(layers.TCPOptionKindMSS, 0x05, 0xb4),
+		opt(layers.TCPOptionKindSACKPermitted), tsOpt(42, 0), opt(layers.TCPOptionKindNop), opt(layers.TCPOptionKindWindowScale, 7)}})
+	sa := h.one()
+	if !sa.SYN || !sa.ACK || sa.Ack != 5001 {
+		t.Fatalf("cookie SYN-ACK %v", describe([]*layers.TCP{sa}))
+	}
+	if h.tcp.Stats().SyncookiesSent != 1 || h.tcp.Conns() != 2 {
+		t.Fatal("the cookie SYN must not create state")
+	}
+	tsval, _, _ := findTS(sa)
+	h.send(seg{sport: 200, dport: 80, seq: 5001, ack: sa.Seq + 1, flags: "A", data: []byte("via cookie"),
+		opts: []layers.TCPOption{opt(layers.TCPOptionKindNop), opt(layers.TCPOptionKindNop), tsOpt(43, tsval)}})
+	c, err := l.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, c, 10); string(got) != "via cookie" || h.tcp.Stats().SyncookiesRecv != 1 {
+		t.Fatalf("cookie connection: %q %+v", got, h.tcp.Stats())
+	}
+}
+
+func TestPassiveClose(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	pc.ack("F", []byte("bye")...)
+	if a := h.one(); a.Ack != pc.sndNxt {
+		t.Fatalf("FIN not ACKed at once: %v", describe([]*layers.TCP{a}))
+	}
+	if pc.c.State() != tcp.StateCloseWait {
+		t.Fatal(pc.c.State())
+	}
+	read(t, pc.c, 3)
+	if _, err := pc.c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read after FIN: %v", err)
+	}
+	pc.c.Write([]byte("reply")) // half-close: we can still send
+	d := h.one()
+	pc.rcvNxt += uint32(len(d.Payload))
+	pc.c.Close()
+	f := h.one()
+	if !f.FIN || pc.c.State() != tcp.StateLastAck {
+		t.Fatalf("want FIN in LAST-ACK: %v %v", describe([]*layers.TCP{f}), pc.c.State())
+	}
+	pc.rcvNxt++
+	pc.ack("")
+	if pc.c.State() != tcp.StateClosed || h.tcp.Conns() != 0 || h.tcp.TimeWaits() != 0 {
+		t.Fatalf("after the last ACK: %v", pc.c.State())
+	}
+}
+
+func TestActiveCloseAndTimeWait(t *testing.T) {
+	h := newHarness(t, tcp.Options{TimeWait: 60 * time.Second})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	pc.c.Close()
+	f := h.one()
+	if !f.FIN || pc.c.State() != tcp.StateFinWait1 {
+		t.Fatal("no FIN")
+	}
+	pc.rcvNxt++
+	pc.ack("")
+	if pc.c.State() != tcp.StateFinWait2 {
+		t.Fatal(pc.c.State())
+	}
+	pc.ack("F")
+	if a := h.one(); a.Ack != pc.sndNxt {
+		t.Fatal("FIN not ACKed")
+	}
+	if h.tcp.TimeWaits() != 1 || h.tcp.Conns() != 0 {
+		t.Fatal("not in TIME_WAIT")
+	}
+	// RFC 1337: a RST does not end TIME_WAIT.
+	pc.raw(pc.sndNxt, 0, "R", nil)
+	h.none()
+	if h.tcp.TimeWaits() != 1 || h.tcp.Stats().TimeWaitRSTIgnore != 1 {
+		t.Fatal("RST ended TIME_WAIT")
+	}
+	// A retransmitted FIN is ACKed again.
+	pc.raw(pc.sndNxt-1, pc.rcvNxt, "FA", nil)
+	if a := h.one(); a.Ack != pc.sndNxt {
+		t.Fatal("retransmitted FIN not re-ACKed")
+	}
+	h.advance(61 * time.Second)
+	if h.tcp.TimeWaits() != 0 {
+		t.Fatal("TIME_WAIT did not expire")
+	}
+}
+
+func TestSimultaneousClose(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	pc.c.Close()
+	h.one() // our FIN
+	pc.ack("F") // the peer's FIN, not yet acking ours
+	if pc.c.State() != tcp.StateClosing {
+		t.Fatalf("state %v, want CLOSING", pc.c.State())
+	}
+	h.out()
+	pc.rcvNxt++ // now the peer ACKs our FIN
+	pc.ack("")
+	if h.tcp.TimeWaits() != 1 {
+		t.Fatal("CLOSING + ACK must enter TIME_WAIT")
+	}
+}
+
+func TestActiveOpen(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	type res struct {
+		c   *tcp.Conn
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		c, err := h.tcp.Dial(t.Context(), netip.AddrPortFrom(peerIP, 9))
+		done <- res{c, err}
+	}()
+	var syn *layers.TCP
+	deadline := time.Now().Add(5 * time.Second)
+	for syn == nil && time.Now().Before(deadline) {
+		if s := h.out(); len(s) > 0 {
+			syn = s[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if syn == nil || !syn.SYN || syn.ACK {
+		t.Fatal("no SYN")
+	}
+	// Retransmitted after the initial RTO.
+	h.advance(time.Second)
+	if r := h.one(); !r.SYN || r.Seq != syn.Seq {
+		t.Fatal("SYN not retransmitted")
+	}
+	h.send(seg{sport: 9, dport: uint16(syn.SrcPort), seq: 500, ack: syn.Seq + 1, flags: "SA"})
+	r := <-done
+	if r.err != nil || r.c.State() != tcp.StateEstablished {
+		t.Fatalf("dial: %v", r.err)
+	}
+	if a := h.one(); !a.ACK || a.Ack != 501 {
+		t.Fatal("handshake ACK")
+	}
+}
+
+func TestSimultaneousOpen(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	done := make(chan *tcp.Conn, 1)
+	go func() {
+		c, err := h.tcp.Dial(t.Context(), netip.AddrPortFrom(peerIP, 9))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- c
+	}()
+	var syn *layers.TCP
+	for syn == nil {
+		if s := h.out(); len(s) > 0 {
+			syn = s[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.send(seg{sport: 9, dport: uint16(syn.SrcPort), seq: 500, flags: "S"}) // crossing SYNs
+	sa := h.one()
+	if !sa.SYN || !sa.ACK || sa.Seq != syn.Seq || sa.Ack != 501 {
+		t.Fatalf("want our SYN-ACK in SYN-RECEIVED: %v", describe([]*layers.TCP{sa}))
+	}
+	h.send(seg{sport: 9, dport: uint16(syn.SrcPort), seq: 501, ack: syn.Seq + 1, flags: "A"})
+	select {
+	case c := <-done:
+		if c.State() != tcp.StateEstablished {
+			t.Fatal(c.State())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("simultaneous open never established")
+	}
+}
+
+func TestRetransmission(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	pc.c.Write(bytes.Repeat([]byte{9}, 3000)) // three segments (MSS 1460)
+	first := h.out()
+	if len(first) != 3 {
+		t.Fatalf("sent %v", describe(first))
+	}
+	h.advance(1100 * time.Millisecond) // the initial RTO
+	r := h.out()
+	if len(r) == 0 || r[0].Seq != pc.rcvNxt || len(r[0].Payload) == 0 {
+		t.Fatalf("no retransmission from SND.UNA: %v", describe(r))
+	}
+	pc.rcvNxt += 3000
+	pc.ack("")
+	if st := h.tcp.Stats(); st.Timeouts != 1 || st.RetransSegs < 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, snd := pc.c.Buffered(); snd != 0 {
+		t.Fatalf("%d bytes still unacknowledged", snd)
+	}
+}
+
+func TestAcceptQueueFull(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	listen(t, h, 80, tcp.ListenOptions{Backlog: 1})
+	for i := 0; i < 2; i++ {
+		sport := uint16(300 + i)
+		h.send(seg{sport: sport, dport: 80, seq: 1, flags: "S"})
+		if i == 1 {
+			h.none() // the accept queue is full: the SYN is dropped
+			break
+		}
+		sa := h.one()
+		h.send(seg{sport: sport, dport: 80, seq: 2, ack: sa.Seq + 1, flags: "A"})
+	}
+	if st := h.tcp.Stats(); st.ListenOverflows != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

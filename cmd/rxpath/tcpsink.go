@@ -15,8 +15,8 @@ import (
 // tcpSink accepts connections on a port, drains them in handler mode and
 // records each stream's length and SHA-256.
 type tcpSink struct {
-	port  uint16
-	l     *tcp.Listener
+	port     uint16
+	l        *tcp.Listener
 	mu       sync.Mutex
 	conns    []*sinkConn
 	byRemote map[string]*sinkConn

@@ -363,7 +363,7 @@ func TestSimultaneousClose(t *testing.T) {
 	l := listen(t, h, 80, tcp.ListenOptions{})
 	pc := h.establish(l, 80, false)
 	pc.c.Close()
-	h.one() // our FIN
+	h.one()     // our FIN
 	pc.ack("F") // the peer's FIN, not yet acking ours
 	if pc.c.State() != tcp.StateClosing {
 		t.Fatalf("state %v, want CLOSING", pc.c.State())

@@ -53,9 +53,10 @@ lint:
 demo: build
 	$(BIN)/rxpath demo
 
+# The full benchmark: every scenario, 5 repetitions each; writes the table,
+# bench.json and bench.png. CI does not run it (make test runs --smoke).
 bench: build
-	@echo "the rxbench scenarios come with the benchmark issue; measuring rxpath run against the generator:"
-	$(BIN)/rxpath demo --duration 5s
+	$(BIN)/rxbench --json bench.json --plot bench.png
 
 clean:
 	rm -rf $(BIN)

@@ -13,6 +13,18 @@
 // (or GRO) on the receiving end; rxpath's own program satisfies that.
 // Because the UDP payload changes per frame, the UDP checksum is zero
 // (allowed over IPv4).
+//
+// With Options.Flows above one the program also stamps the UDP source port,
+// Src.Port() + seq % Flows, so that consecutive frames belong to different
+// flows (the port is not covered by any checksum: the IPv4 header checksum
+// does not include it and the UDP checksum is zero).
+//
+// PacketGenerator is the fallback for kernels without live frames: an
+// AF_PACKET socket on the peer veth with PACKET_QDISC_BYPASS, sending
+// batches of 64 frames with sendmmsg. It stamps the same sequence numbers
+// and source ports in user space.
+//
+// Both implement Sender.
 package gen
 
 import (
@@ -42,11 +54,30 @@ type Options struct {
 	Duration time.Duration
 	// FirstSeq is the first sequence number stamped.
 	FirstSeq uint64
+	// Flows is the number of UDP source ports used, Src.Port() up to
+	// Src.Port()+Flows-1, chosen by the sequence number (default 1: the
+	// source port is Src.Port() for every frame).
+	Flows int
+}
+
+// Sender is a traffic source made by New or NewPacket. It is not safe for
+// concurrent use: Send runs on the calling thread, which decides the
+// sending CPU (pin it).
+type Sender interface {
+	// Send sends until count frames (0: no limit) have gone or d (0: no
+	// limit) has passed; one of the two must be set. Each call continues
+	// the sequence numbers where the previous one stopped.
+	Send(count uint64, d time.Duration) (Result, error)
+	// Kind names the method: "xdp-live-frames" or "af-packet".
+	Kind() string
+	// Close releases the sender.
+	Close() error
 }
 
 // Result is what a run sent.
 type Result struct {
-	Sent    uint64        // frames the program redirected
+	Sent    uint64        // frames the program redirected, or the socket accepted
+	Refused uint64        // AF_PACKET: frames the socket refused (ENOBUFS), retried
 	Elapsed time.Duration // wall time of the run
 }
 
@@ -58,6 +89,8 @@ const (
 	ipLen   = 20
 	udpLen  = 8
 	seqOff  = ethLen + ipLen + udpLen
+	portOff = ethLen + ipLen // UDP source port
+	maxFlow = 1 << 16
 	minLen  = seqOff + 8
 	maxLen  = 1514
 	chunk   = 1 << 15
@@ -76,6 +109,9 @@ func Frame(o Options) ([]byte, error) {
 	}
 	if !o.Src.Addr().Is4() || !o.Dst.Addr().Is4() {
 		return nil, errors.New("source and destination must be IPv4")
+	}
+	if o.Flows < 0 || o.Flows > maxFlow || int(o.Src.Port())+max(o.Flows, 1)-1 > 0xffff {
+		return nil, fmt.Errorf("%d flows from source port %d do not fit in the port range", o.Flows, o.Src.Port())
 	}
 	f := make([]byte, n)
 	copy(f[0:6], o.DstMAC)
@@ -96,6 +132,20 @@ func Frame(o Options) ([]byte, error) {
 	binary.BigEndian.PutUint16(udp[2:4], o.Dst.Port())
 	binary.BigEndian.PutUint16(udp[4:6], uint16(n-ethLen-ipLen))
 	return f, nil
+}
+
+// FrameLenForPayload returns the Ethernet frame length (without FCS) that
+// carries a UDP payload of n bytes over IPv4: n + 42, at least 60.
+func FrameLenForPayload(n int) int { return max(n+seqOff, 60) }
+
+// Stamp writes sequence number seq, and with o.Flows > 1 the source port of
+// its flow, into frame f built by Frame(o). The packet generator calls it
+// per frame; tests use it to build the frames the live-frame program makes.
+func Stamp(f []byte, o Options, seq uint64) {
+	binary.BigEndian.PutUint64(f[seqOff:], seq)
+	if o.Flows > 1 {
+		binary.BigEndian.PutUint16(f[portOff:], o.Src.Port()+uint16(seq%uint64(o.Flows)))
+	}
 }
 
 func checksum(b []byte) uint16 {

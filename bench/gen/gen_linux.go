@@ -35,33 +35,10 @@ func New(o Options) (*Generator, error) {
 		return nil, err
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:    "rxgen",
-		Type:    ebpf.XDP,
-		License: "Dual BSD/GPL",
-		Instructions: asm.Instructions{
-			asm.Mov.Reg(asm.R6, asm.R1),
-			asm.LoadMem(asm.R7, asm.R6, xdpMDLo, asm.Word),
-			asm.LoadMem(asm.R8, asm.R6, xdpMDHi, asm.Word),
-			asm.Mov.Reg(asm.R2, asm.R7),
-			asm.Add.Imm(asm.R2, minLen),
-			asm.JGT.Reg(asm.R2, asm.R8, "redirect"),
-			asm.StoreImm(asm.R10, -4, 0, asm.Word),
-			asm.Mov.Reg(asm.R2, asm.R10),
-			asm.Add.Imm(asm.R2, -4),
-			asm.LoadMapPtr(asm.R1, counter.FD()),
-			asm.FnMapLookupElem.Call(),
-			asm.JEq.Imm(asm.R0, 0, "redirect"),
-			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-			asm.Mov.Reg(asm.R2, asm.R1),
-			asm.Add.Imm(asm.R2, 1),
-			asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
-			asm.HostTo(asm.BE, asm.R1, asm.DWord),
-			asm.StoreMem(asm.R7, seqOff, asm.R1, asm.DWord),
-			asm.Mov.Imm(asm.R1, int32(o.Ifindex)).WithSymbol("redirect"),
-			asm.Mov.Imm(asm.R2, 0),
-			asm.FnRedirect.Call(),
-			asm.Return(),
-		},
+		Name:         "rxgen",
+		Type:         ebpf.XDP,
+		License:      "Dual BSD/GPL",
+		Instructions: program(counter.FD(), o),
 	})
 	if err != nil {
 		counter.Close()
@@ -69,6 +46,52 @@ func New(o Options) (*Generator, error) {
 	}
 	return &Generator{prog: prog, counter: counter, frame: frame, opts: o}, nil
 }
+
+// program is the generator: bump the counter, stamp its old value as the
+// sequence number (and the flow's source port), redirect out of o.Ifindex.
+func program(counterFD int, o Options) asm.Instructions {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R7, asm.R6, xdpMDLo, asm.Word),
+		asm.LoadMem(asm.R8, asm.R6, xdpMDHi, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Add.Imm(asm.R2, minLen),
+		asm.JGT.Reg(asm.R2, asm.R8, "redirect"),
+		asm.StoreImm(asm.R10, -4, 0, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -4),
+		asm.LoadMapPtr(asm.R1, counterFD),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "redirect"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+	}
+	if o.Flows > 1 {
+		// port = Src.Port() + seq % Flows, big-endian.
+		insns = append(insns,
+			asm.Mov.Reg(asm.R3, asm.R1),
+			asm.Mod.Imm(asm.R3, int32(o.Flows)),
+			asm.Add.Imm(asm.R3, int32(o.Src.Port())),
+			asm.HostTo(asm.BE, asm.R3, asm.Half),
+			asm.StoreMem(asm.R7, portOff, asm.R3, asm.Half),
+		)
+	}
+	return append(insns,
+		asm.HostTo(asm.BE, asm.R1, asm.DWord),
+		asm.StoreMem(asm.R7, seqOff, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R1, int32(o.Ifindex)).WithSymbol("redirect"),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRedirect.Call(),
+		asm.Return(),
+	)
+}
+
+var _ Sender = (*Generator)(nil)
+
+// Kind returns "xdp-live-frames".
+func (g *Generator) Kind() string { return "xdp-live-frames" }
 
 // Next returns the sequence number the next frame will carry.
 func (g *Generator) Next() (uint64, error) {
@@ -79,7 +102,14 @@ func (g *Generator) Next() (uint64, error) {
 
 // Run sends until o.Count frames or o.Duration have passed. It runs on the
 // calling thread (pin it to choose the sending CPU).
-func (g *Generator) Run() (Result, error) {
+func (g *Generator) Run() (Result, error) { return g.Send(g.opts.Count, g.opts.Duration) }
+
+// Send sends until count frames or d have passed (see Sender). It runs on
+// the calling thread.
+func (g *Generator) Send(count uint64, d time.Duration) (Result, error) {
+	if count == 0 && d <= 0 {
+		return Result{}, errors.New("generator needs a count or a duration")
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	first, err := g.Next()
@@ -88,22 +118,26 @@ func (g *Generator) Run() (Result, error) {
 	}
 	start := time.Now()
 	var deadline time.Time
-	if g.opts.Duration > 0 {
-		deadline = start.Add(g.opts.Duration)
+	if d > 0 {
+		deadline = start.Add(d)
 	}
 	sent := uint64(0)
 	for {
 		n := uint64(chunk)
-		if g.opts.Count > 0 {
-			if sent >= g.opts.Count {
+		if count > 0 {
+			if sent >= count {
 				break
 			}
-			n = min(n, g.opts.Count-sent)
-		} else if g.opts.Duration == 0 {
-			return Result{}, errors.New("generator needs a count or a duration")
+			n = min(n, count-sent)
 		}
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			break
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			// Keep a chunk short enough not to overshoot a short run
+			// by much: about 1.5 Mpps, rounded to batches.
+			n = min(n, max(64, uint64(left.Seconds()*1.5e6)&^63))
 		}
 		_, err := g.prog.Run(&ebpf.RunOptions{Data: g.frame, Repeat: uint32(n), Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: 64})
 		if err != nil {

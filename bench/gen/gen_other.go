@@ -5,7 +5,10 @@ package gen
 import (
 	"errors"
 	"runtime"
+	"time"
 )
+
+var errNotSupported = errors.New("generator: not supported on " + runtime.GOOS)
 
 // Generator is not available off Linux.
 type Generator struct{}
@@ -16,7 +19,32 @@ func New(o Options) (*Generator, error) {
 }
 
 // Run does nothing.
-func (g *Generator) Run() (Result, error) { return Result{}, errors.New("not supported") }
+func (g *Generator) Run() (Result, error) { return Result{}, errNotSupported }
+
+// Send does nothing.
+func (g *Generator) Send(uint64, time.Duration) (Result, error) { return Result{}, errNotSupported }
+
+// Kind returns "xdp-live-frames".
+func (g *Generator) Kind() string { return "xdp-live-frames" }
 
 // Close does nothing.
 func (g *Generator) Close() error { return nil }
+
+// PacketGenerator is not available off Linux.
+type PacketGenerator struct{}
+
+// NewPacket reports that AF_PACKET needs Linux.
+func NewPacket(o Options) (*PacketGenerator, error) {
+	return nil, errors.New("generator: AF_PACKET is not supported on " + runtime.GOOS)
+}
+
+// Send does nothing.
+func (g *PacketGenerator) Send(uint64, time.Duration) (Result, error) {
+	return Result{}, errNotSupported
+}
+
+// Kind returns "af-packet".
+func (g *PacketGenerator) Kind() string { return "af-packet" }
+
+// Close does nothing.
+func (g *PacketGenerator) Close() error { return nil }

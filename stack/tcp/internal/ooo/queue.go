@@ -100,9 +100,11 @@ type Queue struct {
 // range's payload plus RangeOverhead. A limit below RangeOverhead+1 holds
 // nothing.
 //
-// Actual heap use stays within a small constant factor of Mem: a chunk's
-// buffer is at most twice its data (or 64 bytes), and neighbouring chunks
-// too small to justify two buffers are copied into one when they meet.
+// The heap the queue really uses stays within a small factor of Mem, about
+// 3x at worst (a queue full of one-byte ranges) and under 1.5x for MSS-sized
+// segments: a chunk's buffer is at most twice its data (or 64 bytes), and
+// neighbouring chunks too small to justify two buffers are copied into one
+// when they meet, so per-chunk overhead is bounded by the payload.
 func New(limit int) *Queue {
 	q := &Queue{limit: limit}
 	q.tree = btree.NewG(btreeDegree, func(a, b *rng) bool {
@@ -178,7 +180,8 @@ func (q *Queue) Reset() {
 // are Bytes() before plus stored minus Bytes() after.
 //
 // Insert costs O((k+1) log n) for n held ranges, k of them touched by data,
-// plus copying the new bytes.
+// plus copying the new bytes, plus O(log n) for each range it evicts (each
+// range is evicted at most once, so that part is paid for by its insertion).
 func (q *Queue) Insert(rcvNxt, seq seqnum.Value, data []byte) (stored, dropped int) {
 	if len(data) == 0 {
 		return 0, 0
@@ -231,7 +234,8 @@ func (q *Queue) Insert(rcvNxt, seq seqnum.Value, data []byte) (stored, dropped i
 	hiOff = max(hiOff, cur)
 
 	keep := hiOff // bytes at or above keep are not held afterwards
-	if excess := q.Mem() + newBytes + RangeOverhead*(1-len(q.scratch)) - q.limit; excess > 0 {
+	// Written so as not to overflow: Mem <= limit always.
+	if excess := newBytes - RangeOverhead*(len(q.scratch)-1) - (q.limit - q.Mem()); excess > 0 {
 		keep = q.prune(excess, sOff, hiOff)
 	}
 	if eOff > keep {

@@ -31,12 +31,15 @@ type step struct {
 	nxt  int
 }
 
+// ins is an Insert at off expected to return (stored, dropped).
 func ins(off int, data string, stored, dropped int) step {
 	return step{off: off, data: data, stored: stored, dropped: dropped}
 }
 
+// deliver is the connection receiving in-order data itself, up to off.
 func deliver(to int) step { return step{deliver: true, off: to} }
 
+// pop is a Pop expected to deliver want and return base+nxt.
 func pop(want string, nxt int) step { return step{pop: true, want: want, nxt: nxt} }
 
 // queueTest is a table test: steps run in order from rcvNxt = base; then
@@ -50,6 +53,7 @@ type queueTest struct {
 	mem    int // if non-zero, the expected Mem
 }
 
+// runQueueTests runs each test from every base in bases.
 func runQueueTests(t *testing.T, tests []queueTest) {
 	t.Helper()
 	for _, base := range bases {
@@ -98,6 +102,7 @@ func runQueueTests(t *testing.T, tests []queueTest) {
 	}
 }
 
+// TestInsertPop covers trimming, overlaps, merging and delivery.
 func TestInsertPop(t *testing.T) {
 	runQueueTests(t, []queueTest{
 		{
@@ -223,6 +228,8 @@ func TestInsertPop(t *testing.T) {
 	})
 }
 
+// TestLimit covers the memory limit: eviction from the top, never below the
+// new segment, and partial storage.
 func TestLimit(t *testing.T) {
 	full := []step{
 		ins(1000, strings.Repeat("A", 100), 100, 0),
@@ -309,10 +316,12 @@ func TestLimit(t *testing.T) {
 	})
 }
 
+// TestMaxWindow checks that data beyond MaxWindow is dropped and data
+// 2^31 or more ahead is taken as old.
 func TestMaxWindow(t *testing.T) {
 	for _, base := range bases {
 		q := New(1 << 20)
-		at := func(off int) seqnum.Value { return base.Add(seqnum.Size(off)) }
+		at := func(off seqnum.Size) seqnum.Value { return base.Add(off) }
 		if s, d := q.Insert(base, at(MaxWindow-10), make([]byte, 20)); s != 10 || d != 10 {
 			t.Errorf("base %d: Insert straddling MaxWindow = (%d, %d), want (10, 10)", base, s, d)
 		}
@@ -352,6 +361,7 @@ func TestRcvNxtBackwards(t *testing.T) {
 	}
 }
 
+// TestLargeSegments reassembles segments larger than a chunk.
 func TestLargeSegments(t *testing.T) {
 	for _, base := range bases {
 		q := New(1 << 22)
@@ -382,6 +392,7 @@ func TestLargeSegments(t *testing.T) {
 	}
 }
 
+// TestReset checks that Reset empties the queue and leaves it usable.
 func TestReset(t *testing.T) {
 	q := New(1 << 20)
 	q.Insert(0, 10, []byte("abc"))
@@ -401,6 +412,7 @@ func TestReset(t *testing.T) {
 	}
 }
 
+// TestSACK checks SACK block order (most recent first) and count limits.
 func TestSACK(t *testing.T) {
 	b := func(start, end int) Block {
 		return Block{Start: seqnum.Value(start), End: seqnum.Value(end)}
@@ -495,6 +507,49 @@ func TestSACK(t *testing.T) {
 			got := dst[:q.SACK(dst)]
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("SACK blocks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestTinySegments checks that a peer sending one-byte segments, in either
+// direction, cannot make the queue keep one buffer per byte: neighbouring
+// chunks that fit in coalesceMax bytes are joined.
+func TestTinySegments(t *testing.T) {
+	const n = 20000
+	for _, desc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("descending=%v", desc), func(t *testing.T) {
+			q := New(1 << 20)
+			base := seqnum.Value(1<<32 - n/2)
+			for i := range n {
+				off := 1 + i
+				if desc {
+					off = n - i
+				}
+				q.Insert(base, base.Add(seqnum.Size(off)), []byte{byte(off)})
+			}
+			if err := checkInvariants(q); err != nil {
+				t.Fatal(err)
+			}
+			chunks := 0
+			q.tree.Ascend(func(r *rng) bool {
+				for c := r.chunks.head; c != nil; c = c.next {
+					chunks++
+				}
+				return true
+			})
+			if q.Ranges() != 1 || q.Bytes() != n {
+				t.Fatalf("holds %d bytes in %d ranges, want %d in 1", q.Bytes(), q.Ranges(), n)
+			}
+			if most := 2*n/coalesceMax + 1; chunks > most {
+				t.Errorf("%d bytes held in %d chunks, want at most %d", n, chunks, most)
+			}
+			var got []byte
+			q.Pop(base.Add(1), func(c []byte) { got = append(got, c...) })
+			for i, b := range got {
+				if b != byte(i+1) {
+					t.Fatalf("byte %d = %d, want %d", i, b, byte(i+1))
+				}
 			}
 		})
 	}

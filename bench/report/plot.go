@@ -1,0 +1,123 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// PlotFormat returns "png" or "svg" from a file name's extension.
+func PlotFormat(path string) (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".png":
+		return "png", nil
+	case ".svg":
+		return "svg", nil
+	default:
+		return "", fmt.Errorf("plot %q: want a .png or .svg file", path)
+	}
+}
+
+// WritePlot draws the measured live rows as two horizontal bar charts, the
+// receive rate in Mpps and the CPU time per packet, with whiskers from the
+// minimum to the maximum rep, and writes them in format ("png" or "svg").
+func WritePlot(w io.Writer, r *Run, format string) error {
+	var rows []*Scenario
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		if s.OK() && s.Kind == KindLive {
+			rows = append(rows, s)
+		}
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("plot: no measured live scenario")
+	}
+	// Bars run top to bottom in table order: plot rows reversed.
+	names := make([]string, len(rows))
+	for i, s := range rows {
+		names[len(rows)-1-i] = fmt.Sprintf("%s (%d B)", s.Name, s.FrameLen)
+	}
+	rate, err := barPlot(rows, names, "receive rate (Mpps, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.RxMpps },
+		color.RGBA{R: 0x33, G: 0x66, B: 0xcc, A: 0xff})
+	if err != nil {
+		return err
+	}
+	cpu, err := barPlot(rows, names, "CPU per packet (ns: receiver threads + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSPkt },
+		color.RGBA{R: 0xcc, G: 0x66, B: 0x33, A: 0xff})
+	if err != nil {
+		return err
+	}
+	width := 10 * vg.Inch
+	height := vg.Length(2+len(rows)) * 0.32 * vg.Inch * 2
+	var c vg.CanvasWriterTo
+	switch format {
+	case "png":
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110))}
+	case "svg":
+		c = vgsvg.New(width, height)
+	default:
+		return fmt.Errorf("plot: unknown format %q", format)
+	}
+	dc := draw.New(c)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
+		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 6}
+	plots := [][]*plot.Plot{{rate}, {cpu}}
+	canvases := plot.Align(plots, tiles, dc)
+	for i := range plots {
+		plots[i][0].Draw(canvases[i][0])
+	}
+	_, err = c.WriteTo(w)
+	return err
+}
+
+func barPlot(rows []*Scenario, names []string, title string, f func(*Scenario) Stat, col color.Color) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	n := len(rows)
+	// One outlier rep must not squash every bar: the axis ends a little
+	// past the largest median, and longer whiskers stop at its edge.
+	var top float64
+	for _, s := range rows {
+		top = max(top, f(s).Median)
+	}
+	top = max(top*1.25, 1e-9)
+	vals := make(plotter.Values, n)
+	errs := make(plotter.XErrors, n)
+	pts := make(plotter.XYs, n)
+	for i, s := range rows {
+		st := f(s)
+		j := n - 1 - i
+		vals[j] = st.Median
+		pts[j] = plotter.XY{X: st.Median, Y: float64(j)}
+		errs[j] = struct{ Low, High float64 }{st.Median - st.Min, min(st.Max, top) - st.Median}
+	}
+	bars, err := plotter.NewBarChart(vals, vg.Points(12))
+	if err != nil {
+		return nil, err
+	}
+	bars.Horizontal = true
+	bars.Color = col
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	eb, err := plotter.NewXErrorBars(struct {
+		plotter.XYer
+		plotter.XErrorer
+	}{pts, errs})
+	if err != nil {
+		return nil, err
+	}
+	p.Add(eb)
+	p.NominalY(names...)
+	p.X.Min, p.X.Max = 0, top
+	p.Add(plotter.NewGrid())
+	return p, nil
+}

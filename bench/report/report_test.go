@@ -1,0 +1,310 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []float64
+		want Stat
+	}{
+		{"empty", nil, Stat{}},
+		{"one", []float64{3}, Stat{Min: 3, Median: 3, Max: 3, N: 1}},
+		{"odd", []float64{5, 1, 3}, Stat{Min: 1, Median: 3, Max: 5, N: 3}},
+		{"even", []float64{4, 1, 3, 2}, Stat{Min: 1, Median: 2.5, Max: 4, N: 4}},
+		{"nan ignored", []float64{math.NaN(), 2, math.NaN(), 8}, Stat{Min: 2, Median: 5, Max: 8, N: 2}},
+		{"all nan", []float64{math.NaN()}, Stat{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := append([]float64(nil), tc.in...)
+			if diff := cmp.Diff(tc.want, Summarize(tc.in)); diff != "" {
+				t.Errorf("Summarize(%v) (-want +got):\n%s", tc.in, diff)
+			}
+			if !cmp.Equal(in, tc.in, cmpopts.EquateNaNs()) {
+				t.Errorf("Summarize modified its input: %v", tc.in)
+			}
+		})
+	}
+}
+
+func TestRatio(t *testing.T) {
+	a := Summarize([]float64{2, 4, 6})
+	b := Summarize([]float64{1, 2, 3})
+	if got := Ratio(a, b); got != 2 {
+		t.Errorf("Ratio = %v, want 2", got)
+	}
+	for _, tc := range []struct {
+		name string
+		a, b Stat
+	}{{"missing a", Stat{}, b}, {"missing b", a, Stat{}}, {"zero b", a, Stat{N: 1}}} {
+		if got := Ratio(tc.a, tc.b); !math.IsNaN(got) {
+			t.Errorf("%s: Ratio = %v, want NaN", tc.name, got)
+		}
+	}
+}
+
+func TestNumJSON(t *testing.T) {
+	b, err := json.Marshal([]Num{1.5, NaN, Num(math.Inf(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != "[1.5,null,null]" {
+		t.Errorf("marshal = %s", b)
+	}
+	var back []Num
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back[0] != 1.5 || back[1].Valid() || back[2].Valid() {
+		t.Errorf("unmarshal = %v", back)
+	}
+}
+
+func TestRepFigures(t *testing.T) {
+	r := Rep{Sent: 2_000_000, Received: 1_500_000, ElapsedNS: int64(2 * time.Second), FrameLen: 60,
+		Loss: Loss{Veth: 100_000, RingFull: 300_000}, RxCPUNS: 1_000_000_000, SoftirqNS: 500_000_000}
+	for _, tc := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"sent pps", r.SentPPS(), 1e6},
+		{"rx pps", r.RxPPS(), 750_000},
+		{"gbps", r.Gbps(), 750_000 * 60 * 8 / 1e9},
+		{"loss pct", r.LossPct(), 25},
+		{"unaccounted", float64(r.Unaccounted()), 100_000},
+		{"cpu per packet", r.CPUPerPacketNS(), 1000},
+	} {
+		if math.Abs(tc.got-tc.want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if !math.IsNaN(Rep{}.RxPPS()) || !math.IsNaN(Rep{ElapsedNS: 1}.CPUPerPacketNS()) {
+		t.Error("figures of an empty rep should be NaN")
+	}
+}
+
+// rep makes a repetition received at mpps Mpps over one second.
+func rep(frame int, sentMpps, mpps float64) Rep {
+	return Rep{Sent: uint64(sentMpps * 1e6), Received: uint64(mpps * 1e6), ElapsedNS: int64(time.Second), FrameLen: frame,
+		RxCPUNS: int64(mpps * 1e6 * 100)}
+}
+
+func live(name string, frame int, mpps ...float64) Scenario {
+	s := Scenario{Name: name, Kind: KindLive, Status: StatusOK, FrameLen: frame}
+	for _, m := range mpps {
+		s.Reps = append(s.Reps, rep(frame, m, m))
+	}
+	return s
+}
+
+func cost(name string, ns ...float64) Scenario {
+	s := Scenario{Name: name, Kind: KindStackCost, Status: StatusOK, FrameLen: 60}
+	for _, n := range ns {
+		s.Cost = append(s.Cost, CostRep{Packets: 1000, Delivered: 1000, ElapsedNS: int64(n * 1000)})
+	}
+	return s
+}
+
+func sampleRun() *Run {
+	r := &Run{
+		Settings: Settings{Mode: "quick", Reps: 3, DurationNS: int64(time.Second), WarmupNS: int64(time.Second / 2),
+			Queues: 1, Flows: 1, Generator: "xdp-live-frames", GenCPUs: []int{0}, RxCPUs: []int{1}, Lab: "rxp0"},
+		Machine: Machine{Kernel: "6.18", CPUs: 2, GoVersion: "go1.26", LoadAvgStart: "0.10 0.20 0.30"},
+		Scenarios: []Scenario{
+			live("ceiling", 60, 1.2, 1.3, 1.25),
+			live("rxpath-raw", 60, 1.24, 1.25, 1.23),
+			live("rxpath-udp-handler", 60, 1.2, 1.21, 1.19),
+			live("kernel-recvmmsg", 60, 0.6, 0.62, 0.61),
+			live("kernel-recvmmsg-spin", 60, 0.7, 0.7, 0.7),
+			live("asavie", 60, 1.0, 1.0, 1.0),
+			live("rxpath-udp-handler-512", 554, 1.0),
+			live("kernel-recvmmsg-512", 554, 0.5),
+			{Name: "tcp-rxpath", Kind: KindLive, Status: StatusNotAvailable, Reason: "no TCP stack yet"},
+			{Name: "tap-file", Kind: KindLive, Status: StatusFailed, Reason: "disk full", Notes: []string{"a note"}},
+			cost(StackRxpathName, 100, 110, 90),
+			cost(StackGVisorName, 1000, 1100, 900),
+		},
+	}
+	r.Finalize()
+	return r
+}
+
+func TestFinalizeRatios(t *testing.T) {
+	r := sampleRun()
+	for _, tc := range []struct {
+		name            string
+		ceiling, kernel float64 // NaN: none
+		gvisor          float64
+	}{
+		{"ceiling", 1, 1.25 / 0.61, math.NaN()},
+		{"rxpath-udp-handler", 1.2 / 1.25, 1.2 / 0.61, math.NaN()},
+		{"kernel-recvmmsg-spin", 0.7 / 1.25, 0.7 / 0.61, math.NaN()},
+		// Other frame sizes: no ceiling of that size, the kernel row of
+		// the same size.
+		{"rxpath-udp-handler-512", math.NaN(), 2, math.NaN()},
+		{"kernel-recvmmsg-512", math.NaN(), 1, math.NaN()},
+		{"tcp-rxpath", math.NaN(), math.NaN(), math.NaN()},
+		{StackRxpathName, math.NaN(), math.NaN(), 10},
+		{StackGVisorName, math.NaN(), math.NaN(), 1},
+	} {
+		s := r.Find(tc.name).Summary
+		got := []float64{float64(s.VsCeiling), float64(s.VsKernel), float64(s.VsGVisor)}
+		want := []float64{tc.ceiling, tc.kernel, tc.gvisor}
+		if !cmp.Equal(want, got, cmpopts.EquateNaNs(), cmpopts.EquateApprox(1e-9, 0)) {
+			t.Errorf("%s: ratios (ceiling, kernel, gvisor) = %v, want %v", tc.name, got, want)
+		}
+	}
+	if got := r.Find("rxpath-raw").Summary.RxMpps; got.Median != 1.24 || got.Min != 1.23 || got.Max != 1.25 || got.N != 3 {
+		t.Errorf("rxpath-raw rx Mpps = %+v", got)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	r := sampleRun()
+	got := map[string]GoalStatus{}
+	for _, g := range r.Goals {
+		got[g.ID] = g.Status
+	}
+	want := map[string]GoalStatus{
+		"handler-vs-ceiling": GoalPass, // 1.2/1.25 = 0.96
+		"handler-vs-kernel":  GoalPass, // 1.97
+		"handler-no-loss":    GoalPass,
+		"raw-vs-ceiling":     GoalPass, // 0.992
+		"raw-vs-asavie":      GoalPass,
+		"stack-vs-gvisor":    GoalPass, // 10×
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("goals (-want +got):\n%s", diff)
+	}
+
+	// Misses, a loss, a missing row and a failed one.
+	r.Find("rxpath-udp-handler").Reps[1].Received -= 10
+	r.Find("asavie").Reps = []Rep{rep(60, 1.24, 1.24), rep(60, 1.24, 1.24), rep(60, 1.24, 1.24)} // a tie is no win
+	r.Find(StackGVisorName).Status, r.Find(StackGVisorName).Reason = StatusFailed, "boom"
+	r.Scenarios = r.Scenarios[1:] // no ceiling
+	r.Finalize()
+	got = map[string]GoalStatus{}
+	detail := map[string]string{}
+	for _, g := range r.Goals {
+		got[g.ID], detail[g.ID] = g.Status, g.Detail
+	}
+	want = map[string]GoalStatus{
+		"handler-vs-ceiling": GoalNotMeasured,
+		"handler-vs-kernel":  GoalPass,
+		"handler-no-loss":    GoalMiss,
+		"raw-vs-ceiling":     GoalNotMeasured,
+		"raw-vs-asavie":      GoalMiss,
+		"stack-vs-gvisor":    GoalNotMeasured,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("goals (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(detail["handler-vs-ceiling"], "not selected") || !strings.Contains(detail["stack-vs-gvisor"], "boom") {
+		t.Errorf("details do not say why: %q, %q", detail["handler-vs-ceiling"], detail["stack-vs-gvisor"])
+	}
+	if !strings.Contains(detail["handler-no-loss"], "10 of") {
+		t.Errorf("no-loss detail = %q", detail["handler-no-loss"])
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTable(&b, sampleRun()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		`rxbench \(quick\): 3 reps × 1s after a 500ms warm-up`,
+		`\nceiling +60 +1\.250 +1\.250 \[1\.200 – 1\.300\] +0\.60 +0% .* 1\.00 +2\.05\n`,
+		`\nrxpath-udp-handler-512 +554 .* - +2\.00\n`,
+		`\ntcp-rxpath +not available yet: no TCP stack yet\n`,
+		`\ntap-file +failed: disk full\n`,
+		`\nstack-rxpath +60 +100\.0 \[90\.0 – 110\.0\] +0\.00 +10\.00\n`,
+		`\n  pass  rxpath-udp-handler >= 0\.95 × ceiling +0\.96 `,
+		`\n  - tap-file: a note\n`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("table does not match %q:\n%s", want, out)
+		}
+	}
+	// Every data row of the live table lines up with the header.
+	lines := strings.Split(out, "\n")
+	var header string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "scenario ") && strings.Contains(l, "×kernel") {
+			header = l
+		}
+	}
+	col := strings.Index(header, "×ceil")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "ceiling ") || strings.HasPrefix(l, "rxpath-raw ") {
+			if got := strings.Index(l, "1.00"); l != "" && strings.HasPrefix(l, "ceiling") && got < 0 {
+				t.Errorf("ceiling row has no 1.00 ratio: %q", l)
+			}
+			if len([]rune(l)) != len([]rune(header)) {
+				t.Errorf("row width %d != header width %d:\n%s\n%s", len([]rune(l)), len([]rune(header)), header, l)
+			}
+		}
+	}
+	if col < 0 {
+		t.Fatalf("no header in\n%s", out)
+	}
+}
+
+func TestCount(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1.0k", 12345: "12.3k", 4_560_000: "4.56M", math.NaN(): "-"} {
+		if got := count(in); got != want {
+			t.Errorf("count(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, sampleRun()); err != nil {
+		t.Fatal(err)
+	}
+	var back Run
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Scenarios) != 12 || len(back.Goals) != 6 || len(back.Scenarios[0].Reps) != 3 {
+		t.Errorf("round trip lost rows: %d scenarios, %d goals", len(back.Scenarios), len(back.Goals))
+	}
+	if back.Find("tcp-rxpath").Summary.VsCeiling.Valid() {
+		t.Error("a row with nothing to compare with should have a null ratio")
+	}
+}
+
+func TestWritePlot(t *testing.T) {
+	for _, f := range []string{"png", "svg"} {
+		var b bytes.Buffer
+		if err := WritePlot(&b, sampleRun(), f); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		magic := map[string]string{"png": "\x89PNG", "svg": "<?xml"}[f]
+		if !strings.HasPrefix(b.String(), magic) {
+			t.Errorf("%s output starts with %q", f, b.String()[:min(8, b.Len())])
+		}
+	}
+	if err := WritePlot(&bytes.Buffer{}, &Run{}, "png"); err == nil {
+		t.Error("plotting a run with no measured row should fail")
+	}
+	for path, want := range map[string]string{"a.png": "png", "b.SVG": "svg", "c.pdf": ""} {
+		got, err := PlotFormat(path)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("PlotFormat(%q) = %q, %v", path, got, err)
+		}
+	}
+}

@@ -1,0 +1,329 @@
+package report
+
+import (
+	"strings"
+	"time"
+)
+
+// Status says whether a row was measured.
+type Status string
+
+// Row statuses. Rows are never dropped from a report: a scenario that could
+// not run says so with its reason.
+const (
+	StatusOK Status = "ok"
+	// StatusNotAvailable: the thing to measure does not exist yet (the
+	// TCP rows while stack/tcp is being written).
+	StatusNotAvailable Status = "not available yet"
+	// StatusFailed: the scenario was tried and failed; Reason says why.
+	StatusFailed Status = "failed"
+	// StatusNotRun: the run was interrupted before this row.
+	StatusNotRun Status = "not run"
+)
+
+// Kind tells how a row is measured.
+type Kind string
+
+// Row kinds.
+const (
+	// KindLive rows receive live traffic from the generator on the veth.
+	KindLive Kind = "live"
+	// KindStackCost rows replay recorded frames into a stack with no
+	// kernel in the loop (driver/replay).
+	KindStackCost Kind = "stack-cost"
+)
+
+// Loss is where frames were lost, as counter deltas over one repetition.
+type Loss struct {
+	// Veth: dropped by the veth before any receiver saw them (its ring
+	// overflowed, XDP_DROP, a failed redirect or xmit).
+	Veth uint64 `json:"veth"`
+	// RingFull: the AF_XDP rx ring was full (XDP_STATISTICS
+	// rx_ring_full), or AF_PACKET's ring was (tp_drops).
+	RingFull uint64 `json:"ring_full"`
+	// FillEmpty: the AF_XDP fill ring was empty (rx_fill_ring_empty_descs).
+	FillEmpty uint64 `json:"fill_empty"`
+	// Stack: dropped by the stack (rxpath's counters, or the kernel's
+	// Ip and Udp MIBs), socket overflows excluded.
+	Stack uint64 `json:"stack"`
+	// Socket: the socket's receive queue was full (rcvbuf).
+	Socket uint64 `json:"socket_overflow"`
+}
+
+// Sum adds up the places.
+func (l Loss) Sum() uint64 { return l.Veth + l.RingFull + l.FillEmpty + l.Stack + l.Socket }
+
+// Rep is one repetition of a live scenario: raw figures only; everything
+// derived is computed from them.
+type Rep struct {
+	Sent      uint64 `json:"sent"`
+	Received  uint64 `json:"received"`
+	ElapsedNS int64  `json:"elapsed_ns"` // the generator's send time
+	FrameLen  int    `json:"frame_len"`
+	Loss      Loss   `json:"loss"`
+	// RxCPUNS is the CPU time of the receiver's threads (pollers,
+	// readers); zero for a receiver with no thread (the XDP ceiling).
+	RxCPUNS int64 `json:"rx_cpu_ns"`
+	// SoftirqNS is the softirq time of all CPUs (/proc/stat); on veth
+	// that is the kernel's receive work, done on the sending CPU.
+	SoftirqNS       int64   `json:"softirq_ns"`
+	SoftirqPerCPUNS []int64 `json:"softirq_per_cpu_ns"`
+	// ProcessCPUNS is the whole process's CPU time minus the
+	// generator's thread, for comparison with RxCPUNS.
+	ProcessCPUNS int64 `json:"process_cpu_ns"`
+	// Counters are the raw counter deltas behind Loss (ethtool -S of both
+	// veth ends, XDP_STATISTICS, the stack's and the kernel's MIBs).
+	Counters map[string]int64 `json:"counters,omitempty"`
+}
+
+// Elapsed is the send time.
+func (r Rep) Elapsed() time.Duration { return time.Duration(r.ElapsedNS) }
+
+// SentPPS is the generator's rate.
+func (r Rep) SentPPS() float64 { return div(float64(r.Sent), r.Elapsed().Seconds()) }
+
+// RxPPS is the receive rate over the send time.
+func (r Rep) RxPPS() float64 { return div(float64(r.Received), r.Elapsed().Seconds()) }
+
+// Gbps is the received Ethernet frames' bits (without preamble, FCS or
+// gap) per second.
+func (r Rep) Gbps() float64 { return r.RxPPS() * float64(r.FrameLen) * 8 / 1e9 }
+
+// Lost is sent minus received (negative if more arrived than were sent).
+func (r Rep) Lost() int64 { return int64(r.Sent) - int64(r.Received) }
+
+// LossPct is the share of sent frames that did not arrive, in percent.
+func (r Rep) LossPct() float64 { return 100 * div(float64(r.Lost()), float64(r.Sent)) }
+
+// Unaccounted is the loss no counter explains.
+func (r Rep) Unaccounted() int64 { return r.Lost() - int64(r.Loss.Sum()) }
+
+// CPUPerPacketNS is the receiver's threads plus all softirq time, per
+// received packet.
+func (r Rep) CPUPerPacketNS() float64 {
+	return div(float64(r.RxCPUNS+r.SoftirqNS), float64(r.Received))
+}
+
+// CostRep is one repetition of a stack-cost row.
+type CostRep struct {
+	Packets   uint64 `json:"packets"`
+	Delivered uint64 `json:"delivered"` // datagrams the application read
+	ElapsedNS int64  `json:"elapsed_ns"`
+	Allocs    uint64 `json:"allocs"` // heap allocations (runtime.MemStats.Mallocs delta)
+	Bytes     uint64 `json:"alloc_bytes"`
+}
+
+// NSPerPacket is the time per replayed packet.
+func (c CostRep) NSPerPacket() float64 { return div(float64(c.ElapsedNS), float64(c.Packets)) }
+
+// AllocsPerPacket is the heap allocations per replayed packet.
+func (c CostRep) AllocsPerPacket() float64 { return div(float64(c.Allocs), float64(c.Packets)) }
+
+// Summary is a row's figures over its repetitions.
+type Summary struct {
+	SentMpps   Stat `json:"sent_mpps"`
+	RxMpps     Stat `json:"rx_mpps"`
+	Gbps       Stat `json:"rx_gbps"`
+	LossPct    Stat `json:"loss_pct"`
+	CPUNSPkt   Stat `json:"cpu_ns_per_packet"`
+	RxCPUNSPkt Stat `json:"rx_thread_cpu_ns_per_packet"`
+	SoftNSPkt  Stat `json:"softirq_ns_per_packet"`
+	// Loss by place, the median of each place's count.
+	LossVeth        Stat `json:"loss_veth"`
+	LossRingFull    Stat `json:"loss_ring_full"`
+	LossFillEmpty   Stat `json:"loss_fill_empty"`
+	LossStack       Stat `json:"loss_stack"`
+	LossSocket      Stat `json:"loss_socket_overflow"`
+	LossUnaccounted Stat `json:"loss_unaccounted"`
+
+	NSPerPacket     Stat `json:"ns_per_packet"`
+	AllocsPerPacket Stat `json:"allocs_per_packet"`
+
+	// VsCeiling is the median receive rate over the ceiling's (same frame
+	// length), VsKernel over kernel-recvmmsg's (same frame length), and
+	// for stack-cost rows VsGVisor is gVisor's time per packet over this
+	// row's. NaN when there is nothing to compare with.
+	VsCeiling Num `json:"vs_ceiling"`
+	VsKernel  Num `json:"vs_kernel"`
+	VsGVisor  Num `json:"vs_gvisor"`
+}
+
+// Scenario is one row of the report.
+type Scenario struct {
+	Name        string `json:"name"`
+	Kind        Kind   `json:"kind"`
+	Description string `json:"description"`
+	Status      Status `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+	FrameLen    int    `json:"frame_len,omitempty"`
+	// Receiver describes how the receiver ran (driver mode, attach).
+	Receiver string `json:"receiver,omitempty"`
+	// Warmup is the warm-up's figures, not summarized.
+	Warmup *Rep      `json:"warmup,omitempty"`
+	Reps   []Rep     `json:"reps,omitempty"`
+	Cost   []CostRep `json:"cost_reps,omitempty"`
+	// Notes are remarks worth a line under the table (a tap that
+	// dropped, a fallback taken).
+	Notes   []string `json:"notes,omitempty"`
+	Summary Summary  `json:"summary"`
+	// Extra holds scenario-specific figures (tap counters, stack
+	// counters) for the JSON only.
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// OK reports whether the row was measured.
+func (s *Scenario) OK() bool { return s.Status == StatusOK }
+
+// Settings are the run's parameters.
+type Settings struct {
+	Mode         string `json:"mode"` // quick, full, smoke or custom
+	Reps         int    `json:"reps"`
+	DurationNS   int64  `json:"duration_ns"`
+	WarmupNS     int64  `json:"warmup_ns"`
+	Queues       int    `json:"queues"`
+	Flows        int    `json:"flows"`
+	Generator    string `json:"generator"`
+	GenCPUs      []int  `json:"generator_cpus"`
+	RxCPUs       []int  `json:"receiver_cpus"`
+	StackPackets uint64 `json:"stack_cost_packets"`
+	Nice         int    `json:"nice"`
+	Isolated     bool   `json:"isolated"`  // own scheduling group at nice -20
+	BusySpin     bool   `json:"busy_spin"` // rxpath\'s pollers never sleep
+
+	Scenarios []string `json:"scenarios"`
+	Lab       string   `json:"lab"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	Kernel       string    `json:"kernel"`
+	CPUs         int       `json:"cpus"`
+	GoVersion    string    `json:"go_version"`
+	LoadAvgStart string    `json:"loadavg_start"`
+	LoadAvgEnd   string    `json:"loadavg_end"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished"`
+}
+
+// Run is a whole benchmark run.
+type Run struct {
+	Tool      string     `json:"tool"`
+	Settings  Settings   `json:"settings"`
+	Machine   Machine    `json:"machine"`
+	Scenarios []Scenario `json:"scenarios"`
+	Goals     []Goal     `json:"goals"`
+	// Notes are run-wide remarks (interrupted, generator fallback).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Find returns the row named name, or nil.
+func (r *Run) Find(name string) *Scenario {
+	for i := range r.Scenarios {
+		if r.Scenarios[i].Name == name {
+			return &r.Scenarios[i]
+		}
+	}
+	return nil
+}
+
+// Baseline names.
+const (
+	CeilingName      = "ceiling"
+	KernelName       = "kernel-recvmmsg"
+	StackRxpathName  = "stack-rxpath"
+	StackGVisorName  = "stack-gvisor"
+	kernelSizePrefix = KernelName + "-"
+)
+
+// isKernelBaseline reports whether name is kernel-recvmmsg or one of its
+// size variants (kernel-recvmmsg-512), not kernel-recvmmsg-spin.
+func isKernelBaseline(name string) bool {
+	if name == KernelName {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, kernelSizePrefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Finalize summarizes every row, computes the ratios and evaluates the
+// goals. Call it once the rows are filled; calling it again recomputes.
+func (r *Run) Finalize() {
+	for i := range r.Scenarios {
+		summarize(&r.Scenarios[i])
+	}
+	ceil := r.Find(CeilingName)
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		s.Summary.VsCeiling, s.Summary.VsKernel, s.Summary.VsGVisor = NaN, NaN, NaN
+		if !s.OK() {
+			continue
+		}
+		switch s.Kind {
+		case KindLive:
+			if ceil != nil && ceil.OK() && ceil.FrameLen == s.FrameLen {
+				s.Summary.VsCeiling = Num(Ratio(s.Summary.RxMpps, ceil.Summary.RxMpps))
+			}
+			if k := r.kernelFor(s.FrameLen); k != nil {
+				s.Summary.VsKernel = Num(Ratio(s.Summary.RxMpps, k.Summary.RxMpps))
+			}
+		case KindStackCost:
+			if g := r.Find(StackGVisorName); g != nil && g.OK() {
+				s.Summary.VsGVisor = Num(Ratio(g.Summary.NSPerPacket, s.Summary.NSPerPacket))
+			}
+		}
+	}
+	r.Goals = EvaluateGoals(r)
+}
+
+// kernelFor returns the measured kernel-recvmmsg row for a frame length.
+func (r *Run) kernelFor(frameLen int) *Scenario {
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		if s.OK() && s.Kind == KindLive && isKernelBaseline(s.Name) && s.FrameLen == frameLen {
+			return s
+		}
+	}
+	return nil
+}
+
+func summarize(s *Scenario) {
+	var sum Summary
+	col := func(f func(Rep) float64) Stat {
+		v := make([]float64, len(s.Reps))
+		for i, r := range s.Reps {
+			v[i] = f(r)
+		}
+		return Summarize(v)
+	}
+	sum.SentMpps = col(func(r Rep) float64 { return r.SentPPS() / 1e6 })
+	sum.RxMpps = col(func(r Rep) float64 { return r.RxPPS() / 1e6 })
+	sum.Gbps = col(Rep.Gbps)
+	sum.LossPct = col(Rep.LossPct)
+	sum.CPUNSPkt = col(Rep.CPUPerPacketNS)
+	sum.RxCPUNSPkt = col(func(r Rep) float64 { return div(float64(r.RxCPUNS), float64(r.Received)) })
+	sum.SoftNSPkt = col(func(r Rep) float64 { return div(float64(r.SoftirqNS), float64(r.Received)) })
+	sum.LossVeth = col(func(r Rep) float64 { return float64(r.Loss.Veth) })
+	sum.LossRingFull = col(func(r Rep) float64 { return float64(r.Loss.RingFull) })
+	sum.LossFillEmpty = col(func(r Rep) float64 { return float64(r.Loss.FillEmpty) })
+	sum.LossStack = col(func(r Rep) float64 { return float64(r.Loss.Stack) })
+	sum.LossSocket = col(func(r Rep) float64 { return float64(r.Loss.Socket) })
+	sum.LossUnaccounted = col(func(r Rep) float64 { return float64(r.Unaccounted()) })
+	cost := func(f func(CostRep) float64) Stat {
+		v := make([]float64, len(s.Cost))
+		for i, c := range s.Cost {
+			v[i] = f(c)
+		}
+		return Summarize(v)
+	}
+	sum.NSPerPacket = cost(CostRep.NSPerPacket)
+	sum.AllocsPerPacket = cost(CostRep.AllocsPerPacket)
+	s.Summary = sum
+}

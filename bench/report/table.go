@@ -1,0 +1,220 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
+
+// WriteTable writes the run as text tables: the live scenarios, the stack
+// cost rows, the goals and the notes. Every row of the run appears,
+// measured or not.
+func WriteTable(w io.Writer, r *Run) error {
+	var b strings.Builder
+	writeHeader(&b, r)
+	var live, cost []*Scenario
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		if s.Kind == KindStackCost {
+			cost = append(cost, s)
+		} else {
+			live = append(live, s)
+		}
+	}
+	if len(live) > 0 {
+		b.WriteString("\n")
+		writeLive(&b, live)
+	}
+	if len(cost) > 0 {
+		b.WriteString("\n")
+		writeCost(&b, cost)
+	}
+	if len(r.Goals) > 0 {
+		b.WriteString("\n")
+		writeGoals(&b, r.Goals)
+	}
+	writeNotes(&b, r)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeHeader(b *strings.Builder, r *Run) {
+	st := r.Settings
+	fmt.Fprintf(b, "rxbench (%s): %d reps × %v after a %v warm-up per scenario; generator %s on CPU %s, receiver on CPU %s, nice %d\n",
+		st.Mode, st.Reps, time.Duration(st.DurationNS), time.Duration(st.WarmupNS), st.Generator, ints(st.GenCPUs), ints(st.RxCPUs), st.Nice)
+	q := "queue"
+	if st.Queues != 1 {
+		q = "queues"
+	}
+	fl := "flow"
+	if st.Flows != 1 {
+		fl = "flows"
+	}
+	poll := "rxpath pollers: default (sleep in poll(2) after 50µs idle)"
+	if st.BusySpin {
+		poll = "rxpath pollers: spin, never sleep"
+	}
+	fmt.Fprintf(b, "lab %s: veth pair, %d %s, %d %s; %s; kernel %s, %d CPUs, %s\n",
+		st.Lab, st.Queues, q, st.Flows, fl, poll, r.Machine.Kernel, r.Machine.CPUs, r.Machine.GoVersion)
+	if st.Isolated {
+		fmt.Fprintf(b, "isolated: own scheduling group at nice -20; load average at start %s, at end %s\n",
+			orDash(r.Machine.LoadAvgStart), orDash(r.Machine.LoadAvgEnd))
+	} else {
+		fmt.Fprintf(b, "load average at start %s, at end %s: other work on the machine shares the CPUs and shows up as noise\n"+
+			"  and softirq time (rxbench --isolate gives the run its own scheduling group at nice -20)\n",
+			orDash(r.Machine.LoadAvgStart), orDash(r.Machine.LoadAvgEnd))
+	}
+	b.WriteString("figures: median [min – max] over reps; rates over the generator's send time; loss columns are frames per rep (median)\n")
+}
+
+func ints(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func nameWidth(rows []*Scenario, min int) int {
+	w := min
+	for _, s := range rows {
+		w = max(w, len(s.Name))
+	}
+	return w
+}
+
+func writeLive(b *strings.Builder, rows []*Scenario) {
+	nw := nameWidth(rows, 20)
+	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %6s %7s  %6s %6s %6s %6s %6s %6s  %-21s %6s %7s\n",
+		nw, "scenario", "frame", "sent", "rx Mpps", "Gbit/s", "loss",
+		"veth", "ring", "fill", "stack", "sock", "other", "CPU ns/pkt", "×ceil", "×kernel")
+	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %6s %7s  %-41s  %-21s\n",
+		nw, "", "B", "Mpps", "", "", "", "-- lost where (frames/rep) --", "receiver+softirq")
+	for _, s := range rows {
+		if !s.OK() {
+			writeUnmeasured(b, nw, s)
+			continue
+		}
+		m := s.Summary
+		fmt.Fprintf(b, "%-*s %5d %6.3f  %-23s %6.2f %7s  %6s %6s %6s %6s %6s %6s  %-21s %6s %7s\n",
+			nw, s.Name, s.FrameLen, m.SentMpps.Median, spread(m.RxMpps, "%.3f"), m.Gbps.Median, pct(m.LossPct.Median),
+			count(m.LossVeth.Median), count(m.LossRingFull.Median), count(m.LossFillEmpty.Median),
+			count(m.LossStack.Median), count(m.LossSocket.Median), count(m.LossUnaccounted.Median),
+			spread(m.CPUNSPkt, "%.0f"), ratio(m.VsCeiling), ratio(m.VsKernel))
+	}
+	b.WriteString("lost where: veth = dropped by the veth (ring overflow, XDP drop, failed redirect); ring = AF_XDP rx ring or AF_PACKET ring full;\n" +
+		"  fill = AF_XDP fill ring empty; stack = dropped by the stack; sock = socket queue overflow; other = lost with no counter to say where\n" +
+		"CPU ns/pkt = (receiver threads' CPU time + softirq time on all CPUs) / packets received; ×ceil and ×kernel compare median rx rates\n" +
+		"  with ceiling and kernel-recvmmsg of the same frame size; softirq time is read from /proc/stat, which the kernel's tick\n" +
+		"  samples (10 ms units): over a short rep a path as cheap as the ceiling may read 0\n")
+}
+
+func writeUnmeasured(b *strings.Builder, nw int, s *Scenario) {
+	msg := string(s.Status)
+	if s.Reason != "" {
+		msg += ": " + s.Reason
+	}
+	fmt.Fprintf(b, "%-*s %s\n", nw, s.Name, msg)
+}
+
+func writeCost(b *strings.Builder, rows []*Scenario) {
+	b.WriteString("stack cost: the same frames replayed into each stack on one goroutine (driver/replay, no kernel), UDP to one bound socket, drained by the app\n")
+	nw := nameWidth(rows, 20)
+	fmt.Fprintf(b, "%-*s %5s  %-23s %10s %8s\n", nw, "scenario", "frame", "ns/pkt", "allocs/pkt", "×gVisor")
+	for _, s := range rows {
+		if !s.OK() {
+			writeUnmeasured(b, nw, s)
+			continue
+		}
+		m := s.Summary
+		fmt.Fprintf(b, "%-*s %5d  %-23s %10.2f %8s\n", nw, s.Name, s.FrameLen, spread(m.NSPerPacket, "%.1f"),
+			m.AllocsPerPacket.Median, ratio(m.VsGVisor))
+	}
+}
+
+func writeGoals(b *strings.Builder, goals []Goal) {
+	b.WriteString("goals\n")
+	tw := 0
+	for _, g := range goals {
+		tw = max(tw, len([]rune(g.Target)))
+	}
+	for _, g := range goals {
+		mark := map[GoalStatus]string{GoalPass: "pass", GoalMiss: "MISS", GoalNotMeasured: "----"}[g.Status]
+		val := "-"
+		if g.Value.Valid() {
+			val = fmt.Sprintf("%.3g", float64(g.Value))
+		}
+		pad := tw - len([]rune(g.Target))
+		fmt.Fprintf(b, "  %-4s  %s%s  %7s  %s\n", mark, g.Target, strings.Repeat(" ", pad), val, g.Detail)
+	}
+}
+
+func writeNotes(b *strings.Builder, r *Run) {
+	var notes []string
+	for _, s := range r.Scenarios {
+		for _, n := range s.Notes {
+			notes = append(notes, s.Name+": "+n)
+		}
+	}
+	notes = append(notes, r.Notes...)
+	if len(notes) == 0 {
+		return
+	}
+	b.WriteString("\nnotes\n")
+	for _, n := range notes {
+		fmt.Fprintf(b, "  - %s\n", n)
+	}
+}
+
+// spread formats a Stat as "median [min – max]".
+func spread(s Stat, f string) string {
+	if !s.Valid() {
+		return "-"
+	}
+	return fmt.Sprintf(f+" ["+f+" – "+f+"]", s.Median, s.Min, s.Max)
+}
+
+func pct(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case v == 0:
+		return "0%"
+	case math.Abs(v) < 0.01:
+		return fmt.Sprintf("%.3f%%", v)
+	}
+	return fmt.Sprintf("%.2f%%", v)
+}
+
+// count formats a frame count briefly: 0, 950, 12.3k, 4.56M.
+func count(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case a < 1000:
+		return fmt.Sprintf("%.0f", v)
+	case a < 1e6:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.2fM", v/1e6)
+}
+
+func ratio(v Num) string {
+	if !v.Valid() {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(v))
+}

@@ -1,0 +1,412 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rxpath/rxpath/bench/gen"
+	"github.com/rxpath/rxpath/bench/report"
+	"github.com/rxpath/rxpath/bench/sysstat"
+	"github.com/rxpath/rxpath/internal/lab"
+)
+
+// receiver is one scenario's receiver on the DUT end.
+type receiver interface {
+	// Describe says how it runs (driver mode, attach).
+	Describe() string
+	// Delivered is the cumulative count of frames or datagrams the
+	// receiver's application saw.
+	Delivered() uint64
+	// Threads are the receiver's thread ids, for CPU time.
+	Threads() []int
+	// Counters are the receiver's cumulative raw counters.
+	Counters() map[string]uint64
+	// Loss places the lost frames, from the deltas of Counters and of the
+	// veth's (keys "veth.*").
+	Loss(d map[string]int64) report.Loss
+	// Finish adds notes and extra figures to the row before Close.
+	Finish(row *report.Scenario)
+	// Close stops the receiver and undoes what it set up.
+	Close() error
+}
+
+// current is the lab of the run in progress, for TearDownNow.
+var current atomic.Pointer[lab.Config]
+
+// TearDownNow deletes the lab of the run in progress, if any, without
+// waiting for the run: for a second SIGINT just before exiting.
+func TearDownNow() error {
+	if c := current.Load(); c != nil {
+		return lab.Down(*c)
+	}
+	return nil
+}
+
+type liveLab struct {
+	cfg   Config
+	l     *lab.Lab
+	p     *progress
+	ncpu  int
+	gens  []*genWorker
+	gkind string
+	once  sync.Once
+	err   error
+}
+
+var staleLab = regexp.MustCompile(`^rxb-([0-9]+)-[pd]$`)
+
+// removeStaleLabs deletes labs left by rxbench processes that no longer
+// exist (killed with SIGKILL).
+func removeStaleLabs() {
+	ents, err := os.ReadDir("/var/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		m := staleLab.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(m[1])
+		if pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/proc", m[1])); err == nil {
+			continue // its rxbench is still running
+		}
+		name := "rxb-" + m[1]
+		_ = lab.Down(lab.Config{PeerNS: name + "-p", DUTNS: name + "-d"})
+	}
+}
+
+func newLive(cfg Config, p *progress) (liveRunner, error) {
+	removeStaleLabs()
+	name := fmt.Sprintf("rxb-%d", os.Getpid())
+	lc := lab.Config{PeerNS: name + "-p", DUTNS: name + "-d", Queues: cfg.Queues}
+	current.Store(&lc)
+	l, err := lab.Up(lc)
+	if err != nil {
+		current.Store(nil)
+		return nil, err
+	}
+	h := &liveLab{cfg: cfg, l: l, p: p, ncpu: runtime.NumCPU()}
+	for q := range cfg.Queues {
+		w, err := startGen(l.PeerNS, GenCPU(q, h.ncpu), cfg.Nice)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("generator thread for queue %d: %w", q, err)
+		}
+		h.gens = append(h.gens, w)
+	}
+	// Settle the generator kind once, with the smallest frame.
+	if err := h.configureGen(minFrame); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *liveLab) Describe() (string, string) {
+	return fmt.Sprintf("%s (netns %s and %s)", h.l.DUTIf, h.l.DUTNS, h.l.PeerNS), h.gkind
+}
+
+// genOptions is queue q's traffic for frames of frameLen bytes.
+func (h *liveLab) genOptions(q, frameLen int) gen.Options {
+	return gen.Options{
+		Ifindex: h.l.PeerIndex, SrcMAC: h.l.PeerMAC, DstMAC: h.l.DUTMAC,
+		Src:      netipAddrPort(h.l.PeerAddr.Addr(), 9000),
+		Dst:      netipAddrPort(h.l.DUTAddr, h.cfg.Port),
+		FrameLen: frameLen, Flows: h.cfg.Flows,
+		FirstSeq: uint64(q) << 48,
+	}
+}
+
+// configureGen makes every generator thread send frames of frameLen.
+func (h *liveLab) configureGen(frameLen int) error {
+	want := h.cfg.Generator
+	if h.gkind != "" {
+		want = h.gkind // settled by the first configuration
+	}
+	for q, w := range h.gens {
+		kind, note, err := w.configure(h.genOptions(q, frameLen), want)
+		if err != nil {
+			return fmt.Errorf("generator: %w", err)
+		}
+		if note != "" && h.gkind == "" {
+			h.p.printf("  %s", note)
+		}
+		h.gkind = kind
+	}
+	return nil
+}
+
+// send runs every generator for d at once and sums what they sent.
+func (h *liveLab) send(d time.Duration) (gen.Result, error) {
+	res := make([]gen.Result, len(h.gens))
+	errs := make([]error, len(h.gens))
+	var wg sync.WaitGroup
+	for i, w := range h.gens {
+		wg.Go(func() { res[i], errs[i] = w.send(d) })
+	}
+	wg.Wait()
+	var sum gen.Result
+	for _, r := range res {
+		sum.Sent += r.Sent
+		sum.Refused += r.Refused
+		sum.Elapsed = max(sum.Elapsed, r.Elapsed)
+	}
+	return sum, errors.Join(errs...)
+}
+
+func (h *liveLab) Close() error {
+	h.once.Do(func() {
+		for _, w := range h.gens {
+			w.stop()
+		}
+		h.err = h.l.Close()
+		current.Store(nil)
+	})
+	return h.err
+}
+
+// Run measures one live scenario.
+func (h *liveLab) Run(ctx context.Context, d Def, row *report.Scenario) (err error) {
+	if err := h.configureGen(d.FrameLen); err != nil {
+		return err
+	}
+	undo, err := h.prepareDUT(d)
+	defer func() { err = errors.Join(err, undo()) }()
+	if err != nil {
+		return err
+	}
+	rx, err := h.newReceiver(d)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, rx.Close()) }()
+	row.Receiver = rx.Describe()
+	h.p.printf("  receiver: %s", row.Receiver)
+	if h.cfg.Warmup > 0 {
+		w, err := h.measure(rx, d, h.cfg.Warmup)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		row.Warmup = &w
+		h.p.printf("  warm-up: %s", repLine(w))
+	}
+	for i := range h.cfg.Reps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep, err := h.measure(rx, d, h.cfg.Duration)
+		if err != nil {
+			return fmt.Errorf("rep %d: %w", i+1, err)
+		}
+		row.Reps = append(row.Reps, rep)
+		h.p.printf("  rep %d/%d: %s", i+1, h.cfg.Reps, repLine(rep))
+	}
+	rx.Finish(row)
+	return nil
+}
+
+func repLine(r report.Rep) string {
+	return fmt.Sprintf("sent %.3f Mpps, received %.3f Mpps, loss %.2f%% (veth %d, ring %d, fill %d, stack %d, sock %d), %.0f ns/pkt",
+		r.SentPPS()/1e6, r.RxPPS()/1e6, r.LossPct(), r.Loss.Veth, r.Loss.RingFull, r.Loss.FillEmpty, r.Loss.Stack, r.Loss.Socket, r.CPUPerPacketNS())
+}
+
+// prepareDUT turns on what the DUT kernel needs for d and returns what
+// turns it off again.
+func (h *liveLab) prepareDUT(d Def) (undo func() error, err error) {
+	var undos []func() error
+	undo = func() error {
+		var errs []error
+		for i := len(undos) - 1; i >= 0; i-- {
+			errs = append(errs, undos[i]())
+		}
+		return errors.Join(errs...)
+	}
+	if d.needsKernelRx() {
+		// Without an XDP program a veth drops redirected frames unless
+		// GRO gives its queue a NAPI instance.
+		if _, err := lab.Exec(h.l.DUTNS, "ethtool", "-K", h.l.DUTIf, "gro", "on"); err != nil {
+			return undo, fmt.Errorf("turn GRO on: %w", err)
+		}
+		undos = append(undos, func() error {
+			_, err := lab.Exec(h.l.DUTNS, "ethtool", "-K", h.l.DUTIf, "gro", "off")
+			return err
+		})
+	}
+	if d.needsKernelAddr() {
+		pfx := fmt.Sprintf("%s/%d", h.l.DUTAddr, h.l.PeerAddr.Bits())
+		if _, err := lab.Exec(h.l.DUTNS, "ip", "addr", "add", pfx, "dev", h.l.DUTIf); err != nil {
+			return undo, fmt.Errorf("give the DUT kernel %s: %w", pfx, err)
+		}
+		undos = append(undos, func() error {
+			_, err := lab.Exec(h.l.DUTNS, "ip", "addr", "del", pfx, "dev", h.l.DUTIf)
+			return err
+		})
+	}
+	return undo, nil
+}
+
+func (h *liveLab) newReceiver(d Def) (receiver, error) {
+	switch d.recv {
+	case recvCeiling:
+		return newCeiling(h)
+	case recvRaw, recvHandler, recvReadBatch, recvAFPacket, recvTapDevNull, recvTapFile:
+		return newRxpath(h, d.recv)
+	case recvKernel, recvKernelSpin:
+		return newKernel(h, d.recv == recvKernelSpin)
+	case recvAsavie:
+		return newAsavie(h)
+	}
+	return nil, fmt.Errorf("scenario %s has no live receiver", d.Name)
+}
+
+// cpuSnap is the CPU clocks at one moment.
+type cpuSnap struct {
+	rx, gen, proc time.Duration
+	stat          sysstat.Stat
+}
+
+func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
+	var s cpuSnap
+	var err error
+	for _, tid := range rx.Threads() {
+		d, err := sysstat.ThreadCPU(tid)
+		if err != nil {
+			return s, err
+		}
+		s.rx += d
+	}
+	for _, w := range h.gens {
+		d, err := sysstat.ThreadCPU(w.tid)
+		if err != nil {
+			return s, err
+		}
+		s.gen += d
+	}
+	if s.proc, err = sysstat.ProcessCPU(); err != nil {
+		return s, err
+	}
+	s.stat, err = sysstat.ReadStat()
+	return s, err
+}
+
+// counters reads the receiver's counters and both veth ends'.
+func (h *liveLab) counters(rx receiver) (map[string]uint64, error) {
+	c := rx.Counters()
+	for _, end := range []struct{ ns, ifname, key string }{{h.l.DUTNS, h.l.DUTIf, "dut"}, {h.l.PeerNS, h.l.PeerIf, "peer"}} {
+		out, err := lab.Exec(end.ns, "sh", "-c", `ethtool -S "$1"; echo; ip -j -s link show dev "$1"`, "sh", end.ifname)
+		if err != nil {
+			return nil, fmt.Errorf("veth counters: %w", err)
+		}
+		et, link, _ := bytes.Cut(out, []byte("\n\n"))
+		v, err := vethCounters(et, link)
+		if err != nil {
+			return nil, err
+		}
+		for k, n := range v {
+			c["veth."+end.key+"."+k] = n
+		}
+	}
+	return c, nil
+}
+
+// drainQuiet is how long Delivered must stay still for the receiver to
+// count as drained; drainMax bounds the wait.
+const (
+	drainQuiet = 5 * time.Millisecond
+	drainMax   = 2 * time.Second
+)
+
+// measure runs one repetition of d seconds.
+func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, error) {
+	c0, err := h.counters(rx)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	t0, err := h.cpu(rx)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	d0 := rx.Delivered()
+	res, err := h.send(dur)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	last, still := rx.Delivered(), time.Now()
+	for deadline := time.Now().Add(drainMax); time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		if v := rx.Delivered(); v != last {
+			last, still = v, time.Now()
+		} else if time.Since(still) >= drainQuiet {
+			break
+		}
+	}
+	t1, err := h.cpu(rx)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	c1, err := h.counters(rx)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	delta := sysstat.Delta(c0, c1)
+	if res.Refused > 0 {
+		delta["gen.refused"] = int64(res.Refused)
+	}
+	perCPU, soft := sysstat.SoftIRQDelta(t0.stat, t1.stat)
+	rep := report.Rep{
+		Sent: res.Sent, Received: last - d0, ElapsedNS: int64(res.Elapsed), FrameLen: d.FrameLen,
+		Loss:         rx.Loss(delta),
+		RxCPUNS:      int64(t1.rx - t0.rx),
+		SoftirqNS:    int64(soft),
+		ProcessCPUNS: int64((t1.proc - t0.proc) - (t1.gen - t0.gen)),
+		Counters:     delta,
+	}
+	for _, c := range perCPU {
+		rep.SoftirqPerCPUNS = append(rep.SoftirqPerCPUNS, int64(c))
+	}
+	return rep, nil
+}
+
+// pinThread locks the calling goroutine to its thread for good (the
+// thread ends with the goroutine, so its CPU mask and priority never leak
+// into the runtime's pool), pins it to cpu, sets its nice value and
+// returns its id.
+func pinThread(cpu, nice int) (int, error) {
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return 0, fmt.Errorf("pin to CPU %d: %w", cpu, os.NewSyscallError("sched_setaffinity", err))
+	}
+	tid := unix.Gettid()
+	if nice != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil {
+			return 0, fmt.Errorf("nice %d: %w", nice, os.NewSyscallError("setpriority", err))
+		}
+	}
+	return tid, nil
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}

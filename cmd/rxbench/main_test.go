@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rxpath/rxpath/bench/report"
+	"github.com/rxpath/rxpath/internal/lab/labtest"
+)
+
+func TestParseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+		mode string
+		reps int
+		nice int
+	}{
+		{args: nil, mode: "full", reps: 5},
+		{args: []string{"--quick"}, mode: "quick", reps: 3},
+		{args: []string{"--smoke", "--reps", "4"}, mode: "smoke (adjusted)", reps: 4},
+		{args: []string{"--quick", "--isolate"}, mode: "quick", reps: 3, nice: -20},
+		{args: []string{"--quick", "--isolate", "--nice", "-5"}, mode: "quick", reps: 3, nice: -5},
+		{args: []string{"--quick", "--smoke"}, err: "exclude"},
+		{args: []string{"--scenarios", "ceiling,bogus"}, err: "unknown scenario"},
+		{args: []string{"--plot", "x.jpg"}, err: ".png or .svg"},
+		{args: []string{"--queues", "0"}, err: "queues"},
+		{args: []string{"--gen", "pigeon"}, err: "generator"},
+		{args: []string{"extra"}, err: "unexpected argument"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			o, err := parseFlags(tc.args, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.cfg.Mode != tc.mode || o.cfg.Reps != tc.reps || o.cfg.Nice != tc.nice {
+				t.Errorf("mode %q reps %d nice %d, want %q %d %d", o.cfg.Mode, o.cfg.Reps, o.cfg.Nice, tc.mode, tc.reps, tc.nice)
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := rxbench([]string{"--help"}, &out, &errb); code != exitOK {
+		t.Errorf("--help exit %d", code)
+	}
+	if !strings.Contains(errb.String(), "rxpath-udp-handler") {
+		t.Errorf("usage does not list the scenarios:\n%s", errb.String())
+	}
+	if code := rxbench([]string{"--bogus"}, &out, &errb); code != exitUsage {
+		t.Errorf("bad flag exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestSmoke runs `rxbench --smoke` for two fast scenarios on a lab of its
+// own and checks that each produced figures and that the lab is gone.
+func TestSmoke(t *testing.T) {
+	labtest.RequirePrivileges(t)
+	dir := t.TempDir()
+	jsonPath, plotPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
+	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,rxpath-raw", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.noSignals = true
+	var out, errb bytes.Buffer
+	if code := run(o, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report.Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Scenarios) != 2 {
+		t.Fatalf("%d scenarios in the JSON, want 2", len(r.Scenarios))
+	}
+	for _, s := range r.Scenarios {
+		if s.Status != report.StatusOK || len(s.Reps) != 2 {
+			t.Errorf("%s: %s %s, %d reps", s.Name, s.Status, s.Reason, len(s.Reps))
+			continue
+		}
+		for i, rep := range s.Reps {
+			if rep.Sent == 0 || rep.Received == 0 || rep.ElapsedNS <= 0 {
+				t.Errorf("%s rep %d: sent %d received %d in %dns", s.Name, i, rep.Sent, rep.Received, rep.ElapsedNS)
+			}
+		}
+		if !strings.Contains(out.String(), "\n"+s.Name+" ") {
+			t.Errorf("table has no row for %s:\n%s", s.Name, out.String())
+		}
+	}
+	if len(r.Goals) != 6 {
+		t.Errorf("%d goals, want 6", len(r.Goals))
+	}
+	if fi, err := os.Stat(plotPath); err != nil || fi.Size() == 0 {
+		t.Errorf("plot: %v", err)
+	}
+	for _, ns := range []string{"p", "d"} {
+		p := fmt.Sprintf("/var/run/netns/rxb-%d-%s", os.Getpid(), ns)
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+}

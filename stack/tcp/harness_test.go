@@ -38,7 +38,7 @@ type harness struct {
 
 func newHarness(t *testing.T, o tcp.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, q: channel.New(0, 64, 1<<14), p: new(stack.Packet)}
+	h := &harness{t: t, q: channel.New(0, 64, 4096), p: new(stack.Packet)}
 	h.now.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	clock := func() time.Time { return time.Unix(0, h.now.Load()) }
 	s, err := stack.New(stack.Options{MAC: ourMAC, Addrs: []netip.Prefix{netip.PrefixFrom(ourIP, 24)}, Clock: clock})
@@ -310,3 +310,5 @@ func (pc *conn) raw(seq, ack uint32, flags string, data []byte) {
 	o := pc.opts()
 	pc.h.send(seg{sport: pc.sport, dport: pc.dport, seq: seq, ack: ack, flags: flags, data: data, opts: o, win: 65535})
 }
+
+func netipAP(p uint16) netip.AddrPort { return netip.AddrPortFrom(ourIP, p) }

@@ -41,6 +41,7 @@ type Listener struct {
 	synq    int // connections in SYN-RECEIVED
 	acceptq []*Conn
 	pending map[*Conn]struct{} // established, not yet accepted
+	half    map[*Conn]struct{} // in SYN-RECEIVED
 	closed  bool
 	wake    chan struct{}
 	waiters int
@@ -58,7 +59,8 @@ func newListener(t *TCP, addr netip.AddrPort, o ListenOptions) *Listener {
 	if o.SynRetries <= 0 {
 		o.SynRetries = 5
 	}
-	return &Listener{t: t, addr: addr, opts: o, wake: make(chan struct{}), pending: make(map[*Conn]struct{})}
+	return &Listener{t: t, addr: addr, opts: o, wake: make(chan struct{}), pending: make(map[*Conn]struct{}),
+		half: make(map[*Conn]struct{})}
 }
 
 // Addr returns the listening address.
@@ -107,6 +109,10 @@ func (l *Listener) Close() error {
 	l.closed = true
 	q := l.acceptq
 	l.acceptq = nil
+	half := make([]*Conn, 0, len(l.half))
+	for c := range l.half {
+		half = append(half, c)
+	}
 	close(l.wake)
 	l.wake = make(chan struct{})
 	l.mu.Unlock()
@@ -115,6 +121,13 @@ func (l *Listener) Close() error {
 		c.mu.Lock()
 		c.sendRSTLocked()
 		c.terminate(net.ErrClosed)
+		c.mu.Unlock()
+	}
+	for _, c := range half { // half-open connections go quietly
+		c.mu.Lock()
+		if c.state == StateSynReceived {
+			c.terminate(net.ErrClosed)
+		}
 		c.mu.Unlock()
 	}
 	return nil
@@ -128,6 +141,7 @@ func (l *Listener) forget(c *Conn) {
 		c.synCounted = false
 		l.synq--
 	}
+	delete(l.half, c)
 	if _, ok := l.pending[c]; ok {
 		delete(l.pending, c)
 		for i, q := range l.acceptq {
@@ -156,6 +170,7 @@ func (l *Listener) enqueue(c *Conn) bool {
 		c.synCounted = false
 		l.synq--
 	}
+	delete(l.half, c)
 	l.acceptq = append(l.acceptq, c)
 	l.pending[c] = struct{}{}
 	if l.waiters > 0 {
@@ -209,6 +224,9 @@ func (l *Listener) syn(seg *segment) {
 	c := newConn(t, seg.k, seg.p.Queue)
 	c.l = l
 	c.synCounted = true
+	l.mu.Lock()
+	l.half[c] = struct{}{}
+	l.mu.Unlock()
 	c.state = StateSynReceived
 	c.irs, c.rcvNxt = seg.seq, seg.seq.Add(1)
 	c.iss = seqnum.Value(t.cookies.ISN(tuple(seg.k)))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/rxpath/rxpath/stack/tcp"
@@ -486,4 +487,134 @@ func TestAcceptQueueFull(t *testing.T) {
 	if st := h.tcp.Stats(); st.ListenOverflows != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+func TestFinWait1ToTimeWait(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	pc.c.Close()
+	h.one()
+	pc.rcvNxt++
+	pc.ack("F") // FIN and the ACK of ours in one segment
+	h.one()
+	if h.tcp.TimeWaits() != 1 {
+		t.Fatal("FIN-WAIT-1 + FIN/ACK must go straight to TIME-WAIT")
+	}
+}
+
+func TestSynReceivedTransitions(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	listen(t, h, 80, tcp.ListenOptions{SynRetries: 2})
+	// SYN-RECEIVED → CLOSED by a RST at RCV.NXT.
+	h.send(seg{sport: 7, dport: 80, seq: 100, flags: "S"})
+	h.one()
+	h.send(seg{sport: 7, dport: 80, seq: 101, flags: "R"})
+	if h.tcp.Conns() != 0 {
+		t.Fatal("RST did not end SYN-RECEIVED")
+	}
+	// SYN-RECEIVED: the SYN-ACK is retransmitted, then given up.
+	h.send(seg{sport: 8, dport: 80, seq: 100, flags: "S"})
+	h.one()
+	for i := 0; i < 2; i++ {
+		h.advance(5 * time.Second)
+		if s := h.out(); len(s) != 1 || !s[0].SYN || !s[0].ACK {
+			t.Fatalf("retransmission %d: %v", i, describe(s))
+		}
+	}
+	h.advance(30 * time.Second)
+	h.none()
+	if h.tcp.Conns() != 0 || h.tcp.Stats().AttemptFails < 2 {
+		t.Fatalf("half-open connection not given up: %d conns", h.tcp.Conns())
+	}
+}
+
+func TestSynSentRefused(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.tcp.Dial(t.Context(), netip.AddrPortFrom(peerIP, 9))
+		errc <- err
+	}()
+	var syn *layers.TCP
+	for syn == nil {
+		if s := h.out(); len(s) > 0 {
+			syn = s[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.send(seg{sport: 9, dport: uint16(syn.SrcPort), seq: 0, ack: syn.Seq + 1, flags: "RA"})
+	if err := <-errc; !errors.Is(err, tcp.ErrConnRefused) {
+		t.Fatalf("dial: %v", err)
+	}
+}
+
+func TestTimeWaitReuse(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	pc.c.Close()
+	h.one()
+	pc.rcvNxt++
+	pc.ack("F")
+	h.out()
+	// A new SYN with a higher sequence number starts a new incarnation.
+	h.send(seg{sport: pc.sport, dport: 80, seq: pc.sndNxt + 100000, flags: "S"})
+	if s := h.one(); !s.SYN || !s.ACK {
+		t.Fatalf("SYN in TIME-WAIT: %v", describe([]*layers.TCP{s}))
+	}
+	if st := h.tcp.Stats(); st.TimeWaitReused != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestInOrderZeroAllocs: steady-state in-order segments allocate nothing,
+// in handler mode and with a reader draining the receive buffer.
+func TestInOrderZeroAllocs(t *testing.T) {
+	for _, mode := range []string{"handler", "reader"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, tcp.Options{})
+			var got int
+			o := tcp.ListenOptions{}
+			if mode == "handler" {
+				o.Handler = func(*tcp.Conn) func([]byte) { return func(b []byte) { got += len(b) } }
+			}
+			l := listen(t, h, 80, o)
+			pc := h.establish(l, 80, false)
+			const runs = 400
+			frames := make([][]byte, 0, runs+2)
+			payload := bytes.Repeat([]byte{3}, 1448)
+			for i := 0; i < runs+2; i++ {
+				pc.h.send(seg{}) // keep gopacket warm; dropped: port 0
+				frames = append(frames, h.frame(pc, payload))
+			}
+			h.out()
+			h.q.DiscardTx(true) // the fake wire's copies are not the stack's
+			buf := make([]byte, 4096)
+			i := 0
+			allocs := testing.AllocsPerRun(runs, func() {
+				h.deliverRaw(frames[i])
+				i++
+				if mode == "reader" {
+					pc.c.Read(buf)
+				}
+				h.drain()
+			})
+			if allocs != 0 {
+				t.Fatalf("%v allocations per in-order segment, want 0", allocs)
+			}
+			if mode == "handler" && got < runs*1448 {
+				t.Fatalf("handler got %d bytes", got)
+			}
+		})
+	}
+}
+
+// frame builds the next in-order data segment of pc.
+func (h *harness) frame(pc *conn, payload []byte) []byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: peerIP.AsSlice(), DstIP: ourIP.AsSlice()}
+	tc := &layers.TCP{SrcPort: layers.TCPPort(pc.sport), DstPort: layers.TCPPort(pc.dport), Seq: pc.sndNxt, Ack: pc.rcvNxt, ACK: true, Window: 65535}
+	tc.SetNetworkLayerForChecksum(ip)
+	pc.sndNxt += uint32(len(payload))
+	return h.ser(&layers.Ethernet{SrcMAC: peerMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeIPv4}, ip, tc, gopacket.Payload(payload))
 }

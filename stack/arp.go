@@ -44,13 +44,14 @@ type neighbors struct {
 	max     int
 	timeout time.Duration
 
-	mu  sync.Mutex
-	m   map[[4]byte]*neighEntry
-	lru list.List
+	mu     sync.Mutex
+	m      map[[4]byte]*neighEntry
+	lru    list.List
+	static map[[4]byte]header.MAC // permanent entries, never evicted
 }
 
 func newNeighbors(s *Stack, max int, timeout time.Duration) *neighbors {
-	return &neighbors{s: s, max: max, timeout: timeout, m: make(map[[4]byte]*neighEntry)}
+	return &neighbors{s: s, max: max, timeout: timeout, m: make(map[[4]byte]*neighEntry), static: make(map[[4]byte]header.MAC)}
 }
 
 func (n *neighbors) len() int {
@@ -88,6 +89,10 @@ func (n *neighbors) entryLocked(ip [4]byte, create bool) *neighEntry {
 func (n *neighbors) resolve(queue int, dst [4]byte, frame []byte) (mac header.MAC, ok bool, err error) {
 	now := n.s.clock()
 	n.mu.Lock()
+	if m, ok := n.static[dst]; ok {
+		n.mu.Unlock()
+		return m, true, nil
+	}
 	e := n.entryLocked(dst, true)
 	if e.state == reachable && now.Sub(e.updated) < n.timeout {
 		mac = e.mac
@@ -195,4 +200,12 @@ func (n *neighbors) learn(ip [4]byte, mac header.MAC, create bool) bool {
 		n.s.transmit(pf.queue, pf.frame)
 	}
 	return true
+}
+
+// AddStaticNeighbor pins ip to mac, like `ip neigh add ... nud permanent`:
+// the entry never expires, is never evicted and is not changed by ARP.
+func (s *Stack) AddStaticNeighbor(ip [4]byte, mac header.MAC) {
+	s.neigh.mu.Lock()
+	defer s.neigh.mu.Unlock()
+	s.neigh.static[ip] = mac
 }

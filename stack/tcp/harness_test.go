@@ -28,17 +28,34 @@ var (
 // harness is a stack with TCP on a channel driver and a fake clock: the
 // test plays the peer, crafting segments with gopacket and reading ours.
 type harness struct {
-	t   *testing.T
-	q   *channel.Queue
-	s   *stack.Stack
-	tcp *tcp.TCP
-	now atomic.Int64 // fake clock, Unix nanoseconds (Dial goroutines read it)
-	p   *stack.Packet
+	t *testing.T
+	// The wire: inject delivers a frame from the peer, recv returns the
+	// next frame we sent (nil when none arrives; wait says whether to wait
+	// for one). In-process they are the channel driver; on the lab, raw
+	// sockets in the peer namespace.
+	inject          func([]byte)
+	recv            func(wait bool) []byte
+	peerIP, ourIP   netip.Addr
+	peerMAC, ourMAC net.HardwareAddr
+	q               *channel.Queue
+	s               *stack.Stack
+	tcp             *tcp.TCP
+	now             atomic.Int64 // fake clock, Unix nanoseconds (Dial goroutines read it)
+	p               *stack.Packet
 }
 
 func newHarness(t *testing.T, o tcp.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, q: channel.New(0, 64, 4096), p: new(stack.Packet)}
+	h := &harness{t: t, q: channel.New(0, 64, 4096), p: new(stack.Packet), peerIP: peerIP, ourIP: ourIP, peerMAC: peerMAC, ourMAC: ourMAC}
+	h.inject = h.deliverRaw
+	h.recv = func(bool) []byte {
+		select {
+		case f := <-h.q.Outbound():
+			return f
+		default:
+			return nil
+		}
+	}
 	h.now.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	clock := func() time.Time { return time.Unix(0, h.now.Load()) }
 	s, err := stack.New(stack.Options{MAC: ourMAC, Addrs: []netip.Prefix{netip.PrefixFrom(ourIP, 24)}, Clock: clock})
@@ -105,7 +122,7 @@ type seg struct {
 
 func (h *harness) send(s seg) {
 	h.t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: peerIP.AsSlice(), DstIP: ourIP.AsSlice()}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: h.peerIP.AsSlice(), DstIP: h.ourIP.AsSlice()}
 	t := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), Seq: s.seq, Ack: s.ack, Window: s.win, Options: s.opts}
 	if s.win == 0 && s.flags != "R" {
 		t.Window = 65535
@@ -127,28 +144,24 @@ func (h *harness) send(s seg) {
 		}
 	}
 	t.SetNetworkLayerForChecksum(ip)
-	f := h.ser(&layers.Ethernet{SrcMAC: peerMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeIPv4}, ip, t, gopacket.Payload(s.data))
+	f := h.ser(&layers.Ethernet{SrcMAC: h.peerMAC, DstMAC: h.ourMAC, EthernetType: layers.EthernetTypeIPv4}, ip, t, gopacket.Payload(s.data))
 	if s.badCsum {
 		f[14+20+16] ^= 0xff
 	}
-	h.deliverRaw(f)
+	h.inject(f)
 }
 
 // out returns the TCP segments the stack sent since the last call.
 func (h *harness) out() []*layers.TCP {
 	h.t.Helper()
 	var segs []*layers.TCP
-	for {
-		select {
-		case f := <-h.q.Outbound():
-			pkt := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
-			if l, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
-				segs = append(segs, l)
-			}
-		default:
-			return segs
+	for f := h.recv(true); f != nil; f = h.recv(false) {
+		pkt := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+		if l, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
+			segs = append(segs, l)
 		}
 	}
+	return segs
 }
 
 func (h *harness) one() *layers.TCP {

@@ -82,9 +82,10 @@ func runSummary(t *testing.T, cmd *exec.Cmd, stdout fmt.Stringer, stderr fmt.Str
 func waitSink(t *testing.T, conns []*net.TCPConn) {
 	t.Helper()
 	// The sink closes each connection when the peer's FIN arrives; the
-	// peer sees EOF then.
+	// peer sees EOF then. One deadline bounds the whole wait.
+	deadline := time.Now().Add(90 * time.Second)
 	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		c.SetReadDeadline(deadline)
 		if _, err := c.Read(make([]byte, 1)); err == nil {
 			t.Fatal("the sink sent data")
 		}

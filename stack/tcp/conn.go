@@ -92,7 +92,6 @@ type Conn struct {
 	rttTiming           bool
 	rttSeq              seqnum.Value
 	rttStart            time.Time
-	dupAcks             int
 
 	// Receive side.
 	irs, rcvNxt seqnum.Value
@@ -112,7 +111,6 @@ type Conn struct {
 	doneClosed  bool
 	userClosed  bool
 	finWait2    timer.Entry
-	synRetries  int
 
 	// Blocked readers and writers.
 	rwake, wwake   chan struct{}

@@ -91,26 +91,7 @@ func udpSeq(frame []byte, port uint16) (uint64, bool) {
 	return binary.BigEndian.Uint64(pl), true
 }
 
-// payload is the datagram for sequence number seq: the number, then a
-// pattern derived from it, so a corrupted copy is caught.
-func payload(buf []byte, seq uint64) []byte {
-	binary.BigEndian.PutUint64(buf, seq)
-	for i := 8; i < len(buf); i++ {
-		buf[i] = byte(seq) + byte(i)
-	}
-	return buf
-}
-
-func payloadOK(p []byte, seq uint64) bool {
-	for i := 8; i < len(p); i++ {
-		if p[i] != byte(seq)+byte(i) {
-			return false
-		}
-	}
-	return true
-}
-
-// sink counts datagrams to a port by sequence number.
+// sink counts sequenced datagrams to one port and checks their payloads.
 type sink struct {
 	port          uint16
 	seen          []atomic.Uint32
@@ -133,7 +114,7 @@ func (s *sink) handle(b *poller.Batch) {
 			continue
 		}
 		_, pl, _ := udp(f.Data)
-		if !payloadOK(pl, seq) {
+		if !labtest.PayloadOK(pl, seq) {
 			s.corrupt.Add(1)
 		}
 		if s.seen[seq].Add(1) > 1 {
@@ -193,22 +174,6 @@ func startPollers(t *testing.T, d *afpacket.Device, h poller.Handler) []*poller.
 // sendPaced sends n sequenced datagrams of size bytes, first, first+stride,
 // ..., keeping at most window of them beyond what rcvd reports in flight,
 // so that a receiver preempted for a moment does not overflow its ring.
-func sendPaced(t *testing.T, c *net.UDPConn, n, size, window int, rcvd func() uint64, first, stride uint64) {
-	t.Helper()
-	buf := make([]byte, size)
-	deadline := time.Now().Add(60 * time.Second)
-	for i := 0; i < n; i++ {
-		for uint64(i) > rcvd()+uint64(window) {
-			if time.Now().After(deadline) {
-				t.Errorf("receiver stalled at %d of %d sent", rcvd(), i)
-				return
-			}
-			runtime.Gosched()
-		}
-		write(t, c, payload(buf, first+uint64(i)*stride))
-	}
-}
-
 func write(t *testing.T, c *net.UDPConn, b []byte) {
 	t.Helper()
 	for {
@@ -220,17 +185,6 @@ func write(t *testing.T, c *net.UDPConn, b []byte) {
 			t.Fatalf("send: %v", err)
 		}
 		time.Sleep(50 * time.Microsecond)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -272,8 +226,8 @@ func TestReceive20k(t *testing.T) {
 	s := newSink(9000, n)
 	ps := startPollers(t, d, s.handle)
 	c := labtest.UDPSender(t, l, 9000)
-	sendPaced(t, c, n, 64, 1024, s.count.Load, 0, 1)
-	waitFor(t, "every datagram", func() bool { return s.count.Load() >= n })
+	labtest.SendPaced(t, c, n, 64, 1024, s.count.Load, 0, 1)
+	labtest.WaitFor(t, "every datagram", func() bool { return s.count.Load() >= n })
 	time.Sleep(20 * time.Millisecond) // let duplicates, if any, show
 	s.exact(t, n)
 	noDrops(t, ps)
@@ -323,10 +277,10 @@ func TestFilter(t *testing.T) {
 		for uint64(i) > s.count.Load()+512 {
 			runtime.Gosched()
 		}
-		write(t, c0, payload(buf, uint64(i)))
-		write(t, c1, payload(buf, uint64(i)))
+		write(t, c0, labtest.Payload(buf, uint64(i)))
+		write(t, c1, labtest.Payload(buf, uint64(i)))
 	}
-	waitFor(t, "every datagram to 9001", func() bool { return s.count.Load() >= n })
+	labtest.WaitFor(t, "every datagram to 9001", func() bool { return s.count.Load() >= n })
 	time.Sleep(20 * time.Millisecond)
 	s.exact(t, n)
 	if to9000.Load() != 0 || s.other.Load() != 0 {
@@ -367,11 +321,11 @@ func TestFanoutCPU(t *testing.T) {
 				return
 			}
 			// Even sequence numbers from CPU 0, odd from CPU 1.
-			sendPaced(t, c, perCPU, 64, 512, s.byParity[cpu].Load, uint64(cpu), 2)
+			labtest.SendPaced(t, c, perCPU, 64, 512, s.byParity[cpu].Load, uint64(cpu), 2)
 		}()
 	}
 	wg.Wait()
-	waitFor(t, "every datagram", func() bool { return s.count.Load() >= 2*perCPU })
+	labtest.WaitFor(t, "every datagram", func() bool { return s.count.Load() >= 2*perCPU })
 	time.Sleep(20 * time.Millisecond)
 	q0, q1 := s.perQueue[0].Load(), s.perQueue[1].Load()
 	t.Logf("socket 0: %d, socket 1: %d (fanout group %d)", q0, q1, group)
@@ -417,8 +371,8 @@ func TestFanoutLB(t *testing.T) {
 	s := newSink(9000, n)
 	ps := startPollers(t, d, s.handle)
 	c := labtest.UDPSender(t, l, 9000)
-	sendPaced(t, c, n, 64, 512, s.count.Load, 0, 1)
-	waitFor(t, "every datagram", func() bool { return s.count.Load() >= n })
+	labtest.SendPaced(t, c, n, 64, 512, s.count.Load, 0, 1)
+	labtest.WaitFor(t, "every datagram", func() bool { return s.count.Load() >= n })
 	time.Sleep(20 * time.Millisecond)
 	s.exact(t, n)
 	noDrops(t, ps)
@@ -439,7 +393,7 @@ func udpFrame(t *testing.T, l *lab.Lab, seq uint64, size int) []byte {
 	u.SetNetworkLayerForChecksum(ip)
 	buf := gopacket.NewSerializeBuffer()
 	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		eth, ip, u, gopacket.Payload(payload(make([]byte, size), seq)))
+		eth, ip, u, gopacket.Payload(labtest.Payload(make([]byte, size), seq)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +434,7 @@ func TestTransmit(t *testing.T) {
 				return
 			}
 			seq := binary.BigEndian.Uint64(buf[:8])
-			if m != 64 || seq >= n || got[seq] || !payloadOK(buf[:m], seq) {
+			if m != 64 || seq >= n || got[seq] || !labtest.PayloadOK(buf[:m], seq) {
 				readErr <- fmt.Errorf("bad datagram %d: len %d seq %d", i, m, seq)
 				return
 			}
@@ -535,18 +489,18 @@ func TestHold(t *testing.T) {
 		s.handle(b)
 	})
 	c := labtest.UDPSender(t, l, 9000)
-	sendPaced(t, c, 1, 64, 0, s.count.Load, 0, 1)
+	labtest.SendPaced(t, c, 1, 64, 0, s.count.Load, 0, 1)
 	h := <-heldc
-	waitFor(t, "the first datagram", func() bool { return s.count.Load() == 1 })
+	labtest.WaitFor(t, "the first datagram", func() bool { return s.count.Load() == 1 })
 	// Later blocks are walked, released and given back; the held one
 	// stays out. (Not a full lap: the kernel would freeze at the held
 	// block and drop until it comes back.)
 	for round := 1; round < 6; round++ {
-		sendPaced(t, c, 40, 64, 20, s.count.Load, uint64(round*40), 1)
-		waitFor(t, "a round of datagrams", func() bool { return s.count.Load() == uint64(round*40+1) })
+		labtest.SendPaced(t, c, 40, 64, 20, s.count.Load, uint64(round*40), 1)
+		labtest.WaitFor(t, "a round of datagrams", func() bool { return s.count.Load() == uint64(round*40+1) })
 		time.Sleep(3 * time.Millisecond) // let the block retire
 	}
-	waitFor(t, "one block held", func() bool { return q.Stats().Buffers.Held == 1 })
+	labtest.WaitFor(t, "one block held", func() bool { return q.Stats().Buffers.Held == 1 })
 	if r := q.Stats().Refilled; r < 5 {
 		t.Fatalf("%d blocks given back, want at least one per round", r)
 	}
@@ -554,13 +508,13 @@ func TestHold(t *testing.T) {
 	if b := q.Stats().Buffers; b.Held != 1 || b.Kernel != b.Total-1 {
 		t.Fatalf("ledger with one frame held: %+v, want exactly one block held", b)
 	}
-	if seq, ok := udpSeq(h.Data(), 9000); !ok || seq != 0 || !payloadOK(h.Data()[14+20+8:], 0) {
+	if seq, ok := udpSeq(h.Data(), 9000); !ok || seq != 0 || !labtest.PayloadOK(h.Data()[14+20+8:], 0) {
 		t.Fatalf("held frame changed under us: seq %d ok %v", seq, ok)
 	}
 	done := make(chan struct{})
 	go func() { h.Release(); close(done) }()
 	<-done
-	waitFor(t, "the held block to go back", func() bool { return q.Stats().Buffers.Held == 0 })
+	labtest.WaitFor(t, "the held block to go back", func() bool { return q.Stats().Buffers.Held == 0 })
 	if s.dups.Load() != 0 || s.corrupt.Load() != 0 {
 		t.Fatalf("dups %d corrupt %d", s.dups.Load(), s.corrupt.Load())
 	}
@@ -584,11 +538,11 @@ func TestReleaseAfterClose(t *testing.T) {
 	c := labtest.UDPSender(t, l, 9000)
 	buf := make([]byte, 64)
 	for i := 0; i < 3; i++ {
-		write(t, c, payload(buf, uint64(i)))
+		write(t, c, labtest.Payload(buf, uint64(i)))
 	}
 	frames := make([]queue.Frame, 8)
 	var got []queue.Frame
-	waitFor(t, "three frames", func() bool {
+	labtest.WaitFor(t, "three frames", func() bool {
 		if err := q.Wait(10 * time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
@@ -647,7 +601,7 @@ func TestWaitSleepsWhileHolding(t *testing.T) {
 	write(t, labtest.UDPSender(t, l, 9000), make([]byte, 64))
 	frames := make([]queue.Frame, 4)
 	var got []queue.Frame
-	waitFor(t, "a frame", func() bool {
+	labtest.WaitFor(t, "a frame", func() bool {
 		if err := q.Wait(10 * time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
@@ -710,8 +664,8 @@ func TestCloseWhilePolling(t *testing.T) {
 			}
 			ps = append(ps, p)
 		}
-		sendPaced(t, c, 100, 64, 50, s.count.Load, 0, 1)
-		waitFor(t, "100 datagrams", func() bool { return s.count.Load() == 100 })
+		labtest.SendPaced(t, c, 100, 64, 50, s.count.Load, 0, 1)
+		labtest.WaitFor(t, "100 datagrams", func() bool { return s.count.Load() == 100 })
 		// Close with the pollers still running: Close must wake them
 		// and wait out their current call.
 		if err := d.Close(); err != nil {
@@ -855,7 +809,7 @@ func measureLatency(t *testing.T) time.Duration {
 		write(t, c, buf)
 	}
 	var st poller.Stats
-	waitFor(t, "every datagram to arrive or be counted as dropped", func() bool {
+	labtest.WaitFor(t, "every datagram to arrive or be counted as dropped", func() bool {
 		st = p.Stats()
 		return recorded.Load()+int64(st.Dropped()) >= int64(n)
 	})
@@ -893,7 +847,7 @@ func TestPollZeroAllocs(t *testing.T) {
 	c := labtest.UDPSender(t, l, 9000)
 	buf := make([]byte, 64)
 	for i := 0; i < 4000; i++ {
-		write(t, c, payload(buf, uint64(i)))
+		write(t, c, labtest.Payload(buf, uint64(i)))
 	}
 	time.Sleep(100 * time.Millisecond) // let the last block retire
 	p.Poll()                           // warm up

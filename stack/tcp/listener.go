@@ -341,7 +341,7 @@ func (l *Listener) cookieACK(seg *segment) {
 	if p.HasTS && seg.opts.HasTS {
 		c.tsOK = true
 		c.tsRecent = seg.opts.TSVal
-		c.tsOffset = 0 // the cookie's TSval came from the plain clock
+		c.tsOffset = t.cookies.TSOffset(tuple(seg.k)) // the cookie's TSval included it: stay monotonic
 		if p.HasWScale {
 			c.sndWScale, c.rcvWScale = p.WScale, rcvWScaleFor(t.opts.RcvBuf)
 		}

@@ -289,6 +289,15 @@ func TestSynCookies(t *testing.T) {
 	if got := read(t, c, 10); string(got) != "via cookie" || h.tcp.Stats().SyncookiesRecv != 1 {
 		t.Fatalf("cookie connection: %q %+v", got, h.tcp.Stats())
 	}
+	// Our timestamps must not go backwards from the cookie's TSval, or
+	// the peer's PAWS drops everything we send after the handshake.
+	h.out()
+	c.Write([]byte("reply"))
+	for _, s := range h.out() {
+		if v, _, ok := findTS(s); !ok || int32(v-tsval) < 0 {
+			t.Fatalf("TSval %d after a cookie SYN-ACK with TSval %d", v, tsval)
+		}
+	}
 }
 
 func TestPassiveClose(t *testing.T) {

@@ -313,10 +313,15 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	return nil
 }
 
-// Wake makes Wait return. Safe for concurrent use.
+// Wake makes Wait return. Safe for concurrent use. It holds the life
+// lock so that Close cannot close the eventfd between the check and the
+// write (the number could by then belong to another file), as the
+// AF_PACKET driver's Wake does.
 func (q *Queue) Wake() {
-	one := [8]byte{1}
-	if !q.closed.Load() {
+	q.life.RLock()
+	defer q.life.RUnlock()
+	if !q.closed.Load() && q.efd >= 0 {
+		one := [8]byte{1}
 		unix.Write(q.efd, one[:])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rxpath/rxpath/stack/header"
 	"github.com/rxpath/rxpath/stack/tcp/internal/seqnum"
@@ -45,6 +46,11 @@ type Listener struct {
 	closed  bool
 	wake    chan struct{}
 	waiters int
+
+	// lastCookie is when the listener last answered a SYN with a cookie
+	// (the TCP clock, Unix nanoseconds; 0 for never): it is in cookie
+	// mode for as long as those cookies are valid.
+	lastCookie atomic.Int64
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -288,6 +294,7 @@ func (c *Conn) completePassiveOpen(seg *segment) bool {
 func (l *Listener) sendCookie(seg *segment) {
 	t := l.t
 	t.st.cookiesSent.Add(1)
+	l.lastCookie.Store(t.clock().UnixNano())
 	p := syncookie.Params{MSS: defaultMSS, HasTS: seg.opts.HasTS, SACKPermitted: seg.opts.SACKPermitted}
 	if seg.opts.HasMSS {
 		p.MSS = uint16(min(max(int(seg.opts.MSS), minMSS), t.ourMSS()))
@@ -314,14 +321,31 @@ func (l *Listener) sendCookie(seg *segment) {
 	}, nil)
 }
 
+// inCookieMode reports whether cookies this listener sent may still be
+// valid.
+func (l *Listener) inCookieMode() bool {
+	last := l.lastCookie.Load()
+	return last != 0 && l.t.clock().UnixNano()-last < int64(syncookie.MaxAge)
+}
+
 // cookieACK handles a bare ACK to a listener: the end of a SYN-cookie
 // handshake, or garbage that gets a RST.
 func (l *Listener) cookieACK(seg *segment) {
 	t := l.t
 	p, ok := t.cookies.Check(tuple(seg.k), uint32(seg.seq), uint32(seg.ack), seg.opts.HasTS, seg.opts.TSEcr, t.clock())
 	if !ok {
-		t.st.listenBadACK.Add(1)
 		t.st.cookiesFailed.Add(1)
+		if l.inCookieMode() && (len(seg.payload) > 0 || seg.has(header.TCPFlagFIN)) {
+			// The check uses SEG.SEQ−1 as the SYN's sequence number, so
+			// it fails for every segment after a lost first one. While
+			// our cookies are in flight this is far more likely a client
+			// whose ACK and first data were lost than garbage: stay
+			// silent, and its retransmission from ISN+1 passes.
+			t.st.cookiesDataDropped.Add(1)
+			t.st.listenDrops.Add(1)
+			return
+		}
+		t.st.listenBadACK.Add(1)
 		t.sendRST(seg.p.Queue, seg.k, seg.ack, 0, false)
 		return
 	}

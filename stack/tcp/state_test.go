@@ -300,6 +300,53 @@ func TestSynCookies(t *testing.T) {
 	}
 }
 
+// A cookie handshake whose ACK and first data segment are lost: later
+// data fails the cookie check (it is made from SEG.SEQ-1). It must be
+// dropped silently, not reset, so that the client's retransmission from
+// ISN+1 completes the handshake; a bare ACK that fails still gets a RST.
+func TestSynCookieLostFirstSegment(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{SynQueue: 1})
+	h.send(seg{sport: 100, dport: 80, seq: 1, flags: "S"}) // fills the SYN queue
+	h.out()
+	h.send(seg{sport: 200, dport: 80, seq: 5000, flags: "S"})
+	sa := h.one()
+	if !sa.SYN || !sa.ACK || h.tcp.Stats().SyncookiesSent != 1 {
+		t.Fatalf("want a cookie SYN-ACK, got %v %+v", describe([]*layers.TCP{sa}), h.tcp.Stats())
+	}
+	// The ACK and "first " are lost; "second" arrives.
+	h.send(seg{sport: 200, dport: 80, seq: 5001 + 6, ack: sa.Seq + 1, flags: "PA", data: []byte("second")})
+	h.none()
+	st := h.tcp.Stats()
+	if st.SyncookiesDataDropped != 1 || st.SyncookiesFailed != 1 || st.OutRsts != 0 || h.tcp.Conns() != 1 {
+		t.Fatalf("the out-of-order data segment after a cookie must be dropped silently: %+v", st)
+	}
+	// The client's RTO resends from ISN+1, which carries the cookie.
+	h.send(seg{sport: 200, dport: 80, seq: 5001, ack: sa.Seq + 1, flags: "PA", data: []byte("first second")})
+	c, err := l.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, c, 12); string(got) != "first second" || h.tcp.Stats().SyncookiesRecv != 1 {
+		t.Fatalf("cookie connection after a lost first segment: %q %+v", got, h.tcp.Stats())
+	}
+	// A bare ACK with a bad cookie is still answered with a RST, in cookie
+	// mode or not.
+	h.out()
+	h.send(seg{sport: 300, dport: 80, seq: 9000, ack: 12345, flags: "A"})
+	if r := h.one(); !r.RST || r.Seq != 12345 {
+		t.Fatalf("a bare ACK without a valid cookie: %v", describe([]*layers.TCP{r}))
+	}
+	// Outside cookie mode (a listener that never sent one), data with a
+	// bad cookie is reset too.
+	h2 := newHarness(t, tcp.Options{})
+	listen(t, h2, 80, tcp.ListenOptions{})
+	h2.send(seg{sport: 400, dport: 80, seq: 9000, ack: 777, flags: "PA", data: []byte("stale")})
+	if r := h2.one(); !r.RST || r.Seq != 777 || h2.tcp.Stats().SyncookiesDataDropped != 0 {
+		t.Fatalf("data without a valid cookie outside cookie mode: %v", describe([]*layers.TCP{r}))
+	}
+}
+
 func TestPassiveClose(t *testing.T) {
 	h := newHarness(t, tcp.Options{})
 	l := listen(t, h, 80, tcp.ListenOptions{})

@@ -17,6 +17,9 @@ type Params struct {
 // (1300).
 var msstab = [4]uint16{536, 1300, 1440, 1460}
 
+// MaxAge bounds how long after it was sent a cookie can still pass Check.
+const MaxAge = maxCookieAge * time.Minute
+
 const (
 	cookieBits = 24 // below the minute count
 	cookieMask = 1<<cookieBits - 1

@@ -117,7 +117,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if *ipAddr != "" {
 		st, err = newStackRun(stackFlags{ip: *ipAddr, gateway: *gateway, sinks: sinks, filters: filters, pcap: *pcapPath,
 			tcpSinks: tcpSinks, tcpEcho: tcpEchos, httpPorts: httpPort,
-			pcapng: *pcapng, snaplen: *snaplen, tapFilter: *tapExpr, portUnreachable: *portUnr})
+			pcapng: *pcapng, snaplen: *snaplen, tapFilter: *tapExpr, portUnreachable: *portUnr, rxRing: int(*rxRing)})
 		if err != nil {
 			return err
 		}

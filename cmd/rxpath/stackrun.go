@@ -35,6 +35,9 @@ type stackFlags struct {
 	snaplen         int
 	tapFilter       string
 	portUnreachable bool
+	// rxRing is the rx ring size per queue: it sizes TCP's shared
+	// receive window budget.
+	rxRing int
 }
 
 // stackRun is the stack `rxpath run --ip` builds on the device: link
@@ -124,6 +127,9 @@ func newStackRun(f stackFlags) (*stackRun, error) {
 	return r, nil
 }
 
+// ethernetMSS is the TCP payload of a 1500-byte frame with timestamps.
+const ethernetMSS = 1448
+
 // attach builds the stack on the opened device (engine.Options.OnOpen).
 func (r *stackRun) attach(d *driver.Device) error {
 	so := stack.Options{MAC: d.MAC, Addrs: []netip.Prefix{r.addr}, GatewayMAC: r.gw}
@@ -144,7 +150,9 @@ func (r *stackRun) attach(d *driver.Device) error {
 		c.SetHandler(k.handle)
 		r.conns = append(r.conns, c)
 	}
-	r.tcp = tcp.New(r.ip, tcp.Options{})
+	// All windows together never offer more than the rx rings hold, so
+	// many senders bursting at once do not overflow them (tcp_mem).
+	r.tcp = tcp.New(r.ip, tcp.Options{RcvMem: len(d.Queues) * r.f.rxRing * ethernetMSS})
 	any4 := netip.IPv4Unspecified()
 	for _, k := range r.tsinks {
 		l, err := r.tcp.Listen(netip.AddrPortFrom(any4, k.port), k.options())

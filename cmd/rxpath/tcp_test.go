@@ -45,10 +45,11 @@ func dialPeer(t *testing.T, l *lab.Lab, port, n int) []*net.TCPConn {
 // stream writes n pseudo-random bytes and returns their SHA-256.
 func stream(c *net.TCPConn, n int64, seed uint64) (string, error) {
 	// A stalled receiver must fail the test, not hang it. The bound is
-	// generous: with a thousand connections bursting into one rx ring,
-	// a connection can sit out several backed-off kernel RTOs (see the
-	// note on issue 5).
-	c.SetWriteDeadline(time.Now().Add(10 * time.Minute))
+	// generous for a noisy VM: the thousand-connection run takes about
+	// 20 s now that the windows share the rx ring (tcp.Options.RcvMem);
+	// before, burst loss left connections sitting out backed-off kernel
+	// RTOs for minutes.
+	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	h := sha256.New()
 	buf := make([]byte, 256<<10)

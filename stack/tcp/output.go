@@ -13,13 +13,22 @@ import (
 // connection so it does not leak uptime).
 func (c *Conn) tsNow() uint32 { return c.t.cookies.TSNow() + c.tsOffset }
 
-// rcvSpace is the free receive buffer: what the window may offer.
+// rcvSpace is the free receive buffer, capped by the connection's share
+// of Options.RcvMem: what the window may offer.
 func (c *Conn) rcvSpace() int {
 	used := c.rcv.len()
 	if c.ofo != nil {
 		used += c.ofo.Mem()
 	}
-	return max(0, c.t.opts.RcvBuf-used)
+	return max(0, min(c.t.opts.RcvBuf-used, c.t.rcvShare()))
+}
+
+// rcvShare is the window one connection may offer under Options.RcvMem.
+func (t *TCP) rcvShare() int {
+	if t.opts.RcvMem <= 0 {
+		return t.opts.RcvBuf
+	}
+	return max(t.opts.RcvMem/max(int(t.st.currEstab.Load()), 1), 4*t.ourMSS())
 }
 
 // rcvWindow computes the window field to advertise and remembers the
@@ -332,7 +341,8 @@ func (c *Conn) maybeWindowUpdate() {
 	}
 	open := int(c.rcvWnd())
 	space := c.rcvSpace()
-	if space-open >= 2*c.t.ourMSS() || open < c.t.opts.RcvBuf/2 && space >= c.t.opts.RcvBuf/2 {
+	half := min(c.t.opts.RcvBuf, c.t.rcvShare()) / 2
+	if space-open >= 2*c.t.ourMSS() || open < half && space >= half {
 		c.t.st.windowUpdates.Add(1)
 		c.sendACK()
 	}

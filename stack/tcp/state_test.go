@@ -677,3 +677,36 @@ func (h *harness) frame(pc *conn, payload []byte) []byte {
 	pc.sndNxt += uint32(len(payload))
 	return h.ser(&layers.Ethernet{SrcMAC: peerMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeIPv4}, ip, tc, gopacket.Payload(payload))
 }
+
+// Options.RcvMem is shared: each connection's window is capped at its
+// share, a new connection's SYN-ACK offers the smaller share, and an
+// established connection's right edge never moves left but advances
+// only by the new share.
+func TestRcvMemShare(t *testing.T) {
+	h := newHarness(t, tcp.Options{RcvMem: 40000})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	pc := h.establish(l, 80, false)
+	h.send(seg{sport: 40001, dport: 80, seq: 77, flags: "S", opts: []layers.TCPOption{opt(layers.TCPOptionKindMSS, 0x05, 0xb4)}})
+	if sa := h.one(); !sa.SYN || sa.Window != 20000 {
+		t.Fatalf("second connection's SYN-ACK: %v window %d, want 20000 (RcvMem/2)", describe([]*layers.TCP{sa}), sa.Window)
+	}
+	var wins []uint16
+	for range 30 {
+		pc.ack("P", bytes.Repeat([]byte{'x'}, 1000)...)
+		for _, s := range h.out() {
+			wins = append(wins, s.Window)
+		}
+	}
+	h.advance(time.Second) // the last delayed ACK
+	for _, s := range h.out() {
+		wins = append(wins, s.Window)
+	}
+	// The first ACKs keep the old right edge (40000 bytes past the
+	// handshake); once it is nearer than the share, the share is offered.
+	if len(wins) == 0 || wins[0] != 40000-2000 || wins[len(wins)-1] != 20000 {
+		t.Fatalf("windows %v: want the old edge first, then 20000", wins)
+	}
+	if got := read(t, pc.c, 30000); len(got) != 30000 {
+		t.Fatalf("read %d bytes", len(got))
+	}
+}

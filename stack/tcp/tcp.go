@@ -31,6 +31,14 @@ type Options struct {
 	// RcvBuf and SndBuf are the per-connection buffer sizes (default
 	// 4 MiB each). The out-of-order queue is capped at RcvBuf too.
 	RcvBuf, SndBuf int
+	// RcvMem, if set, is a receive window budget that all connections
+	// share, like Linux's tcp_mem: each connection's window is capped at
+	// RcvMem divided by the number of connections (never below four
+	// segments). Size it to what the rx rings absorb, rx ring frames ×
+	// MSS: then a thousand senders bursting at once cannot overflow the
+	// ring and sit out backed-off retransmission timeouts. 0 (the
+	// default) caps each window at RcvBuf only.
+	RcvMem int
 	// TimeWait is how long a closed connection stays in TIME_WAIT
 	// (default 60 s); MaxTimeWait bounds how many (default 65536; the
 	// oldest is dropped beyond it, like tcp_max_tw_buckets).

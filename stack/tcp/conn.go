@@ -153,9 +153,18 @@ func rcvWScaleFor(buf int) uint8 {
 // half-open connections (a SYN flood) cost little memory.
 func (c *Conn) establish() {
 	c.state = StateEstablished
+	c.setupBuffers()
+}
+
+func (c *Conn) setupBuffers() {
 	c.ofo = ooo.New(c.t.opts.RcvBuf)
 	c.nr = cc.NewNewReno(c.mss)
 }
+
+// synOutstanding reports whether our SYN is sent and not yet
+// acknowledged: in SYN-SENT, SYN-RECEIVED, and FIN-WAIT-1 after a CLOSE in
+// SYN-RECEIVED, whose FIN waits for that ACK.
+func (c *Conn) synOutstanding() bool { return c.sndUna == c.iss }
 
 // msDuration converts a timestamp difference in milliseconds.
 func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -57,9 +57,18 @@ func (t *TCP) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 		case <-ctx.Done():
 			c.mu.Lock()
 			c.wwaits--
-			c.sendRSTLocked()
-			c.terminate(ctx.Err())
-			c.mu.Unlock()
+			if c.state == StateSynReceived {
+				// RFC 9293 §3.10.4, CLOSE in SYN-RECEIVED (a
+				// simultaneous open): send a FIN and enter FIN-WAIT-1;
+				// the connection finishes its close in the background.
+				c.mu.Unlock()
+				c.Close()
+			} else {
+				// CLOSE in SYN-SENT: delete the TCB. A late SYN-ACK
+				// finds no connection and gets a RST then.
+				c.terminate(ctx.Err())
+				c.mu.Unlock()
+			}
 			return nil, fmt.Errorf("tcp dial %v: %w", raddr, ctx.Err())
 		}
 		c.mu.Lock()

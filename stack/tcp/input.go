@@ -108,6 +108,21 @@ func (c *Conn) handleSegment(seg *segment) {
 		if !c.completePassiveOpen(seg) {
 			return
 		}
+	} else if c.synOutstanding() {
+		// FIN-WAIT-1 after a CLOSE in SYN-RECEIVED: the ACK of our SYN
+		// completes the handshake, and processACK's trySend sends the
+		// FIN that waited for it.
+		if seg.ack != c.iss.Add(1) {
+			t.sendRST(c.queue, c.k, seg.ack, 0, false)
+			return
+		}
+		t.timers.Stop(&c.rtx)
+		c.retries = 0
+		c.sndUna = seg.ack
+		c.sndWnd = uint32(seg.wnd) << c.sndWScale
+		c.maxSndWnd = c.sndWnd
+		c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+		c.setupBuffers()
 	}
 	// RFC 5961 §5: ACK outside [SND.UNA−MAX.SND.WND, SND.NXT].
 	if seg.ack.GreaterThan(c.sndMax()) || seg.ack.LessThan(c.sndUna.Add(-seqnum.Size(max(c.maxSndWnd, 1)))) {

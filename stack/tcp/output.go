@@ -174,6 +174,9 @@ func (c *Conn) trySend() {
 	if c.state != StateEstablished && c.state != StateCloseWait && c.state != StateFinWait1 && c.state != StateLastAck && c.state != StateClosing {
 		return
 	}
+	if c.synOutstanding() {
+		return // a CLOSE in SYN-RECEIVED: the FIN follows the ACK of our SYN
+	}
 	sent := false
 	for c.unsent() > 0 {
 		wnd := min(uint32(c.nr.Cwnd()), c.sndWnd)
@@ -275,7 +278,7 @@ func (c *Conn) onRetransmitTimer(now time.Time) {
 	c.nr.OnTimeout(c.inFlight(), uint32(c.sndMax()))
 	c.rto.Backoff()
 	c.t.st.retransSegs.Add(1)
-	if c.state == StateSynReceived {
+	if c.synOutstanding() { // SYN-RECEIVED, or FIN-WAIT-1 after a CLOSE in it
 		c.sendSYNACK()
 		c.armRTO()
 		return

@@ -1,9 +1,39 @@
 package tcp_test
 
+// The state machine of RFC 9293 (figure 5), every transition driven on a
+// fake clock through the channel driver, and the test that drives it:
+//
+//	CLOSED → LISTEN (passive open)             TestHandshakeAndData
+//	CLOSED → SYN-SENT (active open)            TestActiveOpen
+//	LISTEN → SYN-RECEIVED (rcv SYN)            TestHandshakeAndData, TestSynReceivedTransitions
+//	LISTEN → CLOSED (close)                    TestListenerClose
+//	SYN-SENT → ESTABLISHED (rcv SYN-ACK)       TestActiveOpen
+//	SYN-SENT → SYN-RECEIVED (crossing SYNs)    TestSimultaneousOpen
+//	SYN-SENT → CLOSED (RST, close)             TestSynSentRefused, TestCloseInSynReceivedAndSynSent
+//	SYN-RECEIVED → ESTABLISHED (rcv ACK)       TestHandshakeAndData, TestSynCookies
+//	SYN-RECEIVED → CLOSED (RST, retries)       TestSynReceivedTransitions
+//	SYN-RECEIVED → FIN-WAIT-1 (close)          TestCloseInSynReceivedAndSynSent
+//	ESTABLISHED → FIN-WAIT-1 (close)           TestActiveCloseAndTimeWait
+//	ESTABLISHED → CLOSE-WAIT (rcv FIN)         TestPassiveClose
+//	ESTABLISHED → CLOSED (RST at RCV.NXT)      TestRFC5961
+//	FIN-WAIT-1 → FIN-WAIT-2 (rcv ACK of FIN)   TestActiveCloseAndTimeWait
+//	FIN-WAIT-1 → CLOSING (rcv FIN)             TestSimultaneousClose
+//	FIN-WAIT-1 → TIME-WAIT (rcv FIN+ACK)       TestFinWait1ToTimeWait
+//	FIN-WAIT-2 → TIME-WAIT (rcv FIN)           TestActiveCloseAndTimeWait
+//	CLOSING → TIME-WAIT (rcv ACK of FIN)       TestSimultaneousClose
+//	CLOSE-WAIT → LAST-ACK (close)              TestPassiveClose
+//	LAST-ACK → CLOSED (rcv ACK of FIN)         TestPassiveClose
+//	TIME-WAIT → CLOSED (2MSL timeout)          TestActiveCloseAndTimeWait
+//
+// LISTEN → SYN-SENT (a SEND on a listening socket) is not offered: no
+// sockets API has it, Linux included.
+
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -708,5 +738,100 @@ func TestRcvMemShare(t *testing.T) {
 	}
 	if got := read(t, pc.c, 30000); len(got) != 30000 {
 		t.Fatalf("read %d bytes", len(got))
+	}
+}
+
+// CLOSE in SYN-RECEIVED (RFC 9293 §3.10.4): a Dial cancelled during a
+// simultaneous open enters FIN-WAIT-1. Its FIN waits for the ACK of our
+// SYN (the SYN-ACK is retransmitted meanwhile), then the orphan finishes
+// its close: FIN-WAIT-2 on the FIN's ACK, TIME-WAIT on the peer's FIN.
+// CLOSE in SYN-SENT deletes the connection without a segment.
+func TestCloseInSynReceivedAndSynSent(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	dial := func() (context.CancelFunc, chan error, *layers.TCP) {
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := h.tcp.Dial(ctx, netip.AddrPortFrom(peerIP, 9))
+			errc <- err
+		}()
+		for {
+			if s := h.out(); len(s) > 0 {
+				return cancel, errc, s[0]
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	cancel, errc, syn := dial()
+	sport := uint16(syn.SrcPort)
+	h.send(seg{sport: 9, dport: sport, seq: 500, flags: "S"}) // crossing SYNs
+	if sa := h.one(); !sa.SYN || !sa.ACK {
+		t.Fatalf("want our SYN-ACK in SYN-RECEIVED: %v", describe([]*layers.TCP{sa}))
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("dial: %v", err)
+	}
+	h.none() // FIN-WAIT-1, the FIN held back until our SYN is acknowledged
+	h.advance(1100 * time.Millisecond)
+	if r := h.one(); !r.SYN || !r.ACK || r.FIN {
+		t.Fatalf("want the SYN-ACK retransmitted: %v", describe([]*layers.TCP{r}))
+	}
+	h.send(seg{sport: 9, dport: sport, seq: 501, ack: syn.Seq + 1, flags: "A"})
+	fin := h.one()
+	if !fin.FIN || !fin.ACK || fin.Seq != syn.Seq+1 || fin.Ack != 501 {
+		t.Fatalf("want our FIN once the SYN is acknowledged: %v", describe([]*layers.TCP{fin}))
+	}
+	// FIN-WAIT-1 → FIN-WAIT-2 on its ACK.
+	h.send(seg{sport: 9, dport: sport, seq: 501, ack: syn.Seq + 2, flags: "A"})
+	h.none()
+	if h.tcp.Conns() != 1 {
+		t.Fatal("the orphan must wait in FIN-WAIT-2 for the peer's FIN")
+	}
+	h.send(seg{sport: 9, dport: sport, seq: 501, ack: syn.Seq + 2, flags: "FA"})
+	if a := h.one(); !a.ACK || a.Ack != 502 || h.tcp.TimeWaits() != 1 {
+		t.Fatalf("want the ACK of the peer's FIN and TIME-WAIT: %v, %d in TIME-WAIT", describe([]*layers.TCP{a}), h.tcp.TimeWaits())
+	}
+
+	cancel, errc, _ = dial()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("dial: %v", err)
+	}
+	h.none()
+	if h.tcp.Conns() != 0 {
+		t.Fatal("a cancelled SYN-SENT connection must be deleted")
+	}
+}
+
+// LISTEN → CLOSED: closing a listener resets what waits in its accept
+// queue, drops its half-open connections quietly, fails Accept, and the
+// port then answers SYNs with a RST.
+func TestListenerClose(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{})
+	h.send(seg{sport: 7, dport: 80, seq: 100, flags: "S"}) // stays half-open
+	h.one()
+	h.send(seg{sport: 8, dport: 80, seq: 200, flags: "S"}) // established, never accepted
+	sa := h.one()
+	h.send(seg{sport: 8, dport: 80, seq: 201, ack: sa.Seq + 1, flags: "A"})
+	h.none()
+	if h.tcp.Conns() != 2 {
+		t.Fatalf("%d connections before Close, want 2", h.tcp.Conns())
+	}
+	l.Close()
+	if r := h.one(); !r.RST || r.DstPort != 8 || r.Seq != sa.Seq+1 {
+		t.Fatalf("want a RST for the unaccepted connection only: %v", describe([]*layers.TCP{r}))
+	}
+	if h.tcp.Conns() != 0 {
+		t.Fatalf("%d connections after Close", h.tcp.Conns())
+	}
+	if _, err := l.AcceptTCP(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v", err)
+	}
+	h.send(seg{sport: 9, dport: 80, seq: 300, flags: "S"})
+	if r := h.one(); !r.RST || !r.ACK || r.Ack != 301 {
+		t.Fatalf("SYN to a closed listener's port: %v", describe([]*layers.TCP{r}))
 	}
 }

@@ -9,7 +9,21 @@
 // called. Transmit sends frames out of the same queue, which the stack needs
 // for ARP, ICMP and TCP replies.
 //
-// Drivers live in subpackages: afxdp (AF_XDP sockets fed by an XDP program).
+// Drivers live in subpackages. Open picks one of the two for real
+// interfaces:
+//
+//   - afxdp: AF_XDP sockets fed by an XDP program, one per NIC queue. The
+//     frame leaves the kernel at the XDP hook: in the NIC driver's NAPI
+//     poll before an skb is built (native mode), or at the start of
+//     __netif_receive_skb_core (generic mode); either way before the taps
+//     and every protocol handler, and the kernel stack no longer sees it.
+//   - afpacket: AF_PACKET TPACKET_V3 rings, the fallback. The socket is a
+//     ptype_all tap in __netif_receive_skb, so the kernel has built an skb
+//     (after GRO) and its own stack still sees every frame.
+//
+// and three stand in for a NIC in tests and tools: replay (a pcap
+// recording), channel (frames injected from Go) and faulty (loss and
+// reordering wrapped around another queue).
 //
 // Ownership: a Frame's Data is a view into driver memory (for AF_XDP, a UMEM
 // frame). It is valid from Receive until the frame is passed to Release, and

@@ -25,6 +25,7 @@ const (
 	Packet
 )
 
+// String returns "auto", "xdp" or "packet", as ParseKind accepts.
 func (k Kind) String() string {
 	switch k {
 	case XDP:
@@ -51,6 +52,7 @@ func ParseKind(s string) (Kind, error) {
 // Options configures Open. The zero value picks a driver automatically
 // with each driver's defaults.
 type Options struct {
+	// Kind selects the driver (default Auto).
 	Kind Kind
 	// XDP configures the AF_XDP driver.
 	XDP afxdp.Options

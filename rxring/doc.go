@@ -16,7 +16,9 @@
 //     the [CompRing], which user space consumes to get the frame back.
 //
 // So user space is the producer of Fill and Tx and the consumer of Rx and
-// Completion. The Kernel* types ([KernelFill], [KernelRx], [KernelTx],
+// Completion. In Linux terms the fill and rx rings are a NIC's RX
+// descriptor ring split in two halves: buffers posted to the hardware, and
+// descriptors of the frames it completed into them. The Kernel* types ([KernelFill], [KernelRx], [KernelTx],
 // [KernelComp]) play the kernel's half over plain memory so that tests and
 // fake drivers can run without privilege; they share the index logic with
 // the user-space rings.

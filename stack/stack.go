@@ -29,6 +29,9 @@ var (
 
 // Tap is the capture hook (package tap): it sees every frame first.
 type Tap interface {
+	// Capture offers a frame that arrived on receive queue queue,
+	// before any parsing. It must not block or keep frame (a view into
+	// driver memory) after it returns; it reports whether it kept a copy.
 	Capture(frame []byte, queue int) bool
 }
 

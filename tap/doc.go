@@ -9,9 +9,11 @@
 //
 //	driver → umem + rxring → poller → tap.Capture → stack (ethernet, arp, ipv4, udp, tcp)
 //
-// The poller calls Capture for every frame it takes off a receive queue,
-// before parsing and before the stack's packet filter, so a capture shows
-// frames the stack later drops as malformed or unwanted. Capture only
+// The stack's Handler (stack.Options.Tap) calls Capture for every frame
+// the poller takes off a receive queue, before parsing and before the
+// stack's packet filter, so a capture shows frames the stack later drops
+// as malformed or unwanted; with no stack, rxpath.Config.Handler's frames
+// are offered the same way before the handler sees them. Capture only
 // reads the frame and keeps no reference to it: the UMEM view may be
 // released as soon as Capture returns.
 //

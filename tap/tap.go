@@ -23,6 +23,7 @@ const (
 	PCAPNG
 )
 
+// String returns "pcap" or "pcapng".
 func (f Format) String() string {
 	switch f {
 	case PCAP:

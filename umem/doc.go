@@ -5,7 +5,10 @@
 // bytes. The kernel copies (or DMAs, in zero-copy mode) received frames into
 // it and reads transmitted frames out of it. It is the only buffer pool of the
 // receive path: frames are never copied into the Go heap on the way up, and
-// mmap'd memory never goes into a sync.Pool.
+// mmap'd memory never goes into a sync.Pool. In Linux terms it is the memory
+// behind a NIC's RX ring (the pages a driver posts for DMA and gets back
+// with each completed descriptor), and the ledger is the driver's account of
+// which buffers the hardware owns.
 //
 // The ledger is how rxpath stays out of the memory-corruption hole that
 // AF_XDP invites. Every frame is in exactly one State at a time:

@@ -17,6 +17,7 @@ const (
 	numStates
 )
 
+// String returns the state's name in lower case ("free", "fill", "held", "tx").
 func (s State) String() string {
 	switch s {
 	case Free:

@@ -2,6 +2,12 @@
 // kernels where AF_XDP is not available. It receives through TPACKET_V3
 // rings and transmits with sendmmsg.
 //
+// In Linux terms each socket is a ptype_all tap, as tcpdump's is: the
+// kernel has built the skb (after GRO) and offers it to the socket in
+// __netif_receive_skb_core, then to its own stack, which still processes
+// every frame (on an interface without a kernel address, such as the lab's
+// DUT end, it drops them).
+//
 // Each queue is one AF_PACKET socket with a receive ring of BlockCount
 // blocks of BlockSize bytes, mapped into the process. The kernel copies
 // each frame that passes the socket's filter into its current block, packed

@@ -22,6 +22,7 @@ const (
 	FanoutLB
 )
 
+// String returns the mode's name, as ParseFanout accepts it.
 func (m FanoutMode) String() string {
 	switch m {
 	case FanoutCPU:

@@ -20,6 +20,7 @@ const (
 	AttachGeneric
 )
 
+// String returns "auto", "native" or "generic", as ParseAttachMode accepts.
 func (m AttachMode) String() string {
 	switch m {
 	case AttachNative:
@@ -56,6 +57,7 @@ const (
 	ZeroCopyForce
 )
 
+// String returns "auto", "copy" or "zerocopy".
 func (m CopyMode) String() string {
 	switch m {
 	case CopyForce:

@@ -17,6 +17,7 @@ const (
 	Drop
 )
 
+// String returns "pass" or "drop".
 func (a Action) String() string {
 	if a == Drop {
 		return "drop"

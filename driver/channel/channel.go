@@ -1,7 +1,3 @@
-// Package channel is a driver whose wire is a pair of Go channels: tests
-// inject frames and read what the stack transmitted, with no privilege and
-// no kernel. It plays the part of gVisor's link/channel and wireguard-go's
-// tuntest, and complements (never replaces) the tests on a real veth.
 package channel
 
 import (

@@ -1,7 +1,3 @@
-// Package faulty wraps a driver queue to inject receive-side faults: loss
-// and reordering, for tests and demos of the stack's recovery (rxpath run
-// --inject-loss and --inject-reorder). It sits where a lossy link would:
-// between the driver and the poller.
 package faulty
 
 import (
@@ -35,6 +31,8 @@ type Queue struct {
 	tmp  []queue.Frame
 	drop []queue.Frame
 
+	// Lost and Reordered count the frames dropped and delayed by the
+	// faults. Safe to read from any goroutine.
 	Lost, Reordered atomic.Uint64
 }
 

@@ -1,6 +1,3 @@
-// Package engine ties an opened device (AF_XDP or AF_PACKET, see
-// driver.Open) to one poller per queue. It is what `rxpath run`, the demo,
-// the tests and the benchmark start; the stack plugs in as the handler.
 package engine
 
 import (

@@ -15,6 +15,7 @@ type ParseError struct {
 	Msg   string // what is wrong with it
 }
 
+// Error returns the rule, the offending token and what is wrong with it.
 func (e *ParseError) Error() string {
 	if e.Token == "" {
 		return "filter rule " + strconv.Quote(e.Rule) + ": " + e.Msg

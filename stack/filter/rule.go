@@ -86,7 +86,10 @@ func (r PortRange) String() string {
 // Rules built in code must pass Validate. Note that the zero Queue means
 // queue 0, not any queue: set Queue to -1 to match every queue (Parse does).
 type Rule struct {
-	Hook    Hook
+	// Hook is where the rule is consulted (LocalIn unless written
+	// "prerouting").
+	Hook Hook
+	// Verdict is what happens to a matching packet.
 	Verdict Verdict
 	// Proto is the IP protocol number; 0 matches any protocol.
 	Proto uint8

@@ -1,7 +1,3 @@
-// Package queue defines the receive-queue interface shared by package
-// driver and the drivers below it. It is internal so that the drivers can
-// implement it without importing package driver, which imports them all to
-// choose one; users see these types through the aliases in package driver.
 package queue
 
 import (
@@ -81,6 +77,15 @@ type QueueStats struct {
 	TxKicks     uint64 `json:"tx_kicks"`
 	TxKickError uint64 `json:"tx_kick_errors"`
 	TxCompleted uint64 `json:"tx_completed"`
+
+	// Ring levels when the stats were taken (AF_XDP; zero sizes where a
+	// driver has no such ring): rx descriptors waiting for the poller,
+	// and free frames posted to the fill ring for the kernel. A full rx
+	// ring or an empty fill ring is where frames get dropped.
+	RxRingLevel   uint32 `json:"rx_ring_level"`
+	RxRingSize    uint32 `json:"rx_ring_size"`
+	FillRingLevel uint32 `json:"fill_ring_level"`
+	FillRingSize  uint32 `json:"fill_ring_size"`
 
 	Waits   uint64 `json:"waits"`   // calls of Wait that slept in poll(2)
 	Wakeups uint64 `json:"wakeups"` // of those, how many returned with data ready

@@ -1,13 +1,3 @@
-// Package labtest gives privileged tests their own lab (see package lab):
-// a veth pair between two network namespaces with names unique to the test,
-// torn down by t.Cleanup, plus kernel UDP sockets on the peer side.
-//
-// New skips the test, with a reason, only when the process lacks
-// CAP_NET_ADMIN, CAP_SYS_ADMIN or CAP_BPF; a missing `ip` command or a lab
-// that fails to come up fails the test. CI runs as root, so these tests run
-// there.
-//
-// All functions are safe for concurrent use by parallel tests.
 package labtest
 
 import (

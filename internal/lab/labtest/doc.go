@@ -1,0 +1,16 @@
+// Package labtest gives privileged tests their own lab (see package lab):
+// a veth pair between two network namespaces with names unique to the test,
+// torn down by t.Cleanup, plus kernel UDP sockets on the peer side.
+//
+// New skips the test, with a reason, only when the process lacks
+// CAP_NET_ADMIN, CAP_SYS_ADMIN or CAP_BPF; a missing `ip` command or a lab
+// that fails to come up fails the test. CI runs as root, so these tests run
+// there.
+//
+// The peer side is always the kernel: UDPSender and UDPListener are kernel
+// sockets made in the peer namespace, RawSender puts crafted Ethernet
+// frames on the peer's veth end, and SendPaced, Sink and the payload
+// helpers make and check sequenced traffic.
+//
+// All functions are safe for concurrent use by parallel tests.
+package labtest

@@ -47,5 +47,9 @@ func (r *FillRing) Pending() uint32 { return r.c.pending() }
 // Free returns the number of slots Reserve could hand out now.
 func (r *FillRing) Free() uint32 { return r.c.freshFree() }
 
+// Level returns the entries submitted and not yet consumed by the kernel.
+// Unlike Pending it is safe to call from any goroutine, for statistics.
+func (r *FillRing) Level() uint32 { return r.c.level() }
+
 // Size returns the number of slots in the ring.
 func (r *FillRing) Size() uint32 { return r.c.size() }

@@ -109,6 +109,15 @@ func checkSpan(mem []byte, what string, off, n, align uint64) error {
 
 func (r *ring[T]) size() uint32 { return r.mask + 1 }
 
+// level returns the entries published and not yet consumed, from the
+// shared indices only: unlike the cached ones it is safe to call from any
+// goroutine while the owner produces or consumes. A broken peer's index
+// reads as at most the ring size.
+func (r *ring[T]) level() uint32 {
+	cons := atomic.LoadUint32(r.consumer)
+	return min(atomic.LoadUint32(r.producer)-cons, r.size())
+}
+
 func (r *ring[T]) needWakeup() bool { return atomic.LoadUint32(r.flags)&NeedWakeup != 0 }
 
 func (r *ring[T]) setFlags(flags uint32) { atomic.StoreUint32(r.flags, flags) }

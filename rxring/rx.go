@@ -45,5 +45,10 @@ func (r *RxRing) NeedWakeup() bool { return r.c.needWakeup() }
 // Pending returns the number of entries Peek could return now.
 func (r *RxRing) Pending() uint32 { return r.c.pending() }
 
+// Level returns the entries the kernel has produced and we have not yet
+// released. Unlike Pending it is safe to call from any goroutine, for
+// statistics.
+func (r *RxRing) Level() uint32 { return r.c.level() }
+
 // Size returns the number of slots in the ring.
 func (r *RxRing) Size() uint32 { return r.c.size() }

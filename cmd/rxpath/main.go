@@ -3,7 +3,8 @@
 //
 //	rxpath lab up [--queues N] [--mtu M]
 //	rxpath lab down
-//	rxpath run --iface IF [--queues 0,1] [--attach auto|native|generic] [--cpus 1,0] [--duration D] [--json]
+//	rxpath run --iface IF [--queues 0,1] [--attach auto|native|generic] [--cpus 1,0] [--duration D] [--json] [--metrics ADDR]
+//	rxpath stats [--interval D] [--once] ADDR
 package main
 
 import (
@@ -18,6 +19,7 @@ const usage = `usage:
   rxpath lab up [--queues N] [--mtu M]   create the veth lab (netns rxp-peer and rxp-dut)
   rxpath lab down                        remove it
   rxpath run --iface IF [flags]          receive on IF and print stats (run 'rxpath run -h')
+  rxpath stats [--once] ADDR             print the stats of a run started with --metrics ADDR
   rxpath demo                            lab up, receive a generated burst on AF_XDP, report, lab down
 `
 
@@ -37,6 +39,8 @@ func rxpath(args []string, stdout, stderr io.Writer) int {
 		err = labCmd(args[1:], stdout, stderr)
 	case "run":
 		err = runCmd(args[1:], stdout, stderr)
+	case "stats":
+		err = statsCmd(args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":

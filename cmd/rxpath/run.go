@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -15,7 +16,9 @@ import (
 	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/driver/faulty"
+	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/engine"
+	"github.com/rxpath/rxpath/internal/netdev"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -29,7 +32,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		attach   = fs.String("attach", "auto", "XDP attach mode: auto, native or generic")
 		fanout   = fs.String("fanout", "hash", "AF_PACKET fanout across sockets: hash, cpu or lb")
 		sockets  = fs.Int("sockets", 0, "AF_PACKET sockets (pollers) in the fanout group (default: the interface's rx queue count)")
-		cpus     = fs.String("cpus", "", "comma-separated CPUs; queue i's poller is pinned to the i-th (default unpinned)")
+		cpus     = fs.String("cpus", "", "comma-separated CPUs; queue i's poller is pinned to the i-th (default: the CPU each queue's IRQ is steered to, else round robin; \"none\" leaves pollers unpinned)")
+		noCheck  = fs.Bool("no-preflight", false, "skip the checks before binding (privileges, link, MTU, queues, XDP program, RLIMIT_MEMLOCK, RSS)")
 		duration = fs.Duration("duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
 		asJSON   = fs.Bool("json", false, "print the summary as one JSON object on stdout")
 		unbound  = fs.String("unbound", "pass", "what the XDP program does with frames of unbound queues: pass or drop")
@@ -46,6 +50,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		pcapng   = fs.Bool("pcapng", false, "write pcapng instead of pcap")
 		tapExpr  = fs.String("tap-filter", "", "capture filter in tcpdump syntax")
 		portUnr  = fs.Bool("port-unreachable", false, "answer datagrams to closed UDP ports with ICMP port unreachable")
+		metricsA = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port; port 0 picks one, printed on stderr)")
 		sinks    multiFlag
 		filters  multiFlag
 		tcpSinks multiFlag
@@ -98,8 +103,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if o.Driver.XDP.Queues, err = intList(*queues); err != nil {
 		return usageError{fmt.Errorf("run: --queues: %w", err)}
 	}
-	if o.CPUs, err = intList(*cpus); err != nil {
-		return usageError{fmt.Errorf("run: --cpus: %w", err)}
+	if *cpus != "none" {
+		if o.CPUs, err = intList(*cpus); err != nil {
+			return usageError{fmt.Errorf("run: --cpus: %w", err)}
+		}
 	}
 
 	if *ipAddr == "" && (len(sinks) > 0 || len(filters) > 0 || *pcapPath != "" || len(tcpSinks) > 0 || len(tcpEchos) > 0 || len(httpPort) > 0) {
@@ -113,6 +120,18 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 			return faulty.Wrap(q, faulty.Options{Loss: *loss, Reorder: *reorder})
 		}
 	}
+	log := newLogger(stderr)
+	if !*noCheck {
+		if err := preflightCheck(o, stderr); err != nil {
+			return err
+		}
+	}
+	if *cpus == "" {
+		if o.CPUs, err = defaultCPUs(o); err != nil {
+			return err
+		}
+	}
+
 	var st *stackRun
 	if *ipAddr != "" {
 		st, err = newStackRun(stackFlags{ip: *ipAddr, gateway: *gateway, sinks: sinks, filters: filters, pcap: *pcapPath,
@@ -127,16 +146,25 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	ms, err := listenMetrics(*metricsA, stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.close()
 	e, err := engine.Start(o)
 	if err != nil {
 		return err
 	}
+	snapshot := ms.serve(e, st)
 	d := e.Device()
-	fmt.Fprintf(stderr, "rxpath: receiving on %s: %d queue(s), %s: %s%s\n", *iface, len(d.Queues),
-		d.Kind, d.Mode, fallbackNote(d.Reason))
+	log.Info("receiving on "+*iface, "queues", len(d.Queues), "driver", d.Kind.String(), "mode", d.Mode, "cpus", fmt.Sprint(o.CPUs))
+	if d.Reason != "" {
+		log.Warn("fell back to AF_PACKET", "reason", d.Reason)
+	}
+	view := newLiveView(stderr)
 
 	var tick <-chan time.Time
 	if *interval > 0 {
@@ -148,21 +176,34 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if *duration > 0 {
 		stop = time.After(*duration)
 	}
-	prev := e.Snapshot()
+	prev := snapshot()
 	var runErr error
 loop:
 	for {
 		select {
 		case <-tick:
-			cur := e.Snapshot()
-			line := statsLine(prev, cur)
+			cur := snapshot()
+			stack := ""
 			if st != nil {
-				line += " | " + st.line()
+				stack = st.line()
 			}
-			fmt.Fprintln(stderr, line)
+			view.show(intervalLines(prev, cur, stack))
 			prev = cur
 		case s := <-sigs:
-			fmt.Fprintf(stderr, "rxpath: %v, shutting down\n", s)
+			view.forget()
+			if s == syscall.SIGHUP {
+				if st == nil || st.tap == nil {
+					log.Info("SIGHUP: no pcap to reopen")
+					continue
+				}
+				if err := st.tap.Reopen(); err != nil {
+					log.Error("SIGHUP: reopening the pcap", "file", *pcapPath, "err", err)
+				} else {
+					log.Info("SIGHUP: reopened the pcap", "file", *pcapPath)
+				}
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
 			break loop
 		case <-stop:
 			break loop
@@ -170,6 +211,7 @@ loop:
 			break loop
 		}
 	}
+	ms.close() // no scrape may take a snapshot while the engine closes
 	closeErr := e.Close()
 	final := Summary{Snapshot: e.Final()}
 	if st != nil {
@@ -196,11 +238,40 @@ loop:
 	return closeErr
 }
 
-func fallbackNote(f string) string {
-	if f == "" {
-		return ""
+// newLogger returns the run's structured logger: slog's text format on
+// stderr, without the time (the journal or the terminal has it).
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+// defaultCPUs pins each bound queue's poller to the CPU its interrupt is
+// steered to, else round robin (affinity.QueueCPUs).
+func defaultCPUs(o engine.Options) ([]int, error) {
+	qs := o.Driver.XDP.Queues
+	if qs == nil {
+		n := 1
+		if info, err := netdev.Lookup(o.Iface); err == nil && info.NumRxQueues > 0 {
+			n = info.NumRxQueues
+			if ch, err := netdev.Channels(o.Iface); err == nil && ch.RxQueues() > 0 {
+				n = ch.RxQueues()
+			}
+		}
+		if o.Driver.Kind == driver.Packet && o.Driver.Packet.Queues > 0 {
+			n = o.Driver.Packet.Queues
+		}
+		for q := range n {
+			qs = append(qs, q)
+		}
 	}
-	return " (fell back to AF_PACKET: " + f + ")"
+	cpus, _, err := affinity.QueueCPUs(o.Iface, qs)
+	return cpus, err
 }
 
 func intList(s string) ([]int, error) {

@@ -47,7 +47,11 @@ type Queue struct {
 	txLens  []uint32
 	txIdx   []int
 
-	st        counters
+	st counters
+	// lastStats keeps the kernel's counters for after the socket closes.
+	// Stats may run on several goroutines at once (a metrics scrape and
+	// the stats line), so it has its own lock.
+	statsMu   sync.Mutex
 	lastStats queue.KernelStats
 }
 
@@ -445,10 +449,18 @@ func (q *Queue) Stats() queue.QueueStats {
 	defer q.life.RUnlock()
 	if !q.closed.Load() && q.fd >= 0 {
 		if ks, err := xdpStatistics(q.fd); err == nil {
+			q.statsMu.Lock()
 			q.lastStats = ks
+			q.statsMu.Unlock()
+		}
+		if q.rx != nil && q.fill != nil {
+			s.RxRingLevel, s.RxRingSize = q.rx.Level(), q.rx.Size()
+			s.FillRingLevel, s.FillRingSize = q.fill.Level(), q.fill.Size()
 		}
 	}
+	q.statsMu.Lock()
 	s.Kernel = q.lastStats
+	q.statsMu.Unlock()
 	return s
 }
 
@@ -472,7 +484,9 @@ func (q *Queue) Close() error {
 	var errs []error
 	if q.fd >= 0 {
 		if ks, err := xdpStatistics(q.fd); err == nil {
+			q.statsMu.Lock()
 			q.lastStats = ks
+			q.statsMu.Unlock()
 		}
 	}
 	for _, m := range q.maps {

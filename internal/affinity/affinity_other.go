@@ -13,3 +13,8 @@ import (
 func Pin(cpu int) error {
 	return fmt.Errorf("pin to CPU %d on %s: %w", cpu, runtime.GOOS, driver.ErrNotSupported)
 }
+
+// QueueCPUs is not supported off Linux.
+func QueueCPUs(iface string, queues []int) ([]int, string, error) {
+	return nil, "", fmt.Errorf("queue CPUs on %s: %w", runtime.GOOS, driver.ErrNotSupported)
+}

@@ -1,9 +1,3 @@
-// Package netdev reads what rxpath needs to know about a network interface
-// (index, MTU, queue count, link state, an attached XDP program) over
-// rtnetlink, in the network namespace of the calling thread.
-//
-// It uses rtnetlink rather than sysfs because /sys shows the namespace it
-// was mounted in, not the one a thread has switched to with setns.
 package netdev
 
 import (
@@ -28,3 +22,14 @@ type Info struct {
 	XDPProgID   uint32 // 0 when no XDP program is attached
 	XDPAttached uint8  // XDP_ATTACHED_* mode of that program
 }
+
+// ChannelCounts are an interface's channels as ethtool -l shows them: the
+// maxima and the current counts of rx-only, tx-only and combined channels.
+// A NIC's rx queues are its rx plus combined channels.
+type ChannelCounts struct {
+	MaxRx, MaxTx, MaxCombined int
+	Rx, Tx, Combined          int
+}
+
+// RxQueues returns how many rx queues the current channels give.
+func (c ChannelCounts) RxQueues() int { return c.Rx + c.Combined }

@@ -14,3 +14,9 @@ func Lookup(name string) (Info, error) { return Info{}, errNotSupported }
 
 // List is not supported off Linux.
 func List() ([]Info, error) { return nil, errNotSupported }
+
+// Channels is not supported off Linux.
+func Channels(name string) (ChannelCounts, error) { return ChannelCounts{}, errNotSupported }
+
+// RSSQueues is not supported off Linux.
+func RSSQueues(name string) ([]int, error) { return nil, errNotSupported }

@@ -1,10 +1,3 @@
-// Command rxpath runs the rxpath receive engine on a network interface and
-// manages the veth lab it is tested and demonstrated on.
-//
-//	rxpath lab up [--queues N] [--mtu M]
-//	rxpath lab down
-//	rxpath run --iface IF [--queues 0,1] [--attach auto|native|generic] [--cpus 1,0] [--duration D] [--json] [--metrics ADDR]
-//	rxpath stats [--interval D] [--once] ADDR
 package main
 
 import (

@@ -36,6 +36,7 @@ const (
 var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
 	"FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
 
+// String returns the state's name as RFC 9293 writes it, e.g. "SYN-RECEIVED".
 func (s State) String() string {
 	if s >= 0 && int(s) < len(stateNames) {
 		return stateNames[s]
@@ -175,8 +176,10 @@ func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.local) }
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
 
-// LocalAddrPort and RemoteAddrPort return the addresses without allocating.
-func (c *Conn) LocalAddrPort() netip.AddrPort  { return c.local }
+// LocalAddrPort returns our address without allocating.
+func (c *Conn) LocalAddrPort() netip.AddrPort { return c.local }
+
+// RemoteAddrPort returns the peer's address without allocating.
 func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
 
 // State returns the connection's state.

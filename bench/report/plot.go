@@ -27,37 +27,58 @@ func PlotFormat(path string) (string, error) {
 	}
 }
 
-// WritePlot draws the measured live rows as two horizontal bar charts, the
-// receive rate in Mpps and the CPU time per packet, with whiskers from the
-// minimum to the maximum rep, and writes them in format ("png" or "svg").
+// WritePlot draws the measured live rows as horizontal bar charts with
+// whiskers from the minimum to the maximum rep: for the UDP rows the
+// receive rate in Mpps and the CPU time per packet, for the TCP rows the
+// goodput in Gbit/s and the CPU time per byte. It writes them in format
+// ("png" or "svg").
 func WritePlot(w io.Writer, r *Run, format string) error {
-	var rows []*Scenario
+	var udp, tcp []*Scenario
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		if s.OK() && s.Kind == KindLive {
-			rows = append(rows, s)
+		switch {
+		case !s.OK() || s.Kind != KindLive:
+		case s.TCP():
+			tcp = append(tcp, s)
+		default:
+			udp = append(udp, s)
 		}
 	}
-	if len(rows) == 0 {
+	if len(udp)+len(tcp) == 0 {
 		return fmt.Errorf("plot: no measured live scenario")
 	}
-	// Bars run top to bottom in table order: plot rows reversed.
-	names := make([]string, len(rows))
-	for i, s := range rows {
-		names[len(rows)-1-i] = fmt.Sprintf("%s (%d B)", s.Name, s.FrameLen)
+	type panel struct {
+		title string
+		f     func(*Scenario) Stat
+		col   color.Color
 	}
-	rate, err := barPlot(rows, names, "receive rate (Mpps, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.RxMpps },
-		color.RGBA{R: 0x33, G: 0x66, B: 0xcc, A: 0xff})
-	if err != nil {
-		return err
+	type group struct {
+		rows   []*Scenario
+		panels []panel
 	}
-	cpu, err := barPlot(rows, names, "CPU per packet (ns: receiver threads + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSPkt },
-		color.RGBA{R: 0xcc, G: 0x66, B: 0x33, A: 0xff})
-	if err != nil {
-		return err
+	blue, orange := color.RGBA{R: 0x33, G: 0x66, B: 0xcc, A: 0xff}, color.RGBA{R: 0xcc, G: 0x66, B: 0x33, A: 0xff}
+	var groups []group
+	if len(udp) > 0 {
+		groups = append(groups, group{udp, []panel{
+			{"receive rate (Mpps, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.RxMpps }, blue},
+			{"CPU per packet (ns: receiver threads + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSPkt }, orange},
+		}})
+	}
+	if len(tcp) > 0 {
+		groups = append(groups, group{tcp, []panel{
+			{"TCP goodput (Gbit/s delivered to the application, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.GoodputGbps }, blue},
+			{"TCP CPU per byte (ns: receiver threads + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSByte }, orange},
+		}})
+	}
+	// Each group gets a height for its bars, its panels aligned with each
+	// other.
+	heights := make([]vg.Length, len(groups))
+	var height vg.Length
+	for i, g := range groups {
+		heights[i] = vg.Length(len(g.panels)*(2+len(g.rows))) * 0.32 * vg.Inch
+		height += heights[i]
 	}
 	width := 10 * vg.Inch
-	height := vg.Length(2+len(rows)) * 0.32 * vg.Inch * 2
 	var c vg.CanvasWriterTo
 	switch format {
 	case "png":
@@ -68,14 +89,31 @@ func WritePlot(w io.Writer, r *Run, format string) error {
 		return fmt.Errorf("plot: unknown format %q", format)
 	}
 	dc := draw.New(c)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
-		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 6}
-	plots := [][]*plot.Plot{{rate}, {cpu}}
-	canvases := plot.Align(plots, tiles, dc)
-	for i := range plots {
-		plots[i][0].Draw(canvases[i][0])
+	top := vg.Length(0) // from the top edge down
+	for i, g := range groups {
+		// Bars run top to bottom in table order: plot rows reversed.
+		names := make([]string, len(g.rows))
+		for j, s := range g.rows {
+			names[len(g.rows)-1-j] = fmt.Sprintf("%s (%d B)", s.Name, s.FrameLen)
+		}
+		plots := make([][]*plot.Plot, len(g.panels))
+		for j, pn := range g.panels {
+			p, err := barPlot(g.rows, names, pn.title, pn.f, pn.col)
+			if err != nil {
+				return err
+			}
+			plots[j] = []*plot.Plot{p}
+		}
+		region := draw.Crop(dc, 0, 0, height-top-heights[i], -top)
+		top += heights[i]
+		tiles := draw.Tiles{Rows: len(g.panels), Cols: 1, PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
+			PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 6}
+		canvases := plot.Align(plots, tiles, region)
+		for j := range plots {
+			plots[j][0].Draw(canvases[j][0])
+		}
 	}
-	_, err = c.WriteTo(w)
+	_, err := c.WriteTo(w)
 	return err
 }
 

@@ -92,6 +92,30 @@ func TestRepFigures(t *testing.T) {
 	if !math.IsNaN(Rep{}.RxPPS()) || !math.IsNaN(Rep{ElapsedNS: 1}.CPUPerPacketNS()) {
 		t.Error("figures of an empty rep should be NaN")
 	}
+
+	tr := Rep{ElapsedNS: int64(2 * time.Second), TxBytes: 1_000_000_000, RxBytes: 750_000_000, RxCPUNS: 600_000_000, SoftirqNS: 150_000_000}
+	for _, tc := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"goodput", tr.GoodputGbps(), 3},
+		{"sent gbps", tr.SentGbps(), 4},
+		{"cpu per byte", tr.CPUPerByteNS(), 1},
+	} {
+		if math.Abs(tc.got-tc.want) > 1e-9 {
+			t.Errorf("TCP %s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if !math.IsNaN(Rep{ElapsedNS: 1}.CPUPerByteNS()) {
+		t.Error("CPU per byte of a rep with no byte should be NaN")
+	}
+	c := CostRep{Packets: 1000, ElapsedNS: 100_000, CPUNS: 250_000}
+	if c.NSPerPacket() != 100 || c.CPUNSPerPacket() != 250 {
+		t.Errorf("cost rep: %v ns/pkt, %v CPU ns/pkt", c.NSPerPacket(), c.CPUNSPerPacket())
+	}
+	if !math.IsNaN(CostRep{Packets: 1}.CPUNSPerPacket()) {
+		t.Error("a cost rep without CPU time should have a NaN CPU figure")
+	}
 }
 
 // rep makes a repetition received at mpps Mpps over one second.
@@ -109,9 +133,31 @@ func live(name string, frame int, mpps ...float64) Scenario {
 }
 
 func cost(name string, ns ...float64) Scenario {
-	s := Scenario{Name: name, Kind: KindStackCost, Status: StatusOK, FrameLen: 60}
+	s := Scenario{Name: name, Kind: KindStackCost, Proto: ProtoUDP, Status: StatusOK, FrameLen: 60}
 	for _, n := range ns {
 		s.Cost = append(s.Cost, CostRep{Packets: 1000, Delivered: 1000, ElapsedNS: int64(n * 1000)})
+	}
+	return s
+}
+
+// costTCP makes a TCP stack-cost row whose reps take ns of wall time and
+// cpu of process CPU time per segment.
+func costTCP(name string, ns, cpu float64) Scenario {
+	s := Scenario{Name: name, Kind: KindStackCost, Proto: ProtoTCP, Status: StatusOK, FrameLen: 1514}
+	for range 3 {
+		s.Cost = append(s.Cost, CostRep{Packets: 1000, Delivered: 1000, DeliveredBytes: 1448_000, ElapsedNS: int64(ns * 1000), CPUNS: int64(cpu * 1000)})
+	}
+	return s
+}
+
+// tcpLive makes a TCP row whose reps deliver gbps Gbit/s over one second
+// at cpuPerByte ns of CPU per byte.
+func tcpLive(name string, cpuPerByte float64, gbps ...float64) Scenario {
+	s := Scenario{Name: name, Kind: KindLive, Proto: ProtoTCP, Status: StatusOK, FrameLen: 1514}
+	for _, g := range gbps {
+		b := uint64(g * 1e9 / 8)
+		s.Reps = append(s.Reps, Rep{Sent: b / 1448, Received: b / 1448, ElapsedNS: int64(time.Second), FrameLen: 1514,
+			TxBytes: b + 1<<20, RxBytes: b, RxCPUNS: int64(cpuPerByte * float64(b)), Retrans: 7})
 	}
 	return s
 }
@@ -130,10 +176,14 @@ func sampleRun() *Run {
 			live("asavie", 60, 1.0, 1.0, 1.0),
 			live("rxpath-udp-handler-512", 554, 1.0),
 			live("kernel-recvmmsg-512", 554, 0.5),
-			{Name: "tcp-rxpath", Kind: KindLive, Status: StatusNotAvailable, Reason: "no TCP stack yet"},
 			{Name: "tap-file", Kind: KindLive, Status: StatusFailed, Reason: "disk full", Notes: []string{"a note"}},
+			tcpLive("tcp-rxpath", 0.5, 3, 2.9, 3.1),
+			tcpLive(TCPKernelName, 1, 1.5, 1.5, 1.5),
+			{Name: "tcp-other", Kind: KindLive, Proto: ProtoTCP, Status: StatusFailed, Reason: "connection refused"},
 			cost(StackRxpathName, 100, 110, 90),
 			cost(StackGVisorName, 1000, 1100, 900),
+			costTCP(StackRxpathTCPName, 200, 250),
+			costTCP(StackGVisorTCPName, 1500, 5000),
 		},
 	}
 	r.Finalize()
@@ -143,27 +193,42 @@ func sampleRun() *Run {
 func TestFinalizeRatios(t *testing.T) {
 	r := sampleRun()
 	for _, tc := range []struct {
-		name            string
-		ceiling, kernel float64 // NaN: none
-		gvisor          float64
+		name              string
+		ceiling, kernel   float64 // NaN: none
+		gvisor, gvisorCPU float64
 	}{
-		{"ceiling", 1, 1.25 / 0.61, math.NaN()},
-		{"rxpath-udp-handler", 1.2 / 1.25, 1.2 / 0.61, math.NaN()},
-		{"kernel-recvmmsg-spin", 0.7 / 1.25, 0.7 / 0.61, math.NaN()},
+		{"ceiling", 1, 1.25 / 0.61, math.NaN(), math.NaN()},
+		{"rxpath-udp-handler", 1.2 / 1.25, 1.2 / 0.61, math.NaN(), math.NaN()},
+		{"kernel-recvmmsg-spin", 0.7 / 1.25, 0.7 / 0.61, math.NaN(), math.NaN()},
 		// Other frame sizes: no ceiling of that size, the kernel row of
 		// the same size.
-		{"rxpath-udp-handler-512", math.NaN(), 2, math.NaN()},
-		{"kernel-recvmmsg-512", math.NaN(), 1, math.NaN()},
-		{"tcp-rxpath", math.NaN(), math.NaN(), math.NaN()},
-		{StackRxpathName, math.NaN(), math.NaN(), 10},
-		{StackGVisorName, math.NaN(), math.NaN(), 1},
+		{"rxpath-udp-handler-512", math.NaN(), 2, math.NaN(), math.NaN()},
+		{"kernel-recvmmsg-512", math.NaN(), 1, math.NaN(), math.NaN()},
+		// TCP rows: goodput against tcp-kernel's, never a ceiling;
+		// the TCP cost rows against gVisor's TCP row, not its UDP one.
+		{"tcp-rxpath", math.NaN(), 2, math.NaN(), math.NaN()},
+		{TCPKernelName, math.NaN(), 1, math.NaN(), math.NaN()},
+		{"tcp-other", math.NaN(), math.NaN(), math.NaN(), math.NaN()},
+		{StackRxpathName, math.NaN(), math.NaN(), 10, math.NaN()},
+		{StackGVisorName, math.NaN(), math.NaN(), 1, math.NaN()},
+		{StackRxpathTCPName, math.NaN(), math.NaN(), 7.5, 20},
+		{StackGVisorTCPName, math.NaN(), math.NaN(), 1, 1},
 	} {
 		s := r.Find(tc.name).Summary
-		got := []float64{float64(s.VsCeiling), float64(s.VsKernel), float64(s.VsGVisor)}
-		want := []float64{tc.ceiling, tc.kernel, tc.gvisor}
+		got := []float64{float64(s.VsCeiling), float64(s.VsKernel), float64(s.VsGVisor), float64(s.VsGVisorCPU)}
+		want := []float64{tc.ceiling, tc.kernel, tc.gvisor, tc.gvisorCPU}
 		if !cmp.Equal(want, got, cmpopts.EquateNaNs(), cmpopts.EquateApprox(1e-9, 0)) {
-			t.Errorf("%s: ratios (ceiling, kernel, gvisor) = %v, want %v", tc.name, got, want)
+			t.Errorf("%s: ratios (ceiling, kernel, gvisor, gvisor CPU) = %v, want %v", tc.name, got, want)
 		}
+	}
+	tcp := r.Find("tcp-rxpath").Summary
+	if tcp.GoodputGbps.Median != 3 || tcp.GoodputGbps.Min != 2.9 || tcp.GoodputGbps.Max != 3.1 ||
+		math.Abs(tcp.CPUNSByte.Median-0.5) > 1e-9 || tcp.Retrans.Median != 7 || tcp.CPUNSPkt.Valid() || tcp.Gbps.Valid() {
+		t.Errorf("tcp-rxpath summary: goodput %+v, CPU/byte %+v, retrans %+v, CPU/pkt %+v, frame Gbit/s %+v",
+			tcp.GoodputGbps, tcp.CPUNSByte, tcp.Retrans, tcp.CPUNSPkt, tcp.Gbps)
+	}
+	if got := r.Find(StackRxpathTCPName).Summary.CPUNSPkt; got.Median != 250 || got.N != 3 {
+		t.Errorf("stack-rxpath-tcp CPU ns/pkt = %+v, want 250 over 3 reps", got)
 	}
 	if got := r.Find("rxpath-raw").Summary.RxMpps; got.Median != 1.24 || got.Min != 1.23 || got.Max != 1.25 || got.N != 3 {
 		t.Errorf("rxpath-raw rx Mpps = %+v", got)
@@ -177,21 +242,30 @@ func TestGoals(t *testing.T) {
 		got[g.ID] = g.Status
 	}
 	want := map[string]GoalStatus{
-		"handler-vs-ceiling": GoalPass, // 1.2/1.25 = 0.96
-		"handler-vs-kernel":  GoalPass, // 1.97
-		"handler-no-loss":    GoalPass,
-		"raw-vs-ceiling":     GoalPass, // 0.992
-		"raw-vs-asavie":      GoalPass,
-		"stack-vs-gvisor":    GoalPass, // 10×
+		"handler-vs-ceiling":  GoalPass, // 1.2/1.25 = 0.96
+		"handler-vs-kernel":   GoalPass, // 1.97
+		"handler-no-loss":     GoalPass,
+		"raw-vs-ceiling":      GoalPass, // 0.992
+		"raw-vs-asavie":       GoalPass,
+		"stack-vs-gvisor":     GoalPass, // 10×
+		"stack-vs-gvisor-tcp": GoalPass, // 20× in CPU time
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("goals (-want +got):\n%s", diff)
+	}
+	for _, g := range r.Goals {
+		if g.Informational != (g.ID == "stack-vs-gvisor-tcp") {
+			t.Errorf("goal %s informational = %v: only the TCP stack-cost line is not an issue goal", g.ID, g.Informational)
+		}
 	}
 
 	// Misses, a loss, a missing row and a failed one.
 	r.Find("rxpath-udp-handler").Reps[1].Received -= 10
 	r.Find("asavie").Reps = []Rep{rep(60, 1.24, 1.24), rep(60, 1.24, 1.24), rep(60, 1.24, 1.24)} // a tie is no win
 	r.Find(StackGVisorName).Status, r.Find(StackGVisorName).Reason = StatusFailed, "boom"
+	for i := range r.Find(StackGVisorTCPName).Cost { // only 2× dearer than rxpath in CPU time
+		r.Find(StackGVisorTCPName).Cost[i].CPUNS = 500_000
+	}
 	r.Scenarios = r.Scenarios[1:] // no ceiling
 	r.Finalize()
 	got = map[string]GoalStatus{}
@@ -200,12 +274,13 @@ func TestGoals(t *testing.T) {
 		got[g.ID], detail[g.ID] = g.Status, g.Detail
 	}
 	want = map[string]GoalStatus{
-		"handler-vs-ceiling": GoalNotMeasured,
-		"handler-vs-kernel":  GoalPass,
-		"handler-no-loss":    GoalMiss,
-		"raw-vs-ceiling":     GoalNotMeasured,
-		"raw-vs-asavie":      GoalMiss,
-		"stack-vs-gvisor":    GoalNotMeasured,
+		"handler-vs-ceiling":  GoalNotMeasured,
+		"handler-vs-kernel":   GoalPass,
+		"handler-no-loss":     GoalMiss,
+		"raw-vs-ceiling":      GoalNotMeasured,
+		"raw-vs-asavie":       GoalMiss,
+		"stack-vs-gvisor":     GoalNotMeasured,
+		"stack-vs-gvisor-tcp": GoalMiss,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("goals (-want +got):\n%s", diff)
@@ -228,37 +303,55 @@ func TestWriteTable(t *testing.T) {
 		`rxbench \(quick\): 3 reps × 1s after a 500ms warm-up`,
 		`\nceiling +60 +1\.250 +1\.250 \[1\.200 – 1\.300\] +0\.60 +0% .* 1\.00 +2\.05\n`,
 		`\nrxpath-udp-handler-512 +554 .* - +2\.00\n`,
-		`\ntcp-rxpath +not available yet: no TCP stack yet\n`,
 		`\ntap-file +failed: disk full\n`,
-		`\nstack-rxpath +60 +100\.0 \[90\.0 – 110\.0\] +0\.00 +10\.00\n`,
+		`\ntcp-other +failed: connection refused\n`,
+		`\ntcp-rxpath +1514 +3\.01 +3\.00 \[2\.90 – 3\.10\] +0% +7 .* 0\.500 \[0\.500 – 0\.500\] +2\.00\n`,
+		`\ntcp-kernel +1514 .* 1\.000 \[1\.000 – 1\.000\] +1\.00\n`,
+		`\nstack-rxpath +60 +udp +100\.0 \[90\.0 – 110\.0\] +- +0\.00 +10\.00 +-\n`,
+		`\nstack-rxpath-tcp +1514 +tcp +200\.0 \[200\.0 – 200\.0\] +250\.0 \[250\.0 – 250\.0\] +0\.00 +7\.50 +20\.00\n`,
 		`\n  pass  rxpath-udp-handler >= 0\.95 × ceiling +0\.96 `,
+		`\n  info  rxpath's TCP >= 5× cheaper per in-order segment than gVisor \(CPU\) +20 `,
 		`\n  - tap-file: a note\n`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("table does not match %q:\n%s", want, out)
 		}
 	}
-	// Every data row of the live table lines up with the header.
+	// The TCP rows are not in the UDP table, and vice versa.
+	udpTable, _, _ := strings.Cut(out, "\nTCP:")
+	if strings.Contains(udpTable, "\ntcp-rxpath ") {
+		t.Errorf("a TCP row in the UDP table:\n%s", out)
+	}
+	// Every data row of the live tables lines up with its header.
 	lines := strings.Split(out, "\n")
-	var header string
+	var header, tcpHeader string
 	for _, l := range lines {
 		if strings.HasPrefix(l, "scenario ") && strings.Contains(l, "×kernel") {
-			header = l
+			if strings.Contains(l, "×ceil") {
+				header = l
+			} else {
+				tcpHeader = l
+			}
 		}
 	}
-	col := strings.Index(header, "×ceil")
+	if header == "" || tcpHeader == "" {
+		t.Fatalf("no header in\n%s", out)
+	}
 	for _, l := range lines {
-		if strings.HasPrefix(l, "ceiling ") || strings.HasPrefix(l, "rxpath-raw ") {
-			if got := strings.Index(l, "1.00"); l != "" && strings.HasPrefix(l, "ceiling") && got < 0 {
+		h := header
+		switch {
+		case strings.HasPrefix(l, "tcp-rxpath ") || strings.HasPrefix(l, "tcp-kernel "):
+			h = tcpHeader
+		case strings.HasPrefix(l, "ceiling ") || strings.HasPrefix(l, "rxpath-raw "):
+			if got := strings.Index(l, "1.00"); strings.HasPrefix(l, "ceiling") && got < 0 {
 				t.Errorf("ceiling row has no 1.00 ratio: %q", l)
 			}
-			if len([]rune(l)) != len([]rune(header)) {
-				t.Errorf("row width %d != header width %d:\n%s\n%s", len([]rune(l)), len([]rune(header)), header, l)
-			}
+		default:
+			continue
 		}
-	}
-	if col < 0 {
-		t.Fatalf("no header in\n%s", out)
+		if len([]rune(l)) != len([]rune(h)) {
+			t.Errorf("row width %d != header width %d:\n%s\n%s", len([]rune(l)), len([]rune(h)), h, l)
+		}
 	}
 }
 
@@ -279,11 +372,14 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Scenarios) != 12 || len(back.Goals) != 6 || len(back.Scenarios[0].Reps) != 3 {
+	if len(back.Scenarios) != 16 || len(back.Goals) != 7 || len(back.Scenarios[0].Reps) != 3 {
 		t.Errorf("round trip lost rows: %d scenarios, %d goals", len(back.Scenarios), len(back.Goals))
 	}
 	if back.Find("tcp-rxpath").Summary.VsCeiling.Valid() {
 		t.Error("a row with nothing to compare with should have a null ratio")
+	}
+	if got := back.Find("tcp-rxpath"); got.Proto != ProtoTCP || got.Reps[0].RxBytes == 0 || !got.Summary.GoodputGbps.Valid() {
+		t.Errorf("TCP row lost its transport or bytes in the round trip: %+v", got)
 	}
 }
 
@@ -300,6 +396,12 @@ func TestWritePlot(t *testing.T) {
 	}
 	if err := WritePlot(&bytes.Buffer{}, &Run{}, "png"); err == nil {
 		t.Error("plotting a run with no measured row should fail")
+	}
+	tcpOnly := &Run{Scenarios: []Scenario{tcpLive("tcp-rxpath", 0.5, 3), tcpLive(TCPKernelName, 1, 1.5)}}
+	tcpOnly.Finalize()
+	var b bytes.Buffer
+	if err := WritePlot(&b, tcpOnly, "svg"); err != nil || !strings.Contains(b.String(), "TCP goodput") || strings.Contains(b.String(), "Mpps") {
+		t.Errorf("a run of TCP rows only: %v; want the TCP panels alone", err)
 	}
 	for path, want := range map[string]string{"a.png": "png", "b.SVG": "svg", "c.pdf": ""} {
 		got, err := PlotFormat(path)

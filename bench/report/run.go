@@ -1,6 +1,7 @@
 package report
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -12,9 +13,6 @@ type Status string
 // not run says so with its reason.
 const (
 	StatusOK Status = "ok"
-	// StatusNotAvailable: the thing to measure does not exist yet (the
-	// TCP rows while stack/tcp is being written).
-	StatusNotAvailable Status = "not available yet"
 	// StatusFailed: the scenario was tried and failed; Reason says why.
 	StatusFailed Status = "failed"
 	// StatusNotRun: the run was interrupted before this row.
@@ -31,6 +29,17 @@ const (
 	// KindStackCost rows replay recorded frames into a stack with no
 	// kernel in the loop (driver/replay).
 	KindStackCost Kind = "stack-cost"
+)
+
+// Proto is the transport a row measures. It decides the row's units: UDP
+// rows count datagrams (Mpps, CPU per packet), TCP rows count stream bytes
+// (Gbit/s of goodput, CPU per byte) and segments.
+type Proto string
+
+// Row transports.
+const (
+	ProtoUDP Proto = "udp"
+	ProtoTCP Proto = "tcp"
 )
 
 // Loss is where frames were lost, as counter deltas over one repetition.
@@ -74,6 +83,18 @@ type Rep struct {
 	// Counters are the raw counter deltas behind Loss (ethtool -S of both
 	// veth ends, XDP_STATISTICS, the stack's and the kernel's MIBs).
 	Counters map[string]int64 `json:"counters,omitempty"`
+
+	// TCP rows only. Sent and Received count segments there (the
+	// client's transmissions, retransmissions included, and the
+	// segments that reached the receiver's TCP, over the whole rep), so
+	// Loss and LossPct are segments lost on the way. TxBytes is what the
+	// client's writes handed to its socket during the send time, RxBytes
+	// what the receiving application got in that same time; the CPU
+	// times cover that time too. Retrans is the client's retransmitted
+	// segments.
+	TxBytes uint64 `json:"tx_bytes,omitempty"`
+	RxBytes uint64 `json:"rx_bytes,omitempty"`
+	Retrans uint64 `json:"retrans_segs,omitempty"`
 }
 
 // Elapsed is the send time.
@@ -104,27 +125,63 @@ func (r Rep) CPUPerPacketNS() float64 {
 	return div(float64(r.RxCPUNS+r.SoftirqNS), float64(r.Received))
 }
 
+// GoodputGbps is a TCP row's application bytes per second over the send
+// time, in Gbit/s.
+func (r Rep) GoodputGbps() float64 { return div(float64(r.RxBytes)*8, r.Elapsed().Seconds()) / 1e9 }
+
+// SentGbps is what a TCP row's client wrote per second, in Gbit/s.
+func (r Rep) SentGbps() float64 { return div(float64(r.TxBytes)*8, r.Elapsed().Seconds()) / 1e9 }
+
+// CPUPerByteNS is a TCP row's receiver threads plus all softirq time per
+// byte delivered to the application.
+func (r Rep) CPUPerByteNS() float64 {
+	return div(float64(r.RxCPUNS+r.SoftirqNS), float64(r.RxBytes))
+}
+
 // CostRep is one repetition of a stack-cost row.
 type CostRep struct {
-	Packets   uint64 `json:"packets"`
-	Delivered uint64 `json:"delivered"` // datagrams the application read
-	ElapsedNS int64  `json:"elapsed_ns"`
-	Allocs    uint64 `json:"allocs"` // heap allocations (runtime.MemStats.Mallocs delta)
-	Bytes     uint64 `json:"alloc_bytes"`
+	Packets uint64 `json:"packets"`
+	// Delivered is the datagrams the application read, or for a TCP row
+	// the segments' worth of stream bytes it read (DeliveredBytes over
+	// the segment payload).
+	Delivered      uint64 `json:"delivered"`
+	DeliveredBytes uint64 `json:"delivered_bytes,omitempty"`
+	ElapsedNS      int64  `json:"elapsed_ns"` // wall time on the measuring thread
+	// CPUNS is the CPU time of the whole process (every thread: the
+	// stack's own goroutines, the garbage collector) over the same
+	// section; 0 when it could not be read.
+	CPUNS  int64  `json:"cpu_ns,omitempty"`
+	Allocs uint64 `json:"allocs"` // heap allocations (runtime.MemStats.Mallocs delta)
+	Bytes  uint64 `json:"alloc_bytes"`
+	// TxFrames is what the stack transmitted meanwhile (a TCP row's
+	// ACKs and window updates).
+	TxFrames uint64 `json:"tx_frames,omitempty"`
 }
 
 // NSPerPacket is the time per replayed packet.
 func (c CostRep) NSPerPacket() float64 { return div(float64(c.ElapsedNS), float64(c.Packets)) }
+
+// CPUNSPerPacket is the process CPU time per replayed packet, NaN when it
+// was not measured.
+func (c CostRep) CPUNSPerPacket() float64 {
+	if c.CPUNS <= 0 {
+		return math.NaN()
+	}
+	return div(float64(c.CPUNS), float64(c.Packets))
+}
 
 // AllocsPerPacket is the heap allocations per replayed packet.
 func (c CostRep) AllocsPerPacket() float64 { return div(float64(c.Allocs), float64(c.Packets)) }
 
 // Summary is a row's figures over its repetitions.
 type Summary struct {
-	SentMpps   Stat `json:"sent_mpps"`
-	RxMpps     Stat `json:"rx_mpps"`
-	Gbps       Stat `json:"rx_gbps"`
-	LossPct    Stat `json:"loss_pct"`
+	SentMpps Stat `json:"sent_mpps"`
+	RxMpps   Stat `json:"rx_mpps"`
+	Gbps     Stat `json:"rx_gbps"`
+	LossPct  Stat `json:"loss_pct"`
+	// CPUNSPkt is a live row's receiver threads plus softirq time per
+	// received packet, and a stack-cost row's process CPU time per
+	// replayed packet.
 	CPUNSPkt   Stat `json:"cpu_ns_per_packet"`
 	RxCPUNSPkt Stat `json:"rx_thread_cpu_ns_per_packet"`
 	SoftNSPkt  Stat `json:"softirq_ns_per_packet"`
@@ -136,22 +193,34 @@ type Summary struct {
 	LossSocket      Stat `json:"loss_socket_overflow"`
 	LossUnaccounted Stat `json:"loss_unaccounted"`
 
+	// TCP rows: application goodput, the client's write rate, CPU per
+	// byte delivered, and the client's retransmitted segments per rep.
+	GoodputGbps Stat `json:"goodput_gbps"`
+	SentGbps    Stat `json:"sent_gbps"`
+	CPUNSByte   Stat `json:"cpu_ns_per_byte"`
+	Retrans     Stat `json:"retrans_segs"`
+
 	NSPerPacket     Stat `json:"ns_per_packet"`
 	AllocsPerPacket Stat `json:"allocs_per_packet"`
 
 	// VsCeiling is the median receive rate over the ceiling's (same frame
-	// length), VsKernel over kernel-recvmmsg's (same frame length), and
-	// for stack-cost rows VsGVisor is gVisor's time per packet over this
-	// row's. NaN when there is nothing to compare with.
-	VsCeiling Num `json:"vs_ceiling"`
-	VsKernel  Num `json:"vs_kernel"`
-	VsGVisor  Num `json:"vs_gvisor"`
+	// length; NaN for TCP rows, whose sender is not the frame
+	// generator), VsKernel over kernel-recvmmsg's (same frame length) or,
+	// for a TCP row, its goodput over tcp-kernel's. For stack-cost rows
+	// VsGVisor is the gVisor row's (same transport) wall time per packet
+	// over this row's, and VsGVisorCPU the same with process CPU time.
+	// NaN when there is nothing to compare with.
+	VsCeiling   Num `json:"vs_ceiling"`
+	VsKernel    Num `json:"vs_kernel"`
+	VsGVisor    Num `json:"vs_gvisor"`
+	VsGVisorCPU Num `json:"vs_gvisor_cpu"`
 }
 
 // Scenario is one row of the report.
 type Scenario struct {
 	Name        string `json:"name"`
 	Kind        Kind   `json:"kind"`
+	Proto       Proto  `json:"proto,omitempty"` // empty: UDP (reports before TCP rows existed)
 	Description string `json:"description"`
 	Status      Status `json:"status"`
 	Reason      string `json:"reason,omitempty"`
@@ -173,6 +242,9 @@ type Scenario struct {
 
 // OK reports whether the row was measured.
 func (s *Scenario) OK() bool { return s.Status == StatusOK }
+
+// TCP reports whether the row measures TCP.
+func (s *Scenario) TCP() bool { return s.Proto == ProtoTCP }
 
 // Settings are the run's parameters.
 type Settings struct {
@@ -228,11 +300,14 @@ func (r *Run) Find(name string) *Scenario {
 
 // Baseline names.
 const (
-	CeilingName      = "ceiling"
-	KernelName       = "kernel-recvmmsg"
-	StackRxpathName  = "stack-rxpath"
-	StackGVisorName  = "stack-gvisor"
-	kernelSizePrefix = KernelName + "-"
+	CeilingName        = "ceiling"
+	KernelName         = "kernel-recvmmsg"
+	TCPKernelName      = "tcp-kernel"
+	StackRxpathName    = "stack-rxpath"
+	StackGVisorName    = "stack-gvisor"
+	StackRxpathTCPName = "stack-rxpath-tcp"
+	StackGVisorTCPName = "stack-gvisor-tcp"
+	kernelSizePrefix   = KernelName + "-"
 )
 
 // isKernelBaseline reports whether name is kernel-recvmmsg or one of its
@@ -262,32 +337,45 @@ func (r *Run) Finalize() {
 	ceil := r.Find(CeilingName)
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		s.Summary.VsCeiling, s.Summary.VsKernel, s.Summary.VsGVisor = NaN, NaN, NaN
+		s.Summary.VsCeiling, s.Summary.VsKernel, s.Summary.VsGVisor, s.Summary.VsGVisorCPU = NaN, NaN, NaN, NaN
 		if !s.OK() {
 			continue
 		}
-		switch s.Kind {
-		case KindLive:
+		switch {
+		case s.Kind == KindLive && s.TCP():
+			if k := r.Find(TCPKernelName); k != nil && k.OK() && k.TCP() {
+				s.Summary.VsKernel = Num(Ratio(s.Summary.GoodputGbps, k.Summary.GoodputGbps))
+			}
+		case s.Kind == KindLive:
 			if ceil != nil && ceil.OK() && ceil.FrameLen == s.FrameLen {
 				s.Summary.VsCeiling = Num(Ratio(s.Summary.RxMpps, ceil.Summary.RxMpps))
 			}
 			if k := r.kernelFor(s.FrameLen); k != nil {
 				s.Summary.VsKernel = Num(Ratio(s.Summary.RxMpps, k.Summary.RxMpps))
 			}
-		case KindStackCost:
-			if g := r.Find(StackGVisorName); g != nil && g.OK() {
+		case s.Kind == KindStackCost:
+			if g := r.Find(gvisorFor(s.Proto)); g != nil && g.OK() && g.Proto == s.Proto {
 				s.Summary.VsGVisor = Num(Ratio(g.Summary.NSPerPacket, s.Summary.NSPerPacket))
+				s.Summary.VsGVisorCPU = Num(Ratio(g.Summary.CPUNSPkt, s.Summary.CPUNSPkt))
 			}
 		}
 	}
 	r.Goals = EvaluateGoals(r)
 }
 
+// gvisorFor names the gVisor stack-cost row of a transport.
+func gvisorFor(p Proto) string {
+	if p == ProtoTCP {
+		return StackGVisorTCPName
+	}
+	return StackGVisorName
+}
+
 // kernelFor returns the measured kernel-recvmmsg row for a frame length.
 func (r *Run) kernelFor(frameLen int) *Scenario {
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		if s.OK() && s.Kind == KindLive && isKernelBaseline(s.Name) && s.FrameLen == frameLen {
+		if s.OK() && s.Kind == KindLive && !s.TCP() && isKernelBaseline(s.Name) && s.FrameLen == frameLen {
 			return s
 		}
 	}
@@ -316,6 +404,16 @@ func summarize(s *Scenario) {
 	sum.LossStack = col(func(r Rep) float64 { return float64(r.Loss.Stack) })
 	sum.LossSocket = col(func(r Rep) float64 { return float64(r.Loss.Socket) })
 	sum.LossUnaccounted = col(func(r Rep) float64 { return float64(r.Unaccounted()) })
+	if s.TCP() && s.Kind == KindLive {
+		sum.GoodputGbps = col(Rep.GoodputGbps)
+		sum.SentGbps = col(Rep.SentGbps)
+		sum.CPUNSByte = col(Rep.CPUPerByteNS)
+		sum.Retrans = col(func(r Rep) float64 { return float64(r.Retrans) })
+		// The CPU of a TCP rep covers the send time, not the drain:
+		// per packet it would be per segment of another interval.
+		// And frame bits per second would count segments of the drain.
+		sum.CPUNSPkt, sum.RxCPUNSPkt, sum.SoftNSPkt, sum.Gbps = Stat{}, Stat{}, Stat{}, Stat{}
+	}
 	cost := func(f func(CostRep) float64) Stat {
 		v := make([]float64, len(s.Cost))
 		for i, c := range s.Cost {
@@ -325,5 +423,8 @@ func summarize(s *Scenario) {
 	}
 	sum.NSPerPacket = cost(CostRep.NSPerPacket)
 	sum.AllocsPerPacket = cost(CostRep.AllocsPerPacket)
+	if s.Kind == KindStackCost {
+		sum.CPUNSPkt = cost(CostRep.CPUNSPerPacket)
+	}
 	s.Summary = sum
 }

@@ -7,13 +7,14 @@ import (
 
 	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
+	"github.com/rxpath/rxpath/bench/stackcost"
 )
 
 // recvKind is the receiver a live row runs, or the stack a cost row uses.
 type recvKind int
 
 const (
-	recvNone       recvKind = iota // not available yet
+	recvNone       recvKind = iota // no receiver
 	recvCeiling                    // XDP_DROP in the kernel
 	recvRaw                        // AF_XDP, frames counted in the poller
 	recvHandler                    // AF_XDP + stack, UDP handler mode
@@ -24,20 +25,24 @@ const (
 	recvAsavie                     // asavie/xdp rx-and-drop
 	recvTapDevNull                 // recvHandler + pcap tap to /dev/null
 	recvTapFile                    // recvHandler + pcap tap to a file
+	recvTCPRxpath                  // AF_XDP + stack, TCP sink in handler mode
+	recvTCPKernel                  // kernel TCP socket behind an XDP_PASS program
 	costRxpath                     // stack cost: rxpath
 	costGVisor                     // stack cost: gVisor netstack
+	costRxpathTCP                  // stack cost, TCP: rxpath
+	costGVisorTCP                  // stack cost, TCP: gVisor netstack
 )
 
 // Def is one scenario of the catalog.
 type Def struct {
 	Name        string
 	Kind        report.Kind
+	Proto       report.Proto
 	Description string
-	// FrameLen is the Ethernet frame length without FCS.
+	// FrameLen is the Ethernet frame length without FCS (for a TCP row,
+	// that of a full-size segment).
 	FrameLen int
-	// NotAvailable, if set, is why the row cannot be measured yet.
-	NotAvailable string
-	recv         recvKind
+	recv     recvKind
 }
 
 // needsKernelRx reports whether the DUT kernel must take frames off the
@@ -51,17 +56,26 @@ func (d Def) needsKernelRx() bool {
 }
 
 // needsKernelAddr reports whether the DUT kernel needs the lab's address.
-func (d Def) needsKernelAddr() bool { return d.recv == recvKernel || d.recv == recvKernelSpin }
+func (d Def) needsKernelAddr() bool {
+	return d.recv == recvKernel || d.recv == recvKernelSpin || d.recv == recvTCPKernel
+}
 
-const (
-	minFrame = 60
-	noTCP    = "no TCP stack in rxpath yet (stack/tcp is being written)"
-)
+// tcp reports whether d is a live TCP row: a kernel TCP client sends, not
+// the frame generator.
+func (d Def) tcp() bool { return d.Kind == report.KindLive && d.Proto == report.ProtoTCP }
+
+const minFrame = 60
 
 // Catalog returns every scenario in report order.
 func Catalog() []Def {
 	live := func(name string, r recvKind, frame int, desc string) Def {
-		return Def{Name: name, Kind: report.KindLive, Description: desc, FrameLen: frame, recv: r}
+		return Def{Name: name, Kind: report.KindLive, Proto: report.ProtoUDP, Description: desc, FrameLen: frame, recv: r}
+	}
+	tcpLive := func(name string, r recvKind, desc string) Def {
+		return Def{Name: name, Kind: report.KindLive, Proto: report.ProtoTCP, Description: desc, FrameLen: stackcost.TCPFrameLen, recv: r}
+	}
+	cost := func(name string, p report.Proto, r recvKind, frame int, desc string) Def {
+		return Def{Name: name, Kind: report.KindStackCost, Proto: p, Description: desc, FrameLen: frame, recv: r}
 	}
 	defs := []Def{
 		live("ceiling", recvCeiling, minFrame, "XDP_DROP on the DUT veth, counted in a per-CPU map: what the kernel path costs with no receiver"),
@@ -83,14 +97,16 @@ func Catalog() []Def {
 	defs = append(defs,
 		live("tap-devnull", recvTapDevNull, minFrame, "rxpath-udp-handler with the pcap tap writing to /dev/null"),
 		live("tap-file", recvTapFile, minFrame, "rxpath-udp-handler with the pcap tap writing to a file in a temp dir"),
-		Def{Name: "tcp-rxpath", Kind: report.KindLive, Description: "TCP receive through rxpath's stack", NotAvailable: noTCP},
-		Def{Name: "tcp-kernel", Kind: report.KindLive, Description: "TCP receive through a kernel socket, the baseline for tcp-rxpath", NotAvailable: noTCP},
-		Def{Name: report.StackRxpathName, Kind: report.KindStackCost, FrameLen: minFrame, recv: costRxpath,
-			Description: "replayed UDP frames through rxpath's stack (ethernet, ipv4, udp) to a socket drained with ReadBatch"},
-		Def{Name: report.StackGVisorName, Kind: report.KindStackCost, FrameLen: minFrame, recv: costGVisor,
-			Description: "the same frames through gVisor's netstack (link/channel + ethernet, ipv4, udp) to an endpoint drained with Read"},
-		Def{Name: "stack-rxpath-tcp", Kind: report.KindStackCost, Description: "TCP segments through rxpath's stack", NotAvailable: noTCP},
-		Def{Name: "stack-gvisor-tcp", Kind: report.KindStackCost, Description: "the same TCP segments through gVisor's netstack", NotAvailable: noTCP},
+		tcpLive("tcp-rxpath", recvTCPRxpath, "a kernel TCP client streams to rxpath (AF_XDP + stack, a TCP sink in handler mode counting bytes)"),
+		tcpLive(report.TCPKernelName, recvTCPKernel, "the same stream to a kernel TCP server on the DUT veth, an XDP_PASS program attached in the same mode"),
+		cost(report.StackRxpathName, report.ProtoUDP, costRxpath, minFrame,
+			"replayed UDP frames through rxpath's stack (ethernet, ipv4, udp) to a socket drained with ReadBatch"),
+		cost(report.StackGVisorName, report.ProtoUDP, costGVisor, minFrame,
+			"the same frames through gVisor's netstack (link/channel + ethernet, ipv4, udp) to an endpoint drained with Read"),
+		cost(report.StackRxpathTCPName, report.ProtoTCP, costRxpathTCP, stackcost.TCPFrameLen,
+			"one connection's in-order 1448-byte segments (after a handshake) through rxpath's stack (ethernet, ipv4, tcp), read with Conn.Read"),
+		cost(report.StackGVisorTCPName, report.ProtoTCP, costGVisorTCP, stackcost.TCPFrameLen,
+			"the same segments through gVisor's netstack (link/channel + ethernet, ipv4, tcp), the accepted endpoint read with Read"),
 	)
 	return defs
 }

@@ -19,10 +19,22 @@
 // scenario, and the lab is deleted at the end, on error, and on
 // cancellation (the caller cancels the context on SIGINT/SIGTERM).
 //
-// The stack-cost rows need no lab (package stackcost); the TCP rows are
-// reported as not available until stack/tcp exists. Live scenarios need
-// Linux and CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF; elsewhere they are
-// reported as failed with that reason.
+// TCP rows: instead of the frame generator, a kernel TCP client (net.Dial
+// on the first generator's thread, in the peer namespace, pinned to the
+// generator CPU) streams to the DUT for Duration per repetition: rxpath
+// with a TCP sink in handler mode (tcp-rxpath), or a kernel TCP server on
+// the DUT veth behind an XDP_PASS program attached in the same mode as
+// rxpath's, so that both see the same veth (tcp-kernel). Goodput is the
+// bytes the receiving application got during the send time; CPU per byte
+// is the receiver's threads plus softirq over that time. Segments sent
+// (the client's Tcp MIB) and received (the receiver's TCP) are counted
+// over the repetition and its drain, so their difference is what was lost
+// on the way. The peer gets a static neighbour entry for the DUT and
+// tcp_slow_start_after_idle off, undone after the row.
+//
+// The stack-cost rows need no lab (package stackcost). Live scenarios
+// need Linux and CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF; elsewhere they
+// are reported as failed with that reason.
 //
 // Run is not safe for concurrent use: one benchmark at a time per process.
 package scenario

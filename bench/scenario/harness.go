@@ -10,6 +10,7 @@ import (
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/bench/stackcost"
 	"github.com/rxpath/rxpath/bench/sysstat"
+	"github.com/rxpath/rxpath/driver/replay"
 )
 
 // liveRunner runs live scenarios on a lab; newLive makes one per run
@@ -50,7 +51,7 @@ func Run(ctx context.Context, cfg Config, defs []Def) (*report.Run, error) {
 	for _, d := range defs {
 		r.Settings.Scenarios = append(r.Settings.Scenarios, d.Name)
 		r.Scenarios = append(r.Scenarios, report.Scenario{
-			Name: d.Name, Kind: d.Kind, Description: d.Description, FrameLen: d.FrameLen, Status: report.StatusNotRun,
+			Name: d.Name, Kind: d.Kind, Proto: d.Proto, Description: d.Description, FrameLen: d.FrameLen, Status: report.StatusNotRun,
 		})
 	}
 	p := progress{w: cfg.Progress, n: len(defs)}
@@ -71,9 +72,6 @@ func Run(ctx context.Context, cfg Config, defs []Def) (*report.Run, error) {
 		}
 		p.start(i, d)
 		switch {
-		case d.NotAvailable != "":
-			row.Status, row.Reason = report.StatusNotAvailable, d.NotAvailable
-			p.printf("  %s: %s", row.Status, row.Reason)
 		case d.Kind == report.KindStackCost:
 			runCost(cfg, d, row, &p)
 		default:
@@ -122,16 +120,28 @@ func Run(ctx context.Context, cfg Config, defs []Def) (*report.Run, error) {
 }
 
 func runCost(cfg Config, d Def, row *report.Scenario, p *progress) {
-	frames, err := stackcost.FrameSet(4096, d.FrameLen, max(cfg.Flows, 64))
-	if err == nil {
-		newSink := stackcost.NewRxpath
-		if d.recv == costGVisor {
-			newSink = stackcost.NewGVisor
+	ncpu := runtime.NumCPU()
+	o := stackcost.Options{Packets: cfg.StackPackets, Reps: cfg.Reps, Pin: ncpu > 1, CPU: RxCPU(0, ncpu), Nice: cfg.Nice}
+	var err error
+	switch d.recv {
+	case costRxpathTCP, costGVisorTCP:
+		newSink, how := stackcost.NewRxpathTCP, "Conn.Read"
+		if d.recv == costGVisorTCP {
+			newSink, how = stackcost.NewGVisorTCP, "Read, gVisor's TCP processor goroutines"
 		}
-		ncpu := runtime.NumCPU()
-		row.Cost, err = stackcost.Measure(frames, newSink, stackcost.Options{
-			Packets: cfg.StackPackets, Reps: cfg.Reps, Pin: ncpu > 1, CPU: RxCPU(0, ncpu), Nice: cfg.Nice,
-		})
+		row.Receiver = "feed queue → poller → stack, one thread; handshake, then in-order segments read with " + how
+		row.Cost, err = stackcost.MeasureTCP(newSink, o)
+	default:
+		var frames []replay.Packet
+		frames, err = stackcost.FrameSet(4096, d.FrameLen, max(cfg.Flows, 64))
+		if err == nil {
+			newSink := stackcost.NewRxpath
+			if d.recv == costGVisor {
+				newSink = stackcost.NewGVisor
+			}
+			row.Receiver = "replay driver → poller → stack, one thread"
+			row.Cost, err = stackcost.Measure(frames, newSink, o)
+		}
 	}
 	if err != nil {
 		row.Status, row.Reason, row.Cost = report.StatusFailed, err.Error(), nil
@@ -139,9 +149,9 @@ func runCost(cfg Config, d Def, row *report.Scenario, p *progress) {
 		return
 	}
 	row.Status = report.StatusOK
-	row.Receiver = "replay driver → poller → stack, one thread"
 	for i, c := range row.Cost {
-		p.printf("  rep %d/%d: %d packets, %.1f ns/pkt, %.2f allocs/pkt", i+1, len(row.Cost), c.Packets, c.NSPerPacket(), c.AllocsPerPacket())
+		p.printf("  rep %d/%d: %d packets, %.1f ns/pkt, %.1f CPU ns/pkt, %.2f allocs/pkt", i+1, len(row.Cost), c.Packets,
+			c.NSPerPacket(), c.CPUNSPerPacket(), c.AllocsPerPacket())
 	}
 }
 

@@ -183,8 +183,10 @@ func (h *liveLab) Close() error {
 
 // Run measures one live scenario.
 func (h *liveLab) Run(ctx context.Context, d Def, row *report.Scenario) (err error) {
-	if err := h.configureGen(d.FrameLen); err != nil {
-		return err
+	if !d.tcp() {
+		if err := h.configureGen(d.FrameLen); err != nil {
+			return err
+		}
 	}
 	undo, err := h.prepareDUT(d)
 	defer func() { err = errors.Join(err, undo()) }()
@@ -198,27 +200,47 @@ func (h *liveLab) Run(ctx context.Context, d Def, row *report.Scenario) (err err
 	defer func() { err = errors.Join(err, rx.Close()) }()
 	row.Receiver = rx.Describe()
 	h.p.printf("  receiver: %s", row.Receiver)
+	measure, line := func(dur time.Duration) (report.Rep, error) { return h.measure(rx, d, dur) }, repLine
+	if d.tcp() {
+		trx, ok := rx.(tcpReceiver)
+		if !ok {
+			return fmt.Errorf("scenario %s: receiver counts no TCP segments", d.Name)
+		}
+		cl, err := h.dialTCP()
+		if err != nil {
+			return err
+		}
+		// Closed before the receiver: its FIN still finds it running.
+		defer func() { err = errors.Join(err, cl.Close()) }()
+		row.Receiver += fmt.Sprintf("; client: kernel TCP, net.Conn.Write(1 MiB) on CPU %d", GenCPU(0, h.ncpu))
+		measure, line = func(dur time.Duration) (report.Rep, error) { return h.measureTCP(trx, cl, d, dur) }, tcpRepLine
+	}
 	if h.cfg.Warmup > 0 {
-		w, err := h.measure(rx, d, h.cfg.Warmup)
+		w, err := measure(h.cfg.Warmup)
 		if err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 		row.Warmup = &w
-		h.p.printf("  warm-up: %s", repLine(w))
+		h.p.printf("  warm-up: %s", line(w))
 	}
 	for i := range h.cfg.Reps {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, err := h.measure(rx, d, h.cfg.Duration)
+		rep, err := measure(h.cfg.Duration)
 		if err != nil {
 			return fmt.Errorf("rep %d: %w", i+1, err)
 		}
 		row.Reps = append(row.Reps, rep)
-		h.p.printf("  rep %d/%d: %s", i+1, h.cfg.Reps, repLine(rep))
+		h.p.printf("  rep %d/%d: %s", i+1, h.cfg.Reps, line(rep))
 	}
 	rx.Finish(row)
 	return nil
+}
+
+func tcpRepLine(r report.Rep) string {
+	return fmt.Sprintf("sent %.2f Gbit/s, goodput %.2f Gbit/s, %d segments lost (veth %d, ring %d, fill %d, stack %d, sock %d), %d retransmitted, %.3f CPU ns/byte",
+		r.SentGbps(), r.GoodputGbps(), r.Lost(), r.Loss.Veth, r.Loss.RingFull, r.Loss.FillEmpty, r.Loss.Stack, r.Loss.Socket, r.Retrans, r.CPUPerByteNS())
 }
 
 func repLine(r report.Rep) string {
@@ -248,6 +270,32 @@ func (h *liveLab) prepareDUT(d Def) (undo func() error, err error) {
 			return err
 		})
 	}
+	if d.tcp() {
+		// The peer's kernel sends to the DUT's MAC without asking: rxpath
+		// and the DUT kernel both answer ARP, but a row should not
+		// depend on it.
+		if err := h.l.AddStaticNeighbor(h.l.DUTAddr, h.l.DUTMAC); err != nil {
+			return undo, err
+		}
+		undos = append(undos, func() error {
+			_, err := lab.Exec(h.l.PeerNS, "ip", "neigh", "del", h.l.DUTAddr.String(), "dev", h.l.PeerIf)
+			return err
+		})
+		// Reps are apart by the counter reads: without this the client
+		// would restart from a small window after each.
+		const ssai = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
+		old, err := lab.Exec(h.l.PeerNS, "cat", ssai)
+		if err != nil {
+			return undo, err
+		}
+		if _, err := lab.Exec(h.l.PeerNS, "sh", "-c", `echo 0 > "$1"`, "sh", ssai); err != nil {
+			return undo, fmt.Errorf("client: tcp_slow_start_after_idle: %w", err)
+		}
+		undos = append(undos, func() error {
+			_, err := lab.Exec(h.l.PeerNS, "sh", "-c", `echo "$2" > "$1"`, "sh", ssai, string(bytes.TrimSpace(old)))
+			return err
+		})
+	}
 	if d.needsKernelAddr() {
 		pfx := fmt.Sprintf("%s/%d", h.l.DUTAddr, h.l.PeerAddr.Bits())
 		if _, err := lab.Exec(h.l.DUTNS, "ip", "addr", "add", pfx, "dev", h.l.DUTIf); err != nil {
@@ -271,6 +319,10 @@ func (h *liveLab) newReceiver(d Def) (receiver, error) {
 		return newKernel(h, d.recv == recvKernelSpin)
 	case recvAsavie:
 		return newAsavie(h)
+	case recvTCPRxpath:
+		return newRxpath(h, d.recv)
+	case recvTCPKernel:
+		return newTCPKernel(h)
 	}
 	return nil, fmt.Errorf("scenario %s has no live receiver", d.Name)
 }
@@ -305,9 +357,19 @@ func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
 	return s, err
 }
 
-// counters reads the receiver's counters and both veth ends'.
-func (h *liveLab) counters(rx receiver) (map[string]uint64, error) {
+// counters reads the receiver's counters and both veth ends', and with
+// client set the client's Tcp MIB (keys "peer.snmp.Tcp.*").
+func (h *liveLab) counters(rx receiver, client bool) (map[string]uint64, error) {
 	c := rx.Counters()
+	if client {
+		var snmp sysstat.SNMP
+		if err := lab.InNS(h.l.PeerNS, func() (err error) { snmp, err = sysstat.ReadSNMP(); return err }); err != nil {
+			return nil, fmt.Errorf("client's MIB: %w", err)
+		}
+		for f, v := range snmp["Tcp"] {
+			c["peer.snmp.Tcp."+f] = v
+		}
+	}
 	for _, end := range []struct{ ns, ifname, key string }{{h.l.DUTNS, h.l.DUTIf, "dut"}, {h.l.PeerNS, h.l.PeerIf, "peer"}} {
 		out, err := lab.Exec(end.ns, "sh", "-c", `ethtool -S "$1"; echo; ip -j -s link show dev "$1"`, "sh", end.ifname)
 		if err != nil {
@@ -334,7 +396,7 @@ const (
 
 // measure runs one repetition of d seconds.
 func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, error) {
-	c0, err := h.counters(rx)
+	c0, err := h.counters(rx, false)
 	if err != nil {
 		return report.Rep{}, err
 	}
@@ -347,20 +409,12 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	if err != nil {
 		return report.Rep{}, err
 	}
-	last, still := rx.Delivered(), time.Now()
-	for deadline := time.Now().Add(drainMax); time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-		if v := rx.Delivered(); v != last {
-			last, still = v, time.Now()
-		} else if time.Since(still) >= drainQuiet {
-			break
-		}
-	}
+	last := waitDrained(rx)
 	t1, err := h.cpu(rx)
 	if err != nil {
 		return report.Rep{}, err
 	}
-	c1, err := h.counters(rx)
+	c1, err := h.counters(rx, false)
 	if err != nil {
 		return report.Rep{}, err
 	}
@@ -379,6 +433,74 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	}
 	for _, c := range perCPU {
 		rep.SoftirqPerCPUNS = append(rep.SoftirqPerCPUNS, int64(c))
+	}
+	return rep, nil
+}
+
+// waitDrained waits until the receiver's count has stood still for
+// drainQuiet (at most drainMax) and returns it.
+func waitDrained(rx receiver) uint64 {
+	last, still := rx.Delivered(), time.Now()
+	for deadline := time.Now().Add(drainMax); time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		if v := rx.Delivered(); v != last {
+			last, still = v, time.Now()
+		} else if time.Since(still) >= drainQuiet {
+			break
+		}
+	}
+	return last
+}
+
+// measureTCP runs one repetition of a TCP row: the client writes for dur.
+// Rates and CPU times cover the send time; segment counts (and so the
+// loss) also cover the drain that follows, until the receiver has
+// acknowledged every byte left in the client's socket buffer.
+func (h *liveLab) measureTCP(rx tcpReceiver, cl *tcpClient, d Def, dur time.Duration) (report.Rep, error) {
+	c0, err := h.counters(rx, true)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	t0, err := h.cpu(rx)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	b0 := rx.Delivered()
+	sent, elapsed, err := cl.send(dur)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	b1 := rx.Delivered()
+	t1, err := h.cpu(rx)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	if err := cl.waitAcked(); err != nil {
+		return report.Rep{}, fmt.Errorf("kernel TCP client: %w", err)
+	}
+	waitDrained(rx)
+	c1, err := h.counters(rx, true)
+	if err != nil {
+		return report.Rep{}, err
+	}
+	delta := sysstat.Delta(c0, c1)
+	perCPU, soft := sysstat.SoftIRQDelta(t0.stat, t1.stat)
+	retrans := pos(delta["peer.snmp.Tcp.RetransSegs"])
+	rep := report.Rep{
+		Sent: pos(delta["peer.snmp.Tcp.OutSegs"]) + retrans, Received: rx.Segments(delta),
+		ElapsedNS: int64(elapsed), FrameLen: d.FrameLen,
+		Loss:         rx.Loss(delta),
+		RxCPUNS:      int64(t1.rx - t0.rx),
+		SoftirqNS:    int64(soft),
+		ProcessCPUNS: int64((t1.proc - t0.proc) - (t1.gen - t0.gen)),
+		Counters:     delta,
+		TxBytes:      sent, RxBytes: b1 - b0, Retrans: retrans,
+	}
+	for _, c := range perCPU {
+		rep.SoftirqPerCPUNS = append(rep.SoftirqPerCPUNS, int64(c))
+	}
+	if rep.RxBytes == 0 {
+		return rep, fmt.Errorf("the client wrote %d bytes but the receiver's application got none", sent)
 	}
 	return rep, nil
 }

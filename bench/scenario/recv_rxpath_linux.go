@@ -15,15 +15,19 @@ import (
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
+	"github.com/rxpath/rxpath/stack/header"
 	"github.com/rxpath/rxpath/stack/ipv4"
+	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/stack/udp"
 	"github.com/rxpath/rxpath/tap"
 )
 
 // rxpathRx is rxpath on the DUT end: a driver, one poller per queue on
 // the receiver CPUs and, except for the raw row, the stack with a UDP
-// socket on the generator's port. It is wired like rxpath.Open, with the
-// pollers run on threads of its own so that their CPU time can be read.
+// socket on the generator's port or, for the TCP row, a TCP listener
+// there in handler mode that counts the stream's bytes on the poller. It
+// is wired like rxpath.Open, with the pollers run on threads of its own
+// so that their CPU time can be read.
 type rxpathRx struct {
 	kind     recvKind
 	busySpin bool
@@ -32,6 +36,10 @@ type rxpathRx struct {
 	ip       *ipv4.IPv4
 	u        *udp.UDP
 	conn     *udp.Conn
+	tcp      *tcp.TCP
+	tl       *tcp.Listener
+	tconns   []*tcp.Conn // guarded by mu
+	acceptWG sync.WaitGroup
 	tp       *tap.Tap
 	tapDir   string
 	devnull  *os.File
@@ -133,6 +141,9 @@ func (r *rxpathRx) buildStack(h *liveLab) error {
 	r.ip = ipv4.New(r.st, ipv4.Options{})
 	r.u = udp.New(r.ip, udp.Options{})
 	r.st.Attach(r.dev.Queues)
+	if r.kind == recvTCPRxpath {
+		return r.listenTCP(h)
+	}
 	if r.conn, err = r.u.Listen(netip.AddrPortFrom(h.l.DUTAddr, h.cfg.Port), udp.SocketOptions{}); err != nil {
 		return err
 	}
@@ -141,6 +152,41 @@ func (r *rxpathRx) buildStack(h *liveLab) error {
 	}
 	return nil
 }
+
+// listenTCP puts the TCP sink on the run's port: handler mode, the bytes
+// counted on the poller goroutine, as `rxpath --tcp-sink` receives.
+func (r *rxpathRx) listenTCP(h *liveLab) error {
+	r.tcp = tcp.New(r.ip, tcp.Options{})
+	var mac header.MAC
+	copy(mac[:], h.l.PeerMAC)
+	r.st.AddStaticNeighbor(h.l.PeerAddr.Addr().As4(), mac)
+	var err error
+	r.tl, err = r.tcp.Listen(netip.AddrPortFrom(h.l.DUTAddr, h.cfg.Port), tcp.ListenOptions{
+		Handler: func(*tcp.Conn) func([]byte) {
+			return func(b []byte) { r.count.Add(uint64(len(b))) }
+		},
+	})
+	if err != nil {
+		return err
+	}
+	r.acceptWG.Add(1)
+	go func() {
+		defer r.acceptWG.Done()
+		for {
+			c, err := r.tl.AcceptTCP()
+			if err != nil {
+				return // the listener closed
+			}
+			r.mu.Lock()
+			r.tconns = append(r.tconns, c)
+			r.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// Segments is the segments that reached rxpath's TCP.
+func (r *rxpathRx) Segments(d map[string]int64) uint64 { return pos(d["tcp.in_segs"]) }
 
 // runThread runs f on a thread of its own pinned to cpu.
 func (r *rxpathRx) runThread(cpu, nice int, ready chan<- error, f func()) {
@@ -200,6 +246,8 @@ func (r *rxpathRx) Describe() string {
 		d += "; stack, UDP handler mode, pcap tap to /dev/null"
 	case recvTapFile:
 		d += "; stack, UDP handler mode, pcap tap to " + filepath.Join(r.tapDir, "capture.pcap")
+	case recvTCPRxpath:
+		d += "; stack, TCP sink in handler mode (bytes counted on the poller)"
 	default:
 		d += "; stack, UDP handler mode"
 	}
@@ -254,6 +302,13 @@ func (r *rxpathRx) Counters() map[string]uint64 {
 		c["udp.csum_errors"] = u.CsumErrors
 		c["udp.rcvbuf_errors"] = u.RcvbufErrors
 	}
+	if r.tcp != nil {
+		t := r.tcp.Stats()
+		c["tcp.in_segs"], c["tcp.out_segs"], c["tcp.in_errs"] = t.InSegs, t.OutSegs, t.InErrs
+		c["tcp.no_port"], c["tcp.out_of_window"], c["tcp.paws_rejected"] = t.NoPort, t.OutOfWindow, t.PAWSRejected
+		c["tcp.zero_window_drops"], c["tcp.ofo_queued"], c["tcp.duplicate_bytes"] = t.ZeroWindowDrops, t.OFOQueued, t.DuplicateBytes
+		c["tcp.delayed_acks"], c["tcp.window_updates"] = t.DelayedACKs, t.WindowUpdates
+	}
 	if r.tp != nil {
 		t := r.tp.Stats()
 		c["tap.seen"], c["tap.dropped"], c["tap.written"], c["tap.write_errors"] = t.Seen, t.Dropped, t.Written, t.WriteErrors
@@ -270,6 +325,10 @@ func (r *rxpathRx) Loss(d map[string]int64) report.Loss {
 		Veth:   vethLoss(d, true, redirected),
 		Stack:  pos(d["stack.drops"]) + pos(d["ipv4.drops"]) + pos(d["udp.no_ports"]) + pos(d["udp.bad_length"]) + pos(d["udp.csum_errors"]) + pos(d["driver.rx_invalid"]) + pos(d["driver.rx_truncated"]),
 		Socket: pos(d["udp.rcvbuf_errors"]),
+	}
+	if r.tcp != nil {
+		l.Stack += pos(d["tcp.in_errs"]) + pos(d["tcp.no_port"])
+		l.Socket += pos(d["tcp.zero_window_drops"])
 	}
 	if r.dev.Kind == driver.Packet {
 		l.RingFull = pos(d["packet.rx_dropped"])
@@ -310,6 +369,18 @@ func (r *rxpathRx) Close() error {
 	}
 	if r.conn != nil {
 		errs = append(errs, r.conn.Close()) // ends the reader
+	}
+	if r.tl != nil {
+		errs = append(errs, r.tl.Close()) // ends the accept loop
+		r.acceptWG.Wait()
+		r.mu.Lock()
+		for _, c := range r.tconns {
+			errs = append(errs, c.Close())
+		}
+		r.mu.Unlock()
+	}
+	if r.tcp != nil {
+		errs = append(errs, r.tcp.Close())
 	}
 	// A poller whose thread had not reached Run yet when Stop was called
 	// is stopped again until every thread has ended.

@@ -22,14 +22,19 @@ func TestCatalogNames(t *testing.T) {
 		t.Errorf("scenario names (-want +got):\n%s", diff)
 	}
 	for _, d := range Catalog() {
+		wantProto := report.ProtoUDP
+		if strings.Contains(d.Name, "tcp") {
+			wantProto = report.ProtoTCP
+		}
 		switch {
 		case strings.HasSuffix(d.Name, "-512") && d.FrameLen != 554,
-			strings.HasSuffix(d.Name, "-1472") && d.FrameLen != 1514:
+			strings.HasSuffix(d.Name, "-1472") && d.FrameLen != 1514,
+			d.Proto == report.ProtoTCP && d.FrameLen != 1514: // full-size segments with timestamps
 			t.Errorf("%s: frame %d bytes", d.Name, d.FrameLen)
-		case strings.Contains(d.Name, "tcp") && d.NotAvailable == "":
-			t.Errorf("%s should be reported as not available yet", d.Name)
-		case !strings.Contains(d.Name, "tcp") && d.NotAvailable != "":
-			t.Errorf("%s is not available: %s", d.Name, d.NotAvailable)
+		case d.Proto != wantProto:
+			t.Errorf("%s: transport %q, want %q", d.Name, d.Proto, wantProto)
+		case d.recv == recvNone:
+			t.Errorf("%s has no receiver", d.Name)
 		case d.Description == "":
 			t.Errorf("%s has no description", d.Name)
 		}
@@ -83,10 +88,16 @@ func TestPreset(t *testing.T) {
 		}
 	}
 	q, _ := Preset("quick")
-	// 14 live rows of warm-up plus reps, with about a second of set-up,
+	// The live rows' warm-up plus reps, with about a second of set-up,
 	// drain and counters each, must leave room in two minutes.
+	live := 0
+	for _, d := range Catalog() {
+		if d.Kind == report.KindLive {
+			live++
+		}
+	}
 	perRow := q.Warmup + time.Duration(q.Reps)*q.Duration + time.Second
-	if total := 14 * perRow; total > 100*time.Second {
+	if total := time.Duration(live) * perRow; total > 100*time.Second {
 		t.Errorf("quick mode needs about %v for the live rows", total)
 	}
 	if _, err := Preset("slow"); err == nil {
@@ -149,12 +160,12 @@ func TestVethLoss(t *testing.T) {
 	}
 }
 
-// TestRunWithoutLab runs the rows that need no lab: the stack-cost rows
-// and the ones not available yet. It needs no privilege.
+// TestRunWithoutLab runs the rows that need no lab: the stack-cost rows,
+// UDP and TCP. It needs no privilege.
 func TestRunWithoutLab(t *testing.T) {
 	cfg, _ := Preset("smoke")
 	cfg.StackPackets = 5000
-	defs, err := Select("stack-rxpath,stack-gvisor,tcp-rxpath,stack-gvisor-tcp")
+	defs, err := Select("stack-rxpath,stack-gvisor,stack-rxpath-tcp,stack-gvisor-tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,19 +175,42 @@ func TestRunWithoutLab(t *testing.T) {
 	}
 	want := map[string]report.Status{
 		"stack-rxpath": report.StatusOK, "stack-gvisor": report.StatusOK,
-		"tcp-rxpath": report.StatusNotAvailable, "stack-gvisor-tcp": report.StatusNotAvailable,
+		"stack-rxpath-tcp": report.StatusOK, "stack-gvisor-tcp": report.StatusOK,
 	}
 	got := map[string]report.Status{}
 	for _, s := range r.Scenarios {
 		got[s.Name] = s.Status
-		if s.Status == report.StatusOK && (len(s.Cost) != cfg.Reps || !s.Summary.NSPerPacket.Valid()) {
-			t.Errorf("%s: %d cost reps, summary %+v", s.Name, len(s.Cost), s.Summary.NSPerPacket)
+		if s.Status != report.StatusOK {
+			t.Errorf("%s: %s", s.Name, s.Reason)
+			continue
+		}
+		if len(s.Cost) != cfg.Reps || !s.Summary.NSPerPacket.Valid() || !s.Summary.AllocsPerPacket.Valid() || !s.Summary.CPUNSPkt.Valid() {
+			t.Errorf("%s: %d cost reps, ns/pkt %+v, allocs/pkt %+v, CPU ns/pkt %+v", s.Name, len(s.Cost),
+				s.Summary.NSPerPacket, s.Summary.AllocsPerPacket, s.Summary.CPUNSPkt)
+		}
+		if !s.Summary.VsGVisor.Valid() || !s.Summary.VsGVisorCPU.Valid() {
+			t.Errorf("%s: no ratio to gVisor: %v, %v", s.Name, s.Summary.VsGVisor, s.Summary.VsGVisorCPU)
+		}
+		wantProto := report.ProtoUDP
+		if strings.HasSuffix(s.Name, "-tcp") {
+			wantProto = report.ProtoTCP
+		}
+		for i, c := range s.Cost {
+			if s.Proto != wantProto || c.Delivered != c.Packets || c.Packets < cfg.StackPackets ||
+				(wantProto == report.ProtoTCP && (c.DeliveredBytes == 0 || c.TxFrames == 0)) {
+				t.Errorf("%s (%s) rep %d: %+v", s.Name, s.Proto, i, c)
+			}
 		}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
-	if len(r.Goals) != 6 {
-		t.Errorf("%d goals reported, want all 6", len(r.Goals))
+	if len(r.Goals) != 7 {
+		t.Errorf("%d goals reported, want all 7", len(r.Goals))
+	}
+	for _, g := range r.Goals {
+		if (g.ID == "stack-vs-gvisor" || g.ID == "stack-vs-gvisor-tcp") && !g.Value.Valid() {
+			t.Errorf("goal %s has no value: %s", g.ID, g.Detail)
+		}
 	}
 }

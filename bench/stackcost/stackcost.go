@@ -10,6 +10,7 @@ import (
 
 	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
+	"github.com/rxpath/rxpath/bench/sysstat"
 	"github.com/rxpath/rxpath/driver/replay"
 	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/poller"
@@ -129,6 +130,7 @@ func run(p *poller.Poller, sink Sink, n uint64) (report.CostRep, error) {
 	runtime.ReadMemStats(&ms0)
 	var c report.CostRep
 	start := time.Now()
+	cpu0, _ := sysstat.ProcessCPU()
 	for c.Packets < n {
 		k := p.Poll()
 		if k == 0 {
@@ -138,6 +140,9 @@ func run(p *poller.Poller, sink Sink, n uint64) (report.CostRep, error) {
 		c.Delivered += uint64(sink.Drain())
 	}
 	c.ElapsedNS = int64(time.Since(start))
+	if cpu1, err := sysstat.ProcessCPU(); err == nil {
+		c.CPUNS = int64(cpu1 - cpu0)
+	}
 	runtime.ReadMemStats(&ms1)
 	c.Allocs = ms1.Mallocs - ms0.Mallocs
 	c.Bytes = ms1.TotalAlloc - ms0.TotalAlloc

@@ -28,6 +28,17 @@ func ReadSNMP() (SNMP, error) {
 	return ParseSNMP(bytes.NewReader(b))
 }
 
+// ReadNetstat reads the extended MIBs (TcpExt, IpExt, ...) of the calling
+// thread's network namespace (/proc/thread-self/net/netstat), in the
+// format of /proc/net/snmp.
+func ReadNetstat() (SNMP, error) {
+	b, err := os.ReadFile("/proc/thread-self/net/netstat")
+	if err != nil {
+		return nil, err
+	}
+	return ParseSNMP(bytes.NewReader(b))
+}
+
 // Gettid returns the calling thread's id (lock the goroutine to its thread
 // first for it to mean anything).
 func Gettid() int { return unix.Gettid() }

@@ -29,4 +29,9 @@ func TestThreadCPU(t *testing.T) {
 	if _, err := ProcessCPU(); err != nil {
 		t.Error(err)
 	}
+	if n, err := ReadNetstat(); err != nil {
+		t.Error(err)
+	} else if _, ok := n["TcpExt"]["TCPRcvQDrop"]; !ok {
+		t.Errorf("netstat has no TcpExt TCPRcvQDrop: %v", n["TcpExt"])
+	}
 }

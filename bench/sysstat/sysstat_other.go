@@ -16,6 +16,9 @@ func ReadStat() (Stat, error) { return Stat{}, errNotSupported }
 // ReadSNMP reports that /proc/net/snmp needs Linux.
 func ReadSNMP() (SNMP, error) { return nil, errNotSupported }
 
+// ReadNetstat reports that /proc/net/netstat needs Linux.
+func ReadNetstat() (SNMP, error) { return nil, errNotSupported }
+
 // Gettid returns 0 off Linux.
 func Gettid() int { return 0 }
 

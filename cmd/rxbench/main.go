@@ -10,9 +10,14 @@
 // each scenario as a warm-up then N repetitions of a fixed duration. The
 // table on stdout gives min, median and max of each figure, the loss split
 // by where it happened, CPU per packet, and the ratio to the XDP-drop
-// ceiling and to kernel sockets; progress goes to stderr. --json writes
-// every raw figure, --plot a chart. See package bench/scenario for the
-// method and bench/report for the figures.
+// ceiling and to kernel sockets; the TCP rows (a kernel TCP client
+// streaming to rxpath's TCP sink, or to a kernel TCP server) give goodput
+// in Gbit/s and CPU per byte instead, against the kernel server; the
+// stack-cost rows give the time and allocations per packet of rxpath's
+// stack and gVisor's netstack, for UDP datagrams and in-order TCP
+// segments. Progress goes to stderr. --json writes every raw figure,
+// --plot a chart. See package bench/scenario for the method and
+// bench/report for the figures.
 //
 // `rxbench gen` only sends traffic into a lab made by `rxpath lab up`.
 package main
@@ -111,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	busySpin := fs.Bool("busy-spin", false, "rxpath's pollers spin and never sleep (as `rxpath demo`); default: sleep in poll(2) after 50µs idle")
 	stackPkts := fs.Uint64("stack-packets", 0, "packets per stack-cost repetition (default: the mode's)")
 	jsonPath := fs.String("json", "", "write every raw figure as JSON to this file")
-	plotPath := fs.String("plot", "", "write a chart (Mpps and CPU per packet by scenario) to this .png or .svg file")
+	plotPath := fs.String("plot", "", "write a chart (UDP: Mpps and CPU per packet; TCP: Gbit/s and CPU per byte) to this .png or .svg file")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {

@@ -65,13 +65,14 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestSmoke runs `rxbench --smoke` for two fast scenarios on a lab of its
-// own and checks that each produced figures and that the lab is gone.
+// TestSmoke runs `rxbench --smoke` for two fast UDP scenarios and both TCP
+// ones on a lab of its own and checks that each produced figures and that
+// the lab is gone.
 func TestSmoke(t *testing.T) {
 	labtest.RequirePrivileges(t)
 	dir := t.TempDir()
 	jsonPath, plotPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
-	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,rxpath-raw", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
+	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,rxpath-raw,tcp-rxpath,tcp-kernel", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +89,8 @@ func TestSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Scenarios) != 2 {
-		t.Fatalf("%d scenarios in the JSON, want 2", len(r.Scenarios))
+	if len(r.Scenarios) != 4 {
+		t.Fatalf("%d scenarios in the JSON, want 4", len(r.Scenarios))
 	}
 	for _, s := range r.Scenarios {
 		if s.Status != report.StatusOK || len(s.Reps) != 2 {
@@ -100,13 +101,22 @@ func TestSmoke(t *testing.T) {
 			if rep.Sent == 0 || rep.Received == 0 || rep.ElapsedNS <= 0 {
 				t.Errorf("%s rep %d: sent %d received %d in %dns", s.Name, i, rep.Sent, rep.Received, rep.ElapsedNS)
 			}
+			if s.Proto == report.ProtoTCP && (rep.TxBytes == 0 || rep.RxBytes == 0) {
+				t.Errorf("%s rep %d: the client wrote %d bytes, the application got %d", s.Name, i, rep.TxBytes, rep.RxBytes)
+			}
+		}
+		if s.Proto == report.ProtoTCP && (!s.Summary.GoodputGbps.Valid() || !s.Summary.CPUNSByte.Valid()) {
+			t.Errorf("%s: goodput %+v, CPU per byte %+v", s.Name, s.Summary.GoodputGbps, s.Summary.CPUNSByte)
 		}
 		if !strings.Contains(out.String(), "\n"+s.Name+" ") {
 			t.Errorf("table has no row for %s:\n%s", s.Name, out.String())
 		}
 	}
-	if len(r.Goals) != 6 {
-		t.Errorf("%d goals, want 6", len(r.Goals))
+	if len(r.Goals) != 7 {
+		t.Errorf("%d goals, want 7", len(r.Goals))
+	}
+	if v := r.Find("tcp-rxpath").Summary.VsKernel; !v.Valid() {
+		t.Error("tcp-rxpath has no ratio to tcp-kernel")
 	}
 	if fi, err := os.Stat(plotPath); err != nil || fi.Size() == 0 {
 		t.Errorf("plot: %v", err)

@@ -7,7 +7,36 @@ import "sync"
 // thousand idle connections cost little, a fast one grows to its limit.
 const chunkSize = 64 << 10
 
-var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+// chunkFree keeps released chunks for reuse. Unlike a sync.Pool it is
+// neither emptied by the garbage collector nor split per P, so a steady
+// stream allocates nothing at all, whichever thread the poller runs on; it
+// keeps at most maxFreeChunks (4 MiB) for the next burst.
+var chunkFree struct {
+	sync.Mutex
+	c []*[chunkSize]byte
+}
+
+const maxFreeChunks = 64
+
+func getChunk() *[chunkSize]byte {
+	chunkFree.Lock()
+	defer chunkFree.Unlock()
+	if n := len(chunkFree.c); n > 0 {
+		c := chunkFree.c[n-1]
+		chunkFree.c[n-1] = nil
+		chunkFree.c = chunkFree.c[:n-1]
+		return c
+	}
+	return new([chunkSize]byte)
+}
+
+func putChunk(c *[chunkSize]byte) {
+	chunkFree.Lock()
+	defer chunkFree.Unlock()
+	if len(chunkFree.c) < maxFreeChunks {
+		chunkFree.c = append(chunkFree.c, c)
+	}
+}
 
 // chunkBuf is a byte FIFO made of pooled chunks. Not safe for concurrent
 // use: the connection's lock guards it.
@@ -27,7 +56,7 @@ func (b *chunkBuf) write(p []byte) int {
 		end := b.head + b.n
 		ci, off := end/chunkSize, end%chunkSize
 		if ci == len(b.chunks) {
-			b.chunks = append(b.chunks, chunkPool.Get().(*[chunkSize]byte))
+			b.chunks = append(b.chunks, getChunk())
 		}
 		k := copy(b.chunks[ci][off:], p[w:])
 		w += k
@@ -73,7 +102,7 @@ func (b *chunkBuf) discard(n int) {
 	}
 	if drop > 0 {
 		for i := 0; i < drop; i++ {
-			chunkPool.Put(b.chunks[i])
+			putChunk(b.chunks[i])
 			b.chunks[i] = nil
 		}
 		b.chunks = append(b.chunks[:0], b.chunks[drop:]...)

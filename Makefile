@@ -1,6 +1,6 @@
 # rxpath: kernel-bypass packet receive in Go.
 #
-#   make demo    build, create the veth lab, receive a burst on AF_XDP, report, tear down (root)
+#   make demo    build, the veth lab, rxpath run with every service, kernel peers, report, tear down (root)
 #   make test    every test; the privileged ones (veth labs, AF_XDP, XDP) run when root
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   the benchmark (grows with the rxbench issue)

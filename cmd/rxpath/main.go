@@ -13,7 +13,7 @@ const usage = `usage:
   rxpath lab down                        remove it
   rxpath run --iface IF [flags]          receive on IF and print stats (run 'rxpath run -h')
   rxpath stats [--once] ADDR             print the stats of a run started with --metrics ADDR
-  rxpath demo                            lab up, receive a generated burst on AF_XDP, report, lab down
+  rxpath demo                            lab up, rxpath run with every service, ping/UDP/TCP/curl from kernel peers, report, lab down
 `
 
 func main() {

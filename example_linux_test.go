@@ -10,12 +10,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -26,7 +24,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
@@ -228,26 +225,14 @@ func TestExampleCapture(t *testing.T) {
 	}
 
 	// The capture holds exactly the datagrams to port 9000, in order.
-	f, err := os.Open(path)
+	records, err := labtest.ReadPcap(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	pr, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	if len(records) != want {
+		t.Fatalf("capture holds %d frames, want %d", len(records), want)
 	}
-	for i := 0; ; i++ {
-		data, _, err := pr.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			if i != want {
-				t.Fatalf("capture holds %d frames, want %d", i, want)
-			}
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, data := range records {
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		u, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
 		if u == nil || u.DstPort != 9000 || !bytes.Equal(u.Payload, payload(buf, uint64(i))) {

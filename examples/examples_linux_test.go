@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +29,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
@@ -286,26 +284,14 @@ func TestCapture(t *testing.T) {
 			m[1], 2*n-1, m[2], n, m[3], n-1, m[4], out)
 	}
 
-	f, err := os.Open(path)
+	frames, err := labtest.ReadPcap(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	if len(frames) != n {
+		t.Fatalf("the capture holds %d frames, want %d", len(frames), n)
 	}
-	for i := 0; ; i++ {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			if i != n {
-				t.Fatalf("the capture holds %d frames, want %d", i, n)
-			}
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, data := range frames {
 		pkt := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		u, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
 		if u == nil || u.DstPort != 9000 || string(u.Payload) != fmt.Sprintf("captured %d", i) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
@@ -132,25 +130,16 @@ func TestDemo(t *testing.T) {
 // traffic the tap filter keeps.
 func checkDemoPcap(t *testing.T, pcap string, report []byte) {
 	t.Helper()
-	f, err := os.Open(pcap)
-	if err != nil {
+	if _, err := os.Stat(pcap); err != nil {
 		t.Fatalf("the pcap is not where the report says: %v", err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
+	all, err := labtest.ReadPcap(pcap)
 	if err != nil {
-		t.Fatalf("pcapgo: %v", err)
+		t.Fatalf("pcapgo: frame %d: %v", len(all)+1, err)
 	}
-	var frames, arp, echo, syn5001, httpGet, udp9000 int
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("pcapgo: frame %d: %v", frames+1, err)
-		}
-		frames++
+	frames := len(all)
+	var arp, echo, syn5001, httpGet, udp9000 int
+	for _, data := range all {
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		if p.Layer(layers.LayerTypeARP) != nil {
 			arp++

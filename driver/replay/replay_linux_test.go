@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/rxpath/rxpath/driver/replay"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
@@ -71,22 +69,9 @@ func TestReplaysTcpdumpCapture(t *testing.T) {
 	td.Wait()
 
 	// An independent read of the file.
-	f, err := os.Open(file)
+	want, err := labtest.ReadPcap(file)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		want = append(want, append([]byte(nil), data...))
 	}
 	if len(want) != n {
 		t.Fatalf("tcpdump captured %d frames, want %d", len(want), n)

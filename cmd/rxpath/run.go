@@ -258,10 +258,7 @@ func defaultCPUs(o engine.Options) ([]int, error) {
 	if qs == nil {
 		n := 1
 		if info, err := netdev.Lookup(o.Iface); err == nil && info.NumRxQueues > 0 {
-			n = info.NumRxQueues
-			if ch, err := netdev.Channels(o.Iface); err == nil && ch.RxQueues() > 0 {
-				n = ch.RxQueues()
-			}
+			n, _ = netdev.RxQueueCount(info)
 		}
 		if o.Driver.Kind == driver.Packet && o.Driver.Packet.Queues > 0 {
 			n = o.Driver.Packet.Queues

@@ -28,6 +28,16 @@ func Channels(name string) (ChannelCounts, error) {
 	}, nil
 }
 
+// RxQueueCount returns how many rx queues info's interface uses, and where
+// that came from: its ethtool channels when the driver reports them, else
+// the kernel's rx queue count.
+func RxQueueCount(info Info) (n int, source string) {
+	if ch, err := Channels(info.Name); err == nil && ch.RxQueues() > 0 {
+		return ch.RxQueues(), "ethtool channels"
+	}
+	return info.NumRxQueues, "rx queues"
+}
+
 // RSSQueues returns the rx queues the interface's RSS indirection table
 // spreads traffic over (ethtool -x), from ETHTOOL_GRXFHINDIR. Drivers
 // without RSS return an error wrapping EOPNOTSUPP.

@@ -18,5 +18,8 @@ func List() ([]Info, error) { return nil, errNotSupported }
 // Channels is not supported off Linux.
 func Channels(name string) (ChannelCounts, error) { return ChannelCounts{}, errNotSupported }
 
+// RxQueueCount returns info.NumRxQueues off Linux.
+func RxQueueCount(info Info) (int, string) { return info.NumRxQueues, "rx queues" }
+
 // RSSQueues is not supported off Linux.
 func RSSQueues(name string) ([]int, error) { return nil, errNotSupported }

@@ -112,10 +112,7 @@ func Run(c Config) []Finding {
 	}
 
 	// Queues: ethtool channels, else the kernel's rx queue count.
-	nq, src := info.NumRxQueues, "rx queues"
-	if ch, err := netdev.Channels(info.Name); err == nil && ch.RxQueues() > 0 {
-		nq, src = ch.RxQueues(), "ethtool channels"
-	}
+	nq, src := netdev.RxQueueCount(info)
 	bound := c.Queues
 	if bound == nil {
 		for q := range nq {

@@ -184,20 +184,33 @@ func (r *stackRun) attach(d *driver.Device) error {
 
 func (r *stackRun) handlerFor(int) poller.Handler { return r.s.Handler() }
 
-// line is the stack's part of the per-second stats line.
+// line is the stack's part of the per-interval stats from the live
+// counters.
 func (r *stackRun) line() string {
 	if r.s == nil {
 		return ""
 	}
-	s, ip, u := r.s.Stats(), r.ip.Stats(), r.u.Stats()
+	ss, ip, u := r.s.Stats(), r.ip.Stats(), r.u.Stats()
+	s := Summary{Stack: &ss, IPv4: &ip, UDP: &u}
+	for _, k := range r.sinks {
+		s.UDPSinks = append(s.UDPSinks, k.stats())
+	}
+	return stackLine(s)
+}
+
+// stackLine is the stack's part of the per-interval stats: rxpath run
+// prints it for its live counters, rxpath stats for a Summary rebuilt from
+// the metrics.
+func stackLine(s Summary) string {
+	ip, u := *s.IPv4, *s.UDP
 	ipDrops := ip.TooShort + ip.BadVersion + ip.BadIHL + ip.BadTotalLength + ip.LengthBeyond + ip.BadChecksum +
 		ip.BadOptions + ip.SourceRoute + ip.Martian + ip.TTLZero + ip.NotForUs + ip.UnknownProto
 	var sink uint64
-	for _, k := range r.sinks {
-		sink += k.datagrams.Load()
+	for _, k := range s.UDPSinks {
+		sink += k.Datagrams
 	}
 	return fmt.Sprintf("eth not_for_us=%d | ip in=%d drops=%d filtered=%d frags=%d | icmp echo=%d | udp in=%d noport=%d csum=%d rcvbuf=%d | sinks=%d",
-		s.NotForUs, ip.Received, ipDrops, ip.FilterPre+ip.FilterIn, ip.Fragments, ip.ICMPEchoReplies,
+		s.Stack.NotForUs, ip.Received, ipDrops, ip.FilterPre+ip.FilterIn, ip.Fragments, ip.ICMPEchoReplies,
 		u.InDatagrams, u.NoPorts, u.CsumErrors, u.RcvbufErrors, sink)
 }
 

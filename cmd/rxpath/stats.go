@@ -204,20 +204,6 @@ func rateLines(prev, cur Summary) []string {
 	return intervalLines(prev.Snapshot, cur.Snapshot, stack)
 }
 
-// stackLine is stackRun.line computed from a Summary.
-func stackLine(s Summary) string {
-	ip, u := *s.IPv4, *s.UDP
-	ipDrops := ip.TooShort + ip.BadVersion + ip.BadIHL + ip.BadTotalLength + ip.LengthBeyond + ip.BadChecksum +
-		ip.BadOptions + ip.SourceRoute + ip.Martian + ip.TTLZero + ip.NotForUs + ip.UnknownProto
-	var sink uint64
-	for _, k := range s.UDPSinks {
-		sink += k.Datagrams
-	}
-	return fmt.Sprintf("eth not_for_us=%d | ip in=%d drops=%d filtered=%d frags=%d | icmp echo=%d | udp in=%d noport=%d csum=%d rcvbuf=%d | sinks=%d",
-		s.Stack.NotForUs, ip.Received, ipDrops, ip.FilterPre+ip.FilterIn, ip.Fragments, ip.ICMPEchoReplies,
-		u.InDatagrams, u.NoPorts, u.CsumErrors, u.RcvbufErrors, sink)
-}
-
 // stackSummary is stackRun.summary for a Summary rebuilt from metrics.
 // The metrics carry each TCP sink's number of connections but not the
 // connections themselves (one label set per connection would be

@@ -1,6 +1,9 @@
 package driver
 
-import "github.com/rxpath/rxpath/driver/internal/queue"
+import (
+	"github.com/rxpath/rxpath/driver/internal/linkstate"
+	"github.com/rxpath/rxpath/driver/internal/queue"
+)
 
 // The queue interface and its types. They are defined in an internal
 // package so that the drivers below can implement them while this package
@@ -18,6 +21,9 @@ type (
 	KernelStats = queue.KernelStats
 	// Buffers is a queue's buffer ledger.
 	Buffers = queue.Buffers
+	// LinkStats are the link's state and its down/up history, as the
+	// device's link watcher saw them.
+	LinkStats = linkstate.Stats
 )
 
 // Sentinel errors that callers branch on.
@@ -26,4 +32,8 @@ var (
 	ErrNotSupported = queue.ErrNotSupported
 	// ErrQueueDown: the queue's device went away or reported an error.
 	ErrQueueDown = queue.ErrQueueDown
+	// ErrLinkGone: the interface was deleted (or moved to another
+	// namespace) while bound. Errors from a queue's Wait wrap it, with
+	// ErrQueueDown and syscall.ENODEV.
+	ErrLinkGone = linkstate.ErrGone
 )

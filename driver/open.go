@@ -82,6 +82,17 @@ type Device struct {
 	Packet *afpacket.Device
 
 	closer io.Closer
+	link   func() LinkStats
+}
+
+// Link returns the link's state and its down/up history: a down link is a
+// gap in receive, counted here; a deleted one ends every queue's poller
+// with ErrLinkGone.
+func (d *Device) Link() LinkStats {
+	if d.link == nil {
+		return LinkStats{}
+	}
+	return d.link()
 }
 
 // Close closes the underlying device. It is idempotent.
@@ -121,7 +132,7 @@ func fromXDP(x *afxdp.Device) *Device {
 		mode += " (native refused: " + x.Fallback() + ")"
 	}
 	return &Device{Kind: XDP, Mode: mode, Name: info.Name, Index: info.Index, MAC: info.MAC,
-		Queues: x.DriverQueues(), XDP: x, closer: x}
+		Queues: x.DriverQueues(), XDP: x, closer: x, link: x.Link}
 }
 
 func openPacket(ifname string, o afpacket.Options) (*Device, error) {
@@ -131,5 +142,5 @@ func openPacket(ifname string, o afpacket.Options) (*Device, error) {
 	}
 	info := p.Info()
 	return &Device{Kind: Packet, Mode: "TPACKET_V3", Name: info.Name, Index: info.Index, MAC: info.MAC,
-		Queues: p.DriverQueues(), Packet: p, closer: p}, nil
+		Queues: p.DriverQueues(), Packet: p, closer: p, link: p.Link}, nil
 }

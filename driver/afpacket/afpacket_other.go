@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/rxpath/rxpath/driver/internal/linkstate"
 	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 )
@@ -75,3 +76,6 @@ func (q *Queue) Check() error { return nil }
 
 // Close does nothing.
 func (q *Queue) Close() error { return nil }
+
+// Link returns zeros.
+func (d *Device) Link() linkstate.Stats { return linkstate.Stats{} }

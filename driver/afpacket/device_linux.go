@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver/internal/linkstate"
 	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 )
@@ -21,6 +22,7 @@ type Device struct {
 	group     uint16 // fanout group id
 	grouped   bool   // the sockets joined a fanout group
 	queues    []*Queue
+	watch     *linkstate.Watcher
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -53,6 +55,9 @@ func Open(ifname string, opts Options) (d *Device, err error) {
 			d = nil
 		}
 	}()
+	if d.watch, err = linkstate.Watch(info.Index); err != nil {
+		return d, fmt.Errorf("afpacket: %s: %w", ifname, err)
+	}
 	for i := range n {
 		q, err := openQueue(d, i)
 		if err != nil {
@@ -162,7 +167,19 @@ func (d *Device) Close() error {
 		for _, q := range d.queues {
 			errs = append(errs, q.Close())
 		}
+		if d.watch != nil {
+			errs = append(errs, d.watch.Close())
+		}
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
+}
+
+// Link returns the link's state as the device saw it: up or down, how
+// often and how long it went down, and whether it was deleted.
+func (d *Device) Link() linkstate.Stats {
+	if d.watch == nil {
+		return linkstate.Stats{}
+	}
+	return d.watch.Stats()
 }

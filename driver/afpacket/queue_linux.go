@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver/internal/linkstate"
 	"github.com/rxpath/rxpath/driver/internal/queue"
 )
 
@@ -50,7 +51,8 @@ type Queue struct {
 	id    int
 	fd    int
 	efd   int // eventfd that Wake and Close signal
-	epfd  int // epoll set of fd (edge-triggered) and efd
+	epfd  int // epoll set of fd (edge-triggered), efd and the link watcher
+	link  *linkstate.Watcher
 	ring  []byte
 	bsize int // block size
 	maxTx int // largest frame Transmit takes: MTU plus Ethernet header
@@ -76,7 +78,7 @@ type Queue struct {
 	shut        bool     // Close has run: the ring is never written again
 
 	// Poller-owned scratch for Wait.
-	events [2]unix.EpollEvent
+	events [3]unix.EpollEvent
 	efdBuf [8]byte
 
 	// Transmit side.
@@ -107,7 +109,7 @@ type counters struct {
 
 func openQueue(d *Device, id int) (q *Queue, err error) {
 	o := d.opts
-	q = &Queue{id: id, fd: -1, efd: -1, epfd: -1, bsize: o.BlockSize, maxTx: d.info.MTU + ethHdrLen}
+	q = &Queue{id: id, fd: -1, efd: -1, epfd: -1, link: d.watch, bsize: o.BlockSize, maxTx: d.info.MTU + ethHdrLen}
 	defer func() {
 		if err != nil {
 			q.Close()
@@ -133,6 +135,7 @@ func openQueue(d *Device, id int) (q *Queue, err error) {
 	for _, e := range []unix.EpollEvent{
 		{Events: unix.EPOLLIN | unix.EPOLLERR | unix.EPOLLET, Fd: int32(q.fd)},
 		{Events: unix.EPOLLIN, Fd: int32(q.efd)},
+		{Events: unix.EPOLLIN, Fd: int32(q.link.FD())},
 	} {
 		if err := unix.EpollCtl(q.epfd, unix.EPOLL_CTL_ADD, int(e.Fd), &e); err != nil {
 			return q, os.NewSyscallError("epoll_ctl", err)
@@ -462,7 +465,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 		}
 		break
 	}
-	sockErr := false
+	sockErr, linkEvent := false, n == 0
 	for _, e := range q.events[:n] {
 		switch e.Fd {
 		case int32(q.efd):
@@ -471,10 +474,17 @@ func (q *Queue) Wait(timeout time.Duration) error {
 			if e.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				sockErr = true
 			}
+		default:
+			linkEvent = true
 		}
 	}
 	if q.closed.Load() {
 		return net.ErrClosed
+	}
+	if linkEvent {
+		if err := q.link.Update(); err != nil {
+			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, queue.ErrQueueDown)
+		}
 	}
 	if sockErr {
 		if err := q.socketError(); err != nil {
@@ -499,7 +509,15 @@ func (q *Queue) socketError() error {
 		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, os.NewSyscallError("getsockopt SO_ERROR", err), queue.ErrQueueDown)
 	}
 	switch e := unix.Errno(v); e {
-	case unix.ENETDOWN, unix.ENODEV, unix.ENXIO:
+	case unix.ENETDOWN:
+		// The link went down, or away: the kernel unhooks the socket
+		// either way and hooks it back when the link comes up. Only a
+		// deleted link ends the queue; a down one is counted by the
+		// watcher.
+		if err := q.link.Check(); err != nil {
+			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, queue.ErrQueueDown)
+		}
+	case unix.ENODEV, unix.ENXIO:
 		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, e, queue.ErrQueueDown)
 	}
 	return nil

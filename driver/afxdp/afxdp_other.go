@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/rxpath/rxpath/driver/internal/linkstate"
 	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 	"github.com/rxpath/rxpath/umem"
@@ -76,3 +77,6 @@ func (q *Queue) Close() error { return nil }
 
 // Check does nothing.
 func (q *Queue) Check() error { return nil }
+
+// Link returns zeros.
+func (d *Device) Link() linkstate.Stats { return linkstate.Stats{} }

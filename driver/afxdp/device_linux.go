@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver/internal/linkstate"
 	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 )
@@ -33,6 +34,7 @@ type Device struct {
 	attach    AttachMode // the mode actually in use
 	zeroCopy  bool
 	fallback  string // why auto attach fell back to generic, if it did
+	watch     *linkstate.Watcher
 	closeOnce sync.Once
 	closed    atomic.Bool
 	closeErr  error
@@ -73,6 +75,9 @@ func Open(ifname string, opts Options) (d *Device, err error) {
 		}
 	}()
 
+	if d.watch, err = linkstate.Watch(info.Index); err != nil {
+		return d, fmt.Errorf("afxdp: %s: %w", ifname, err)
+	}
 	d.xsks, err = ebpf.NewMap(xskMapSpec(info.NumRxQueues))
 	if err != nil {
 		return d, fmt.Errorf("afxdp: create XSKMAP: %w", privileged(err))
@@ -210,7 +215,19 @@ func (d *Device) Close() error {
 		if d.xsks != nil {
 			errs = append(errs, d.xsks.Close())
 		}
+		if d.watch != nil {
+			errs = append(errs, d.watch.Close())
+		}
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
+}
+
+// Link returns the link's state as the device saw it: up or down, how
+// often and how long it went down, and whether it was deleted.
+func (d *Device) Link() linkstate.Stats {
+	if d.watch == nil {
+		return linkstate.Stats{}
+	}
+	return d.watch.Stats()
 }

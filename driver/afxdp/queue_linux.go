@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver/internal/linkstate"
 	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
@@ -24,6 +25,7 @@ type Queue struct {
 	id       int
 	fd       int
 	efd      int // eventfd that Wake and Close signal
+	link     *linkstate.Watcher
 	zeroCopy bool
 	umem     *umem.UMEM
 	fill     *rxring.FillRing
@@ -63,7 +65,7 @@ type counters struct {
 
 func openQueue(d *Device, id int) (q *Queue, err error) {
 	o := d.opts
-	q = &Queue{id: id, fd: -1, efd: -1}
+	q = &Queue{id: id, fd: -1, efd: -1, link: d.watch}
 	defer func() {
 		if err != nil {
 			q.Close()
@@ -289,7 +291,11 @@ func (q *Queue) Wait(timeout time.Duration) error {
 		return nil
 	}
 	q.st.waits.Add(1)
-	fds := [2]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLIN}, {Fd: int32(q.efd), Events: unix.POLLIN}}
+	// The link watcher's socket wakes the wait on a link event: the
+	// kernel only unbinds the socket when its device goes away (poll
+	// then reports nothing at all), so that event is how a deleted
+	// link is noticed.
+	fds := [3]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLIN}, {Fd: int32(q.efd), Events: unix.POLLIN}, {Fd: int32(q.link.FD()), Events: unix.POLLIN}}
 	ts := unix.NsecToTimespec(int64(timeout))
 	for {
 		_, err := unix.Ppoll(fds[:], &ts, nil)
@@ -310,6 +316,11 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	}
 	if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
 		return fmt.Errorf("afxdp queue %d: poll revents %#x: %w", q.id, fds[0].Revents, queue.ErrQueueDown)
+	}
+	if fds[0].Revents&unix.POLLIN == 0 {
+		if err := q.link.Update(); err != nil {
+			return fmt.Errorf("afxdp queue %d: %w: %w", q.id, err, queue.ErrQueueDown)
+		}
 	}
 	if fds[0].Revents&unix.POLLIN != 0 {
 		q.st.wakeups.Add(1)

@@ -108,15 +108,18 @@ func (e *Engine) Err() <-chan error { return e.errc }
 
 // Snapshot is the engine's counters at one moment.
 type Snapshot struct {
-	Iface   string         `json:"iface"`
-	Driver  string         `json:"driver"`
-	Mode    string         `json:"mode"`
-	Reason  string         `json:"fallback_reason,omitempty"`
-	Elapsed float64        `json:"elapsed_s"`
-	Frames  uint64         `json:"rx_frames"`
-	Bytes   uint64         `json:"rx_bytes"`
-	Dropped uint64         `json:"dropped"`
-	Queues  []poller.Stats `json:"queues"`
+	Iface   string  `json:"iface"`
+	Driver  string  `json:"driver"`
+	Mode    string  `json:"mode"`
+	Reason  string  `json:"fallback_reason,omitempty"`
+	Elapsed float64 `json:"elapsed_s"`
+	Frames  uint64  `json:"rx_frames"`
+	Bytes   uint64  `json:"rx_bytes"`
+	Dropped uint64  `json:"dropped"`
+	// Link is the link's state and its down time: a gap in receive
+	// that no queue counter sees.
+	Link   driver.LinkStats `json:"link"`
+	Queues []poller.Stats   `json:"queues"`
 	// LedgerErr is set after Close when a ledger did not balance.
 	LedgerErr string `json:"ledger_error,omitempty"`
 }
@@ -129,6 +132,7 @@ func (e *Engine) Snapshot() Snapshot {
 		Mode:    e.dev.Mode,
 		Reason:  e.dev.Reason,
 		Elapsed: time.Since(e.started).Seconds(),
+		Link:    e.dev.Link(),
 	}
 	for _, p := range e.pollers {
 		qs := p.Stats()

@@ -125,9 +125,9 @@ func listenMetrics(addr string, stderr io.Writer) (*metricsServer, error) {
 // serve starts serving metrics of e and st (nil without --ip) and returns
 // the snapshot function the run loop must use from then on. On a nil
 // server it returns e.Snapshot.
-func (m *metricsServer) serve(e *engine.Engine, st *stackRun) func() engine.Snapshot {
+func (m *metricsServer) serve(snapshot func() engine.Snapshot, st *stackRun) func() engine.Snapshot {
 	if m == nil {
-		return e.Snapshot
+		return snapshot
 	}
 	summary := func() Summary {
 		m.mu.Lock()
@@ -135,7 +135,7 @@ func (m *metricsServer) serve(e *engine.Engine, st *stackRun) func() engine.Snap
 		if m.closed {
 			return m.last
 		}
-		s := Summary{Snapshot: e.Snapshot()}
+		s := Summary{Snapshot: snapshot()}
 		if st != nil {
 			st.fill(&s)
 		}
@@ -159,7 +159,7 @@ func (m *metricsServer) serve(e *engine.Engine, st *stackRun) func() engine.Snap
 	return func() engine.Snapshot {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return e.Snapshot()
+		return snapshot()
 	}
 }
 

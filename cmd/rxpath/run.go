@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +59,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		httpPort multiFlag
 		loss     = fs.Float64("inject-loss", 0, "drop this fraction of received frames (fault injection)")
 		reorder  = fs.Float64("inject-reorder", 0, "swap this fraction of received frames with the next (fault injection)")
+		reattach = fs.Bool("reattach", false, "when the interface is deleted, wait for it to return and bind it again (default: exit non-zero)")
 	)
 	fs.Var(&tcpSinks, "tcp-sink", "accept TCP connections on this port, drain them and report bytes and SHA-256 (repeatable)")
 	fs.Var(&tcpEchos, "tcp-echo", "echo TCP connections on this port (repeatable)")
@@ -154,16 +156,19 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ms.close()
-	e, err := engine.Start(o)
+	runs, err := startRuns(o)
 	if err != nil {
 		return err
 	}
-	snapshot := ms.serve(e, st)
-	d := e.Device()
-	log.Info("receiving on "+*iface, "queues", len(d.Queues), "driver", d.Kind.String(), "mode", d.Mode, "cpus", fmt.Sprint(o.CPUs))
-	if d.Reason != "" {
-		log.Warn("fell back to AF_PACKET", "reason", d.Reason)
+	snapshot := ms.serve(runs.snapshot, st)
+	logStart := func() {
+		d := runs.device()
+		log.Info("receiving on "+*iface, "queues", len(d.Queues), "driver", d.Kind.String(), "mode", d.Mode, "cpus", fmt.Sprint(o.CPUs))
+		if d.Reason != "" {
+			log.Warn("fell back to AF_PACKET", "reason", d.Reason)
+		}
 	}
+	logStart()
 	view := newLiveView(stderr)
 
 	var tick <-chan time.Time
@@ -207,13 +212,23 @@ loop:
 			break loop
 		case <-stop:
 			break loop
-		case runErr = <-e.Err():
-			break loop
+		case runErr = <-runs.err():
+			if !*reattach || !errors.Is(runErr, driver.ErrLinkGone) {
+				break loop
+			}
+			view.forget()
+			log.Warn("the interface was deleted; waiting for it to return (--reattach)", "iface", *iface, "err", runErr)
+			stopped, err := runs.reattach(sigs, stop, log)
+			if runErr = err; err != nil || stopped {
+				break loop
+			}
+			logStart()
+			prev = snapshot()
 		}
 	}
 	ms.close() // no scrape may take a snapshot while the engine closes
-	closeErr := e.Close()
-	final := Summary{Snapshot: e.Final()}
+	closeErr := runs.close()
+	final := Summary{Snapshot: runs.final(), Reattached: runs.reattached()}
 	if st != nil {
 		if err := st.close(); err != nil && closeErr == nil {
 			closeErr = err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -72,6 +73,9 @@ type Summary struct {
 	TCP      *tcp.Stats         `json:"tcp,omitempty"`
 	TCPSinks []TCPSinkStats     `json:"tcp_sinks,omitempty"`
 	PcapFile string             `json:"pcap,omitempty"`
+	// Reattached counts the times --reattach bound the interface again
+	// after it was deleted.
+	Reattached int `json:"reattached,omitempty"`
 }
 
 func newStackRun(f stackFlags) (*stackRun, error) {
@@ -132,6 +136,15 @@ const ethernetMSS = 1448
 
 // attach builds the stack on the opened device (engine.Options.OnOpen).
 func (r *stackRun) attach(d *driver.Device) error {
+	if r.s != nil {
+		// --reattach: the same stack, sockets and connections, on the
+		// interface's new queues.
+		if mac := r.s.MAC(); !bytes.Equal(d.MAC, mac[:]) {
+			return fmt.Errorf("%s came back with MAC %v, the stack has %v; restart rxpath", d.Name, d.MAC, net.HardwareAddr(mac[:]))
+		}
+		r.s.Attach(d.Queues)
+		return nil
+	}
 	so := stack.Options{MAC: d.MAC, Addrs: []netip.Prefix{r.addr}, GatewayMAC: r.gw}
 	if r.tap != nil {
 		so.Tap = r.tap

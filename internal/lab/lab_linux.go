@@ -46,45 +46,19 @@ func Up(cfg Config) (_ *Lab, err error) {
 		}
 	}()
 
-	q, mtu := strconv.Itoa(cfg.Queues), strconv.Itoa(cfg.MTU)
 	if _, err := runIP("netns", "add", cfg.PeerNS); err != nil {
 		return nil, fmt.Errorf("lab up: add peer netns: %w", err)
 	}
 	if _, err := runIP("netns", "add", cfg.DUTNS); err != nil {
 		return nil, fmt.Errorf("lab up: add DUT netns: %w", err)
 	}
-	// Created inside the DUT namespace with the peer end moved straight
-	// into the peer namespace: the names never appear in the root
-	// namespace.
-	if _, err := runIP("-n", cfg.DUTNS, "link", "add", cfg.DUTIf,
-		"numtxqueues", q, "numrxqueues", q, "mtu", mtu,
-		"type", "veth", "peer", "name", cfg.PeerIf,
-		"numtxqueues", q, "numrxqueues", q, "mtu", mtu, "netns", cfg.PeerNS); err != nil {
-		return nil, fmt.Errorf("lab up: create veth: %w", err)
+	if err := addVeth(cfg, nil, nil); err != nil {
+		return nil, fmt.Errorf("lab up: %w", err)
 	}
-	// Before the links go up, so no IPv6 packet is ever sent.
-	if err := disableIPv6(cfg.DUTNS, cfg.DUTIf); err != nil {
-		return nil, fmt.Errorf("lab up: disable IPv6 on DUT end: %w", err)
-	}
-	if err := disableIPv6(cfg.PeerNS, cfg.PeerIf); err != nil {
-		return nil, fmt.Errorf("lab up: disable IPv6 on peer end: %w", err)
-	}
-	if _, err := Exec(cfg.PeerNS, "ethtool", "-K", cfg.PeerIf, "tx", "off"); err != nil {
-		return nil, fmt.Errorf("lab up: turn off tx checksum offload on peer end: %w", err)
-	}
-	if cfg.Queues > 1 {
-		if err := configureXPS(cfg.PeerNS, cfg.PeerIf, cfg.Queues, runtime.NumCPU()); err != nil {
-			return nil, fmt.Errorf("lab up: configure XPS on peer end: %w", err)
-		}
-	}
-	if _, err := runIP("-n", cfg.PeerNS, "addr", "add", cfg.PeerAddr.String(), "dev", cfg.PeerIf); err != nil {
-		return nil, fmt.Errorf("lab up: add peer address: %w", err)
-	}
-	for _, link := range [][2]string{
-		{cfg.DUTNS, "lo"}, {cfg.PeerNS, "lo"}, {cfg.DUTNS, cfg.DUTIf}, {cfg.PeerNS, cfg.PeerIf},
-	} {
-		if _, err := runIP("-n", link[0], "link", "set", "dev", link[1], "up"); err != nil {
-			return nil, fmt.Errorf("lab up: set %s up in netns %s: %w", link[1], link[0], err)
+	// Loopback is up in both namespaces, as on any host.
+	for _, ns := range []string{cfg.DUTNS, cfg.PeerNS} {
+		if _, err := runIP("-n", ns, "link", "set", "dev", "lo", "up"); err != nil {
+			return nil, fmt.Errorf("lab up: set lo up in netns %s: %w", ns, err)
 		}
 	}
 
@@ -100,6 +74,77 @@ func Up(cfg Config) (_ *Lab, err error) {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
 	return l, nil
+}
+
+// addVeth creates the veth pair of cfg, with the given MACs (nil: random),
+// configures it and brings both ends up.
+func addVeth(cfg Config, dutMAC, peerMAC net.HardwareAddr) error {
+	q, mtu := strconv.Itoa(cfg.Queues), strconv.Itoa(cfg.MTU)
+	// Created inside the DUT namespace with the peer end moved straight
+	// into the peer namespace: the names never appear in the root
+	// namespace.
+	dut := []string{"-n", cfg.DUTNS, "link", "add", cfg.DUTIf, "numtxqueues", q, "numrxqueues", q, "mtu", mtu}
+	if dutMAC != nil {
+		dut = append(dut, "address", dutMAC.String())
+	}
+	peer := []string{"type", "veth", "peer", "name", cfg.PeerIf, "numtxqueues", q, "numrxqueues", q, "mtu", mtu, "netns", cfg.PeerNS}
+	if peerMAC != nil {
+		peer = append(peer, "address", peerMAC.String())
+	}
+	if _, err := runIP(append(dut, peer...)...); err != nil {
+		return fmt.Errorf("create veth: %w", err)
+	}
+	// Before the links go up, so no IPv6 packet is ever sent.
+	if err := disableIPv6(cfg.DUTNS, cfg.DUTIf); err != nil {
+		return fmt.Errorf("disable IPv6 on DUT end: %w", err)
+	}
+	if err := disableIPv6(cfg.PeerNS, cfg.PeerIf); err != nil {
+		return fmt.Errorf("disable IPv6 on peer end: %w", err)
+	}
+	if _, err := Exec(cfg.PeerNS, "ethtool", "-K", cfg.PeerIf, "tx", "off"); err != nil {
+		return fmt.Errorf("turn off tx checksum offload on peer end: %w", err)
+	}
+	if cfg.Queues > 1 {
+		if err := configureXPS(cfg.PeerNS, cfg.PeerIf, cfg.Queues, runtime.NumCPU()); err != nil {
+			return fmt.Errorf("configure XPS on peer end: %w", err)
+		}
+	}
+	if _, err := runIP("-n", cfg.PeerNS, "addr", "add", cfg.PeerAddr.String(), "dev", cfg.PeerIf); err != nil {
+		return fmt.Errorf("add peer address: %w", err)
+	}
+	for _, link := range [][2]string{
+		{cfg.DUTNS, cfg.DUTIf}, {cfg.PeerNS, cfg.PeerIf},
+	} {
+		if _, err := runIP("-n", link[0], "link", "set", "dev", link[1], "up"); err != nil {
+			return fmt.Errorf("set %s up in netns %s: %w", link[1], link[0], err)
+		}
+	}
+
+	return nil
+}
+
+// Recreate replaces the veth pair with a new one of the same names, MACs,
+// MTU and queues, in the same namespaces (and under any process running in
+// them), as a NIC driver reload would. The new ends have new ifindexes.
+func (l *Lab) Recreate() error {
+	if _, err := runIP("-n", l.DUTNS, "link", "del", "dev", l.DUTIf); err != nil {
+		if _, _, lerr := lookupLink(l.DUTNS, l.DUTIf); lerr == nil {
+			return fmt.Errorf("lab recreate: %w", err)
+		}
+	}
+	if err := addVeth(l.Config, l.DUTMAC, l.PeerMAC); err != nil {
+		return fmt.Errorf("lab recreate: %w", err)
+	}
+	if err := l.readBack(); err != nil {
+		return fmt.Errorf("lab recreate: %w", err)
+	}
+	if err := waitCarrier(l.DUTNS, l.DUTIf, carrierTimeout); err != nil {
+		return fmt.Errorf("lab recreate: %w", err)
+	}
+	if err := waitCarrier(l.PeerNS, l.PeerIf, carrierTimeout); err != nil {
+		return fmt.Errorf("lab recreate: %w", err)
+	}
+	return nil
 }
 
 // Open attaches to a lab made earlier by Up (typically by `rxpath lab up`)

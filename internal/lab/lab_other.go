@@ -40,3 +40,6 @@ func (l *Lab) AddStaticNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
 
 // SetMTU is not supported on this GOOS.
 func (l *Lab) SetMTU(mtu int) error { return errNotSupported("lab: set MTU") }
+
+// Recreate is not supported outside Linux.
+func (l *Lab) Recreate() error { return errNotSupported("lab: recreate") }

@@ -99,6 +99,12 @@ func (h Held) Release() {
 	defer p.retMu.Unlock()
 	if p.draining {
 		p.returns = append(p.returns, h.f)
+		if len(p.returns) == 1 {
+			// The loop may be asleep in Wait with an empty fill ring
+			// (the application held every frame): wake it to post
+			// this one, or the kernel drops until PollTimeout.
+			p.q.Wake()
+		}
 		return
 	}
 	p.q.Release([]driver.Frame{h.f})
@@ -220,9 +226,11 @@ func (p *Poller) loop() (err error) {
 	defer runtime.UnlockOSThread()
 	defer p.running.Store(false)
 	if p.opts.Pin {
-		if err := affinity.Pin(p.opts.CPU); err != nil {
+		undo, err := affinity.PinUndo(p.opts.CPU)
+		if err != nil {
 			return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
 		}
+		defer undo() // before the thread is unlocked
 	}
 	p.retMu.Lock()
 	p.draining = true

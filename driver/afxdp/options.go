@@ -97,8 +97,10 @@ type Options struct {
 	// BusyPoll sets the socket busy-poll options.
 	BusyPoll BusyPoll
 	// BindRetry bounds how long bind retries EBUSY, which the kernel
-	// returns for a moment after a socket on the same queue closed
-	// (default 500ms).
+	// returns after a socket on the same queue closed until deferred
+	// work that needs the RTNL lock releases the queue: usually a few
+	// milliseconds, seconds on a host busy with link changes (default
+	// 5s).
 	BindRetry time.Duration
 }
 
@@ -110,7 +112,7 @@ func DefaultOptions() Options {
 		RxSize:    2048,
 		TxSize:    512,
 		CompSize:  512,
-		BindRetry: 500 * time.Millisecond,
+		BindRetry: 5 * time.Second,
 	}
 }
 

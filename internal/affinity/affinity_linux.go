@@ -20,3 +20,18 @@ func Pin(cpu int) error {
 	}
 	return nil
 }
+
+// PinUndo pins the calling OS thread to cpu like Pin and returns a function
+// that restores the thread's previous CPU set, to call before the thread
+// goes back to the Go runtime (runtime.UnlockOSThread): otherwise whatever
+// goroutine runs on it next stays on that one CPU.
+func PinUndo(cpu int) (undo func(), err error) {
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return nil, fmt.Errorf("pin to CPU %d: %w", cpu, os.NewSyscallError("sched_getaffinity", err))
+	}
+	if err := Pin(cpu); err != nil {
+		return nil, err
+	}
+	return func() { unix.SchedSetaffinity(0, &old) }, nil
+}

@@ -18,3 +18,6 @@ func Pin(cpu int) error {
 func QueueCPUs(iface string, queues []int) ([]int, string, error) {
 	return nil, "", fmt.Errorf("queue CPUs on %s: %w", runtime.GOOS, driver.ErrNotSupported)
 }
+
+// PinUndo is not supported off Linux.
+func PinUndo(cpu int) (func(), error) { return nil, Pin(cpu) }

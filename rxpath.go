@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
@@ -105,7 +106,8 @@ type Node struct {
 	// Tap is the capture that Open created for Config.Pcap, or nil.
 	Tap *tap.Tap
 
-	closed atomic.Bool
+	closed     atomic.Bool
+	stopExpire func() // the reassembly expiry ticker
 }
 
 // Open binds the interface, builds the stack (or installs Config.Handler)
@@ -173,6 +175,7 @@ func Open(cfg Config) (_ *Node, err error) {
 				ipo.Filter = filter.NewTable(rules)
 			}
 			n.IPv4 = ipv4.New(n.Stack, ipo)
+			n.stopExpire = n.IPv4.ExpireEvery(time.Second)
 			n.UDP = udp.New(n.IPv4, cfg.UDP)
 			to := cfg.TCP
 			if to.RcvMem == 0 {
@@ -219,6 +222,9 @@ func rawHandler(h poller.Handler, capture stack.Tap) poller.Handler {
 // release stops what Open started before the engine: the TCP timers and
 // the capture file it created. It returns the capture's close error.
 func (n *Node) release() error {
+	if n.stopExpire != nil {
+		n.stopExpire()
+	}
 	if n.TCP != nil {
 		n.TCP.Close()
 	}

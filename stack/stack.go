@@ -72,6 +72,7 @@ type Stats struct {
 	ARPReplies    uint64 `json:"arp_replies"`    // replies we asked for and learned
 	ARPSent       uint64 `json:"arp_sent"`       // requests and replies we sent
 	ARPCacheFull  uint64 `json:"arp_cache_full"` // entries evicted to make room
+	Neighbors     int    `json:"neighbors"`      // entries in the neighbour cache now (a gauge)
 	TxFrames      uint64 `json:"tx_frames"`
 	TxNoRoute     uint64 `json:"tx_no_route"`
 	TxPendingDrop uint64 `json:"tx_pending_dropped"` // queued for an unresolved neighbour that never answered, or queue full
@@ -413,6 +414,7 @@ func (s *Stack) Stats() Stats {
 		ARPIgnored: c.arpIgnored.Load(), ARPReplies: c.arpReplies.Load(), ARPSent: c.arpSent.Load(),
 		ARPCacheFull: c.arpCacheFull.Load(), TxFrames: c.txFrames.Load(), TxNoRoute: c.txNoRoute.Load(),
 		TxPendingDrop: c.txPendingDrop.Load(), TxRingFull: c.txRingFull.Load(),
+		Neighbors: s.neigh.len(),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/internal/engine"
@@ -44,20 +45,22 @@ type stackFlags struct {
 // stackRun is the stack `rxpath run --ip` builds on the device: link
 // layer, IPv4 with the filter, UDP with the sinks, and the tap.
 type stackRun struct {
-	f      stackFlags
-	addr   netip.Prefix
-	gw     net.HardwareAddr
-	table  *filter.Table
-	tap    *tap.Tap
-	s      *stack.Stack
-	ip     *ipv4.IPv4
-	u      *udp.UDP
-	sinks  []*udpSink
-	conns  []*udp.Conn
-	tcp    *tcp.TCP
-	tsinks []*tcpSink
-	lns    []*tcp.Listener
-	closed bool
+	f stackFlags
+	// stopExpire stops the reassembly expiry ticker.
+	stopExpire func()
+	addr       netip.Prefix
+	gw         net.HardwareAddr
+	table      *filter.Table
+	tap        *tap.Tap
+	s          *stack.Stack
+	ip         *ipv4.IPv4
+	u          *udp.UDP
+	sinks      []*udpSink
+	conns      []*udp.Conn
+	tcp        *tcp.TCP
+	tsinks     []*tcpSink
+	lns        []*tcp.Listener
+	closed     bool
 }
 
 // Summary is the JSON summary of `rxpath run`: the engine's counters and,
@@ -154,6 +157,7 @@ func (r *stackRun) attach(d *driver.Device) error {
 		return err
 	}
 	r.ip = ipv4.New(r.s, ipv4.Options{Filter: r.table})
+	r.stopExpire = r.ip.ExpireEvery(time.Second)
 	r.u = udp.New(r.ip, udp.Options{PortUnreachable: r.f.portUnreachable})
 	for _, k := range r.sinks {
 		c, err := r.u.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), k.port), udp.SocketOptions{})
@@ -233,6 +237,9 @@ func (r *stackRun) close() error {
 		return nil
 	}
 	r.closed = true
+	if r.stopExpire != nil {
+		r.stopExpire()
+	}
 	for _, c := range r.conns {
 		c.Close()
 	}

@@ -132,8 +132,35 @@ func (ip *IPv4) RegisterTransport(proto uint8, h TransportHandler) {
 	ip.protos[proto].Store(&h)
 }
 
-// Expire drops timed-out reassembly state; the layer also does it lazily.
+// Expire drops timed-out reassembly state; the layer also does it lazily,
+// when fragments arrive.
 func (ip *IPv4) Expire() { ip.reasm.Expire() }
+
+// ExpireEvery calls Expire every d on a goroutine of its own until stop is
+// called, so that what a fragment flood left behind is freed at its
+// timeout even when no fragment follows (ip_expire's timer). Callers with
+// a fake clock call Expire themselves instead.
+func (ip *IPv4) ExpireEvery(d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				ip.Expire()
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-exited })
+	}
+}
 
 func isMartianSource(a [4]byte) bool {
 	return a[0] == 127 || a[0]&0xf0 == 0xe0 || a[0]&0xf0 == 0xf0 || a == [4]byte{}

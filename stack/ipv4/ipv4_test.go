@@ -337,3 +337,31 @@ func TestICMPErrorRateLimit(t *testing.T) {
 		t.Fatalf("%d frames sent, want 10 port unreachables", n)
 	}
 }
+
+// TestExpireEvery: what a fragment flood leaves behind is freed at its
+// timeout by the ticker, with no further fragment to trigger the lazy
+// expiry.
+func TestExpireEvery(t *testing.T) {
+	r := newRig(t, ipv4.Options{Reassembly: fragment.Options{Timeout: time.Second}})
+	h := ipHdr(layers.IPProtocolUDP)
+	h.Flags = layers.IPv4MoreFragments
+	r.deliver(serialize(t, eth(), h, gopacket.Payload(make([]byte, 1400))))
+	if st := r.ip.Stats().Reassembly; st.Datagrams != 1 {
+		t.Fatalf("reassembly %+v, want one datagram held", st)
+	}
+	r.now = r.now.Add(2 * time.Second) // before the ticker starts: no race on r.now
+	stop := r.ip.ExpireEvery(time.Millisecond)
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.ip.Stats().Reassembly.Bytes != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the ticker never expired the datagram: %+v", r.ip.Stats().Reassembly)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	stop() // idempotent
+	if st := r.ip.Stats().Reassembly; st.Timeouts != 1 || st.Datagrams != 0 {
+		t.Fatalf("after expiry: %+v", st)
+	}
+}

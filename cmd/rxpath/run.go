@@ -337,6 +337,13 @@ func summary(s engine.Snapshot) string {
 			k.RxFillRingEmpty, k.RxRingFull, k.RxFrozen, k.RxDropped, q.Driver.RxInvalid+k.RxInvalidDescs,
 			l.Unit, l.Free, l.Kernel, l.Held, l.Tx, l.Total)
 	}
+	if l := s.Link; l.Downs > 0 || l.Deleted {
+		fmt.Fprintf(&b, "  link: down %d time(s) for %.1fs in all", l.Downs, l.DownTime)
+		if l.Deleted {
+			b.WriteString(", deleted")
+		}
+		b.WriteString("\n")
+	}
 	if s.LedgerErr != "" {
 		fmt.Fprintf(&b, "  LEDGER ERROR: %s\n", s.LedgerErr)
 	}

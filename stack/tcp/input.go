@@ -150,6 +150,9 @@ func (c *Conn) processACK(seg *segment) {
 	t := c.t
 	ack := seg.ack
 	wnd := uint32(seg.wnd) << c.sndWScale
+	if c.inFlight() == 0 {
+		c.retries = 0 // an answer to our zero-window probes, if any
+	}
 	// SND.WND update (RFC 9293 §3.10.7.4, fifth check).
 	windowChanged := false
 	if c.sndWl1.LessThan(seg.seq) || c.sndWl1 == seg.seq && c.sndWl2.LessThanEq(ack) {

@@ -248,8 +248,21 @@ func (c *Conn) onRetransmitTimer(now time.Time) {
 	}
 	if c.inFlight() == 0 {
 		if c.unsent() > 0 && c.sndWnd == 0 {
-			// Zero-window probe: one byte beyond the window.
-			c.sendData(0, c.sndNxt, c.inFlight(), 1)
+			// Zero-window probe, as Linux's tcp_xmit_probe_skb: an
+			// empty segment at SND.UNA−1, which the peer answers with
+			// its window. (A byte beyond the window would be taken by
+			// a peer whose window update was lost, and its ACK, beyond
+			// SND.NXT, discarded: we would probe forever.) A peer that
+			// answers none of MaxRetries probes is gone, as in
+			// tcp_probe_timer; processACK resets the count.
+			c.retries++
+			if c.retries > c.t.opts.MaxRetries {
+				c.t.st.abortOnTimeout.Add(1)
+				c.sendRSTLocked()
+				c.terminate(ErrTimeout)
+				return
+			}
+			c.sendSegment(0, c.sndUna.Add(^seqnum.Size(0)), nil, false)
 			c.rto.Backoff()
 			c.armRTO()
 		}

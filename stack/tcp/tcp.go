@@ -52,8 +52,8 @@ type Options struct {
 	// MinRTO, MaxRTO and InitialRTO bound the retransmission timer
 	// (defaults 200 ms, 120 s, 1 s).
 	MinRTO, MaxRTO, InitialRTO time.Duration
-	// MaxRetries is how many retransmissions of one segment abort the
-	// connection (default 15).
+	// MaxRetries is how many retransmissions of one segment, or how many
+	// unanswered zero-window probes, abort the connection (default 15).
 	MaxRetries int
 	// FinTimeout is how long an orphaned connection waits in FIN-WAIT-2
 	// (default 60 s).

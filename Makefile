@@ -11,11 +11,22 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that need no privilege also run under the race detector.
 RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/netdev/... ./internal/metrics/... ./internal/affinity/... ./driver/channel/... ./driver/replay/... ./tap/... ./stack/...
 
-# Every fuzz target runs briefly in `make test` (FUZZTIME each) and longer
-# in `make fuzz`.
+# Every fuzz target runs briefly in `make test` (FUZZTIME each, through
+# fuzz-smoke) and for 30 s each in `make fuzz`. After each target it prints
+# go's last progress line, and at the end a table: per target the execs,
+# the average exec/s over the run (execs / elapsed) and go's rate over its
+# last full 3 s interval (its final line covers only the last fraction of
+# a second, usually 0/sec). Every target runs even when one fails. A
+# failing input is written by go test to testdata/fuzz/FuzzX/ in the
+# target's package; nothing here deletes it: commit it with the fix, and it
+# runs as a regression seed in every go test. Logs stay in the directory
+# printed at the end. FUZZMINIMIZETIME bounds the minimization of each new
+# input: with go's default, 60 s, a slow target that finds a few new inputs
+# spends its whole 30 s minimizing them, its exec count stalled meanwhile.
 FUZZTIME    ?= 2s
+FUZZMINIMIZETIME ?= 5s
 
-.PHONY: all build test test-race lint demo bench fuzz fuzz-smoke clean
+.PHONY: all build test test-race lint demo bench fuzz fuzz-smoke clean soak
 
 all: build
 
@@ -33,13 +44,43 @@ test: build
 
 # Runs each Fuzz target found in the tree for FUZZTIME.
 fuzz-smoke:
-	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read f; do \
-		pkg=./$$(dirname $$f); \
-		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/func //'); do \
+	@set -u; logs=$$(mktemp -d "$${TMPDIR:-/tmp}/rxpath-fuzz.XXXXXX"); fail=0; crashers=""; \
+	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		pkg=./$$(dirname "$${f#./}"); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$f" | sed 's/^func //'); do \
+			log=$$logs/$$(echo "$${pkg#./}" | tr '/' '_')_$$t.log; \
 			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/rxpath-fuzz.log 2>&1 || { cat /tmp/rxpath-fuzz.log; exit 1; }; \
+			if $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$pkg" >"$$log" 2>&1; then res=ok; else res=FAIL; fail=1; fi; \
+			last=$$(grep '^fuzz: elapsed: .*execs:' "$$log" | tail -n 1); \
+			prev=$$(grep '^fuzz: elapsed: .*execs:' "$$log" | tail -n 2 | head -n 1); \
+			echo "    $${last:-(no progress line)}"; \
+			if [ $$res = FAIL ]; then \
+				sed 's/^/    | /' "$$log"; \
+				for c in $$(sed -n 's/.*Failing input written to \(testdata\/fuzz\/[^ ]*\).*/\1/p' "$$log"); do \
+					crashers="$$crashers $${pkg#./}/$$c"; \
+				done; \
+			fi; \
+			printf '%s\t%s\t%s\t%s\t%s\n' "$$pkg" "$$t" "$$res" "$$last" "$$prev" >>"$$logs/summary"; \
 		done; \
-	done
+	done; \
+	echo; \
+	awk -F'\t' 'function secs(e, s) { s = 0; \
+			if (match(e, /[0-9]+h/)) s += substr(e, RSTART, RLENGTH - 1) * 3600; \
+			if (match(e, /[0-9]+m/)) s += substr(e, RSTART, RLENGTH - 1) * 60; \
+			if (match(e, /[0-9.]+s/)) s += substr(e, RSTART, RLENGTH - 1); return s } \
+		BEGIN { printf "%-32s %-22s %-6s %10s %8s %11s %9s\n", "package", "target", "result", "execs", "elapsed", "avg exec/s", "last 3s/s" } \
+		{ el = $$4; sub(/^fuzz: elapsed: /, "", el); sub(/,.*/, "", el); \
+			ex = $$4; if (!sub(/.*execs: /, "", ex)) ex = "-"; sub(/ .*/, "", ex); \
+			ra = "-"; if (match($$5, /\([0-9]+\/sec\)/)) ra = substr($$5, RSTART + 1, RLENGTH - 6); \
+			avg = (ex != "-" && secs(el) > 0) ? sprintf("%.0f", ex / secs(el)) : "-"; \
+			printf "%-32s %-22s %-6s %10s %8s %11s %9s\n", $$1, $$2, $$3, ex, (el == "" ? "-" : el), avg, ra }' "$$logs/summary"; \
+	echo "logs: $$logs"; \
+	if [ -n "$$crashers" ]; then \
+		echo; echo "New failing inputs, kept in the tree as regression seeds; fix the bug and commit them with the fix:"; \
+		for c in $$crashers; do echo "    git add $$c"; done; \
+	fi; \
+	if [ $$fail != 0 ]; then echo "fuzzing FAILED (see above)"; fi; \
+	exit $$fail
 
 fuzz:
 	$(MAKE) --no-print-directory fuzz-smoke FUZZTIME=30s
@@ -57,6 +98,15 @@ demo: build
 # bench.json and bench.png. CI does not run it (make test runs --smoke).
 bench: build
 	$(BIN)/rxbench --json bench.json --plot bench.png
+
+# The soak (internal/soak): rxpath run with the stack under mixed
+# legitimate and hostile traffic for DURATION; soak.csv, soak.png and
+# summary.txt go to soak-out/. make test runs the same test for 2 minutes.
+# -timeout is DURATION plus 15 minutes: Go adds up "30m15m".
+DURATION    ?= 30m
+soak:
+	RXPATH_SOAK_DURATION=$(DURATION) RXPATH_SOAK_OUT=$(CURDIR)/soak-out \
+		$(GO) test -count=1 -v -run '^TestSoak$$' -timeout $(DURATION)15m ./internal/soak/
 
 clean:
 	rm -rf $(BIN)

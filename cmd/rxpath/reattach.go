@@ -57,24 +57,29 @@ func (r *engineRuns) reattached() int {
 	return r.count
 }
 
+// addTotals adds the counters of s that carry over a re-attach to dst.
+func addTotals(dst *engine.Snapshot, s engine.Snapshot) {
+	dst.Frames += s.Frames
+	dst.Bytes += s.Bytes
+	dst.Dropped += s.Dropped
+	dst.Link.Downs += s.Link.Downs
+	dst.Link.DownTime += s.Link.DownTime
+}
+
 // merged adds the closed engines' totals to s, one engine's snapshot.
 func (r *engineRuns) merged(s engine.Snapshot) engine.Snapshot {
 	s.Elapsed = time.Since(r.started).Seconds()
-	s.Frames += r.base.Frames
-	s.Bytes += r.base.Bytes
-	s.Dropped += r.base.Dropped
-	s.Link.Downs += r.base.Link.Downs
-	s.Link.DownTime += r.base.Link.DownTime
+	addTotals(&s, r.base)
 	return s
 }
 
 // waiting is the snapshot while no engine runs: the last one's, with the
 // totals and the time the interface has been gone.
 func (r *engineRuns) waiting() engine.Snapshot {
-	s := r.last
+	s := r.last // its counters are in r.base already
 	s.Elapsed = time.Since(r.started).Seconds()
-	s.Frames, s.Bytes, s.Dropped = r.base.Frames, r.base.Bytes, r.base.Dropped
-	s.Link = r.base.Link
+	s.Frames, s.Bytes, s.Dropped, s.Link.Downs, s.Link.DownTime = 0, 0, 0, 0, 0
+	addTotals(&s, r.base)
 	s.Link.DownTime += time.Since(r.gone).Seconds()
 	return s
 }
@@ -121,11 +126,7 @@ func (r *engineRuns) reattach(sigs <-chan os.Signal, stop <-chan time.Time, log 
 	fin := old.Final()
 	r.mu.Lock()
 	r.cur, r.last, r.gone = nil, fin, time.Now()
-	r.base.Frames += fin.Frames
-	r.base.Bytes += fin.Bytes
-	r.base.Dropped += fin.Dropped
-	r.base.Link.Downs += fin.Link.Downs
-	r.base.Link.DownTime += fin.Link.DownTime
+	addTotals(&r.base, fin)
 	r.mu.Unlock()
 	if fin.LedgerErr != "" {
 		return false, fmt.Errorf("closing the deleted interface's engine: %w", cerr)

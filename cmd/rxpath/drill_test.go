@@ -115,7 +115,7 @@ func TestReattach(t *testing.T) {
 		t.Fatalf("the recreated interface kept ifindex %d", oldIndex)
 	}
 	labtest.WaitFor(t, "the run to bind again", func() bool { return strings.Count(stderr.String(), "receiving on") == 2 })
-	if !xdpAttached(t, l) {
+	if !labtest.XDPAttached(t, l) {
 		t.Fatal("no XDP program on the recreated interface")
 	}
 	sendSeqs(t, l, 1000, 1000)
@@ -135,7 +135,7 @@ func TestReattach(t *testing.T) {
 	if k.Datagrams != 2000 || k.SeqGaps != 0 || s.Frames < 2000 {
 		t.Fatalf("sink %+v, %d frames: want all 2000 datagrams across the re-attach\nstack %+v\nqueues %+v\npeer: %s\nDUT: %s", k, s.Frames, *s.Stack, s.Queues, peerStats, dutStats)
 	}
-	if xdpAttached(t, l) {
+	if labtest.XDPAttached(t, l) {
 		t.Fatal("XDP program left after shutdown")
 	}
 	t.Logf("re-attached after %.2fs without the interface; %d datagrams, %d fds throughout", s.Link.DownTime, k.Datagrams, fds)
@@ -168,13 +168,7 @@ func TestKill9UnderTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for xdpAttached(t, l) {
-		if time.Now().After(deadline) {
-			t.Fatal("the XDP program outlived the killed process")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitNoXDP(t, l)
 	// At once, with the flood still running.
 	out, err := exec.Command("ip", "netns", "exec", l.DUTNS, bin, "run", "--iface", l.DUTIf, "--attach", "native", "--cpus", "1",
 		"--duration", "1s", "--json", "--interval", "0").Output()

@@ -51,13 +51,18 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func xdpAttached(t *testing.T, l *lab.Lab) bool {
+// waitNoXDP waits for the XDP program of a killed run to leave the
+// interface: the kernel detaches it when the last fd of its BPF link
+// closes, with the process.
+func waitNoXDP(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	out, err := lab.Exec(l.DUTNS, "ip", "link", "show", "dev", l.DUTIf)
-	if err != nil {
-		t.Fatalf("ip link show: %v", err)
+	deadline := time.Now().Add(5 * time.Second)
+	for labtest.XDPAttached(t, l) {
+		if time.Now().After(deadline) {
+			t.Fatal("the XDP program outlived the killed process")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return strings.Contains(string(out), "xdp")
 }
 
 // startRun starts `rxpath run` in the DUT namespace and waits until it
@@ -91,20 +96,14 @@ func TestKill9LeavesNothing(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
 	bin := buildBinary(t)
 	cmd, _, _ := startRun(t, bin, l, "--attach", "native")
-	if !xdpAttached(t, l) {
+	if !labtest.XDPAttached(t, l) {
 		t.Fatal("no XDP program while rxpath runs")
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for xdpAttached(t, l) {
-		if time.Now().After(deadline) {
-			t.Fatal("the XDP program outlived the killed process")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitNoXDP(t, l)
 	// A new run binds again at once (bind retries EBUSY) and exits cleanly.
 	start := time.Now()
 	out, err := exec.Command("ip", "netns", "exec", l.DUTNS, bin, "run", "--iface", l.DUTIf, "--attach", "native",
@@ -157,7 +156,7 @@ func TestSignalShutdown(t *testing.T) {
 			if !strings.Contains(stderr.String(), "Mpps") {
 				t.Fatalf("no stats lines on stderr: %s", stderr.String())
 			}
-			if xdpAttached(t, l) {
+			if labtest.XDPAttached(t, l) {
 				t.Fatal("XDP program left after a clean shutdown")
 			}
 		})

@@ -79,7 +79,7 @@ func TestPreflightFailures(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", w, out)
 				}
 			}
-			if strings.Contains(out, "receiving on") || xdpAttached(t, l) {
+			if strings.Contains(out, "receiving on") || labtest.XDPAttached(t, l) {
 				t.Errorf("a failed preflight must not bind:\n%s", out)
 			}
 		})

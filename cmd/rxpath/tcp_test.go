@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -51,17 +50,12 @@ func stream(c *net.TCPConn, n int64, seed uint64) (string, error) {
 	// before, burst loss left connections sitting out backed-off kernel
 	// RTOs for minutes.
 	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	r := labtest.StreamRand(seed)
 	h := sha256.New()
 	buf := make([]byte, 256<<10)
 	for left := n; left > 0; {
 		k := min(int64(len(buf)), left)
-		for i := 0; i < int(k); i += 8 {
-			v := r.Uint64()
-			for j := 0; j < 8 && i+j < int(k); j++ {
-				buf[i+j] = byte(v >> (8 * j))
-			}
-		}
+		labtest.FillStream(r, buf[:k])
 		h.Write(buf[:k])
 		if _, err := c.Write(buf[:k]); err != nil {
 			return "", err

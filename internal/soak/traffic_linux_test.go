@@ -170,18 +170,13 @@ func (tc *tcpClients) stream(size int64, seed uint64) (Stream, error) {
 	// Generous: a stalled receiver must fail the soak, not hang it.
 	paced := time.Duration(float64(size) / tc.rate * float64(time.Second))
 	c.SetWriteDeadline(time.Now().Add(4*paced + time.Minute))
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	r := labtest.StreamRand(seed)
 	h := sha256.New()
 	buf := make([]byte, 64<<10)
 	start := time.Now()
 	for sent := int64(0); sent < size; {
 		k := min(int64(len(buf)), size-sent)
-		for i := 0; i < int(k); i += 8 {
-			v := r.Uint64()
-			for j := 0; j < 8 && i+j < int(k); j++ {
-				buf[i+j] = byte(v >> (8 * j))
-			}
-		}
+		labtest.FillStream(r, buf[:k])
 		h.Write(buf[:k])
 		if _, err := c.Write(buf[:k]); err != nil {
 			return s, err

@@ -127,22 +127,7 @@ func (h *harness) send(s seg) {
 	if s.win == 0 && s.flags != "R" {
 		t.Window = 65535
 	}
-	for _, f := range s.flags {
-		switch f {
-		case 'S':
-			t.SYN = true
-		case 'A':
-			t.ACK = true
-		case 'F':
-			t.FIN = true
-		case 'R':
-			t.RST = true
-		case 'P':
-			t.PSH = true
-		case 'Z':
-			t.Window = 0
-		}
-	}
+	setFlags(t, s.flags)
 	t.SetNetworkLayerForChecksum(ip)
 	f := h.ser(&layers.Ethernet{SrcMAC: h.peerMAC, DstMAC: h.ourMAC, EthernetType: layers.EthernetTypeIPv4}, ip, t, gopacket.Payload(s.data))
 	if s.badCsum {
@@ -325,3 +310,24 @@ func (pc *conn) raw(seq, ack uint32, flags string, data []byte) {
 }
 
 func netipAP(p uint16) netip.AddrPort { return netip.AddrPortFrom(ourIP, p) }
+
+// setFlags sets the TCP flags named in flags, any of "SAFRP"; 'Z' zeroes
+// the window.
+func setFlags(t *layers.TCP, flags string) {
+	for _, f := range flags {
+		switch f {
+		case 'S':
+			t.SYN = true
+		case 'A':
+			t.ACK = true
+		case 'F':
+			t.FIN = true
+		case 'R':
+			t.RST = true
+		case 'P':
+			t.PSH = true
+		case 'Z':
+			t.Window = 0
+		}
+	}
+}

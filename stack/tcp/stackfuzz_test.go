@@ -882,20 +882,7 @@ type fzSeg struct {
 func (s fzSeg) frame(tb testing.TB) []byte {
 	ip := fzIP(layers.IPProtocolTCP, ourIP)
 	t := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), Seq: s.seq, Ack: s.ack, Window: s.win, Options: s.opts}
-	for _, f := range s.flags {
-		switch f {
-		case 'S':
-			t.SYN = true
-		case 'A':
-			t.ACK = true
-		case 'F':
-			t.FIN = true
-		case 'R':
-			t.RST = true
-		case 'P':
-			t.PSH = true
-		}
-	}
+	setFlags(t, s.flags)
 	t.SetNetworkLayerForChecksum(ip)
 	return fzSer(tb, fzEth(layers.EthernetTypeIPv4), ip, t, gopacket.Payload(s.data))
 }

@@ -3,6 +3,7 @@ package labtest
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -164,4 +165,21 @@ func UDPFrameToPeer(t testing.TB, l *lab.Lab, seq uint64) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// StreamRand returns the pseudo-random source of a test TCP stream: the
+// same seed gives the same bytes, so a sender can hash what it sends and
+// compare with the receiver's hash.
+func StreamRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// FillStream fills buf with the stream's next bytes.
+func FillStream(r *rand.Rand, buf []byte) {
+	for i := 0; i < len(buf); i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8 && i+j < len(buf); j++ {
+			buf[i+j] = byte(v >> (8 * j))
+		}
+	}
 }

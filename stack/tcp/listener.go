@@ -20,7 +20,10 @@ type ListenOptions struct {
 	// the listener answers with SYN cookies and keeps no state.
 	SynQueue int
 	// Handler, if set, puts accepted connections in handler mode: it is
-	// called once per connection when the handshake completes and returns
+	// called once per connection when the handshake completes and the
+	// connection is queued for Accept (never for one the listener refuses,
+	// so each call is matched by a connection Accept returns, or that
+	// Close of the listener ends), and returns
 	// the function that then receives the stream's bytes on the poller
 	// goroutine, as zero-copy views valid only during the call, instead of
 	// the receive buffer. That function runs with the connection locked:
@@ -277,15 +280,18 @@ func (c *Conn) completePassiveOpen(seg *segment) bool {
 	c.sndWl1, c.sndWl2 = seg.seq, seg.ack
 	c.establish()
 	c.wakeWriters() // a simultaneous open's Dial waits here
-	if c.l != nil && c.l.opts.Handler != nil {
-		c.handler = c.l.opts.Handler(c)
-	}
 	t.st.passiveOpens.Add(1)
 	if c.l != nil && !c.l.enqueue(c) {
 		t.st.listenOverflows.Add(1)
 		c.sendRSTLocked()
 		c.terminate(net.ErrClosed)
 		return false
+	}
+	// Only a connection Accept will return gets a handler: one the
+	// listener refused would leave the application a record nobody ends.
+	// The lock is held, so no data reaches the connection before it is set.
+	if c.l != nil && c.l.opts.Handler != nil {
+		c.handler = c.l.opts.Handler(c)
 	}
 	return true
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ import (
 //	ipv4.bad_checksum                  rxpath_ipv4_bad_checksum_total
 //	filter[].Packets                   rxpath_filter_rule_packets_total{index="0",rule="drop udp dport 9001",hook="input",verdict="drop"}
 //	udp_sinks[].datagrams              rxpath_udp_sink_datagrams_total{port="9000"}
-//	tcp_sinks[].connections            rxpath_tcp_sink_connections{port="5001"} (a count: no per-connection labels)
+//	tcp_sinks[].accepted               rxpath_tcp_sink_accepted_total{port="5001"} (no per-connection labels)
 //
 // Strings are the labels of _info gauges: rxpath_info{iface,driver,mode,...}
 // and rxpath_queue_driver_buffers_info{queue,unit}.
@@ -40,37 +41,39 @@ var summaryOptions = metrics.Options{
 		"filter":    {Name: "filter_rule", Labels: []string{"rule", "hook", "verdict"}, IndexLabel: "index"},
 		"udp_sinks": {Name: "udp_sink", Labels: []string{"port"}},
 		"tcp_sinks": {Name: "tcp_sink", Labels: []string{"port"}},
-		// One element per connection ever accepted: export the number only.
-		"tcp_sinks.connections": {Name: "connections", Count: true},
 	},
 	Gauges: []string{
 		"queues.driver.rx_ring_level", "queues.driver.rx_ring_size",
 		"queues.driver.fill_ring_level", "queues.driver.fill_ring_size",
 		"queues.driver.buffers.total", "queues.driver.buffers.free", "queues.driver.buffers.kernel",
 		"queues.driver.buffers.held", "queues.driver.buffers.tx",
-		"udp_sinks.first_seq", "udp_sinks.last_seq",
+		"udp_sinks.first_seq", "udp_sinks.last_seq", "tcp_sinks.open",
 	},
 	Names: map[string]string{"elapsed_s": "elapsed_seconds"},
-	// The queue's index is already its label.
-	Skip: []string{"queues.driver.queue"},
+	// The queue's index is already its label. A sink's connections would be
+	// one label set per connection: unbounded, and the counts say enough.
+	Skip: []string{"queues.driver.queue", "tcp_sinks.connections"},
 	Help: map[string]string{
-		"":                      "rxpath run: engine totals over all queues",
-		"elapsed_s":             "Seconds since the engine started",
-		"dropped":               "Frames dropped by the driver and the kernel, all queues",
-		"queues":                "Poller counters of one rx queue (like /proc/net/softnet_stat)",
-		"queues.driver":         "Driver counters of one rx queue",
-		"queues.driver.kernel":  "Kernel counters of one rx queue: XDP_STATISTICS (AF_XDP) or PACKET_STATISTICS (AF_PACKET)",
-		"queues.driver.buffers": "Buffer ledger of one rx queue: free+kernel+held+tx = total",
-		"stack":                 "Ethernet and ARP layer",
-		"ipv4":                  "IPv4 and ICMP layer",
-		"ipv4.reassembly":       "IPv4 fragment reassembly",
-		"udp":                   "UDP layer",
-		"tcp":                   "TCP layer",
-		"filter":                "Filter rule: packets and bytes it matched",
-		"tap":                   "Capture tap (--pcap)",
-		"udp_sinks":             "UDP sink (--udp-sink) on one port",
-		"tcp_sinks":             "TCP sink (--tcp-sink) on one port",
-		"tcp_sinks.connections": "Connections the TCP sink accepted",
+		"":                          "rxpath run: engine totals over all queues",
+		"elapsed_s":                 "Seconds since the engine started",
+		"dropped":                   "Frames dropped by the driver and the kernel, all queues",
+		"queues":                    "Poller counters of one rx queue (like /proc/net/softnet_stat)",
+		"queues.driver":             "Driver counters of one rx queue",
+		"queues.driver.kernel":      "Kernel counters of one rx queue: XDP_STATISTICS (AF_XDP) or PACKET_STATISTICS (AF_PACKET)",
+		"queues.driver.buffers":     "Buffer ledger of one rx queue: free+kernel+held+tx = total",
+		"stack":                     "Ethernet and ARP layer",
+		"ipv4":                      "IPv4 and ICMP layer",
+		"ipv4.reassembly":           "IPv4 fragment reassembly",
+		"udp":                       "UDP layer",
+		"tcp":                       "TCP layer",
+		"filter":                    "Filter rule: packets and bytes it matched",
+		"tap":                       "Capture tap (--pcap)",
+		"udp_sinks":                 "UDP sink (--udp-sink) on one port",
+		"tcp_sinks":                 "TCP sink (--tcp-sink) on one port",
+		"tcp_sinks.accepted":        "Connections the TCP sink accepted",
+		"tcp_sinks.complete":        "Connections that ended with the peer's FIN",
+		"tcp_sinks.open":            "Connections still receiving",
+		"tcp_sinks.records_evicted": "Ended connections no longer listed in the JSON summary",
 	},
 }
 
@@ -92,6 +95,7 @@ func newSummarySchema() (*metrics.Schema[Summary], error) {
 // a scrape still in flight gets the last one.
 type metricsServer struct {
 	ln     net.Listener
+	pprof  bool // serve Go's profiles at /debug/pprof/ too
 	schema *metrics.Schema[Summary]
 	srv    *http.Server
 
@@ -106,8 +110,11 @@ type metricsServer struct {
 // the URL on stderr. It returns nil for an empty addr. Binding happens
 // before the engine starts so that a bad address fails before anything
 // is attached; scrapes wait in the listen backlog until serve.
-func listenMetrics(addr string, stderr io.Writer) (*metricsServer, error) {
+func listenMetrics(addr string, withPprof bool, stderr io.Writer) (*metricsServer, error) {
 	if addr == "" {
+		if withPprof {
+			return nil, usageError{errors.New("run: --pprof needs --metrics: the profiles are served on that address")}
+		}
 		return nil, nil
 	}
 	schema, err := newSummarySchema()
@@ -119,7 +126,10 @@ func listenMetrics(addr string, stderr io.Writer) (*metricsServer, error) {
 		return nil, fmt.Errorf("run: --metrics: %w", err)
 	}
 	fmt.Fprintf(stderr, "rxpath: metrics on http://%s/metrics\n", ln.Addr())
-	return &metricsServer{ln: ln, schema: schema}, nil
+	if withPprof {
+		fmt.Fprintf(stderr, "rxpath: Go profiles on http://%s/debug/pprof/\n", ln.Addr())
+	}
+	return &metricsServer{ln: ln, schema: schema, pprof: withPprof}, nil
 }
 
 // serve starts serving metrics of e and st (nil without --ip) and returns
@@ -137,7 +147,7 @@ func (m *metricsServer) serve(snapshot func() engine.Snapshot, st *stackRun) fun
 		}
 		s := Summary{Snapshot: snapshot()}
 		if st != nil {
-			st.fill(&s)
+			st.fill(&s, false)
 		}
 		m.last = s
 		return s
@@ -154,6 +164,15 @@ func (m *metricsServer) serve(snapshot func() engine.Snapshot, st *stackRun) fun
 		}
 		io.WriteString(w, "rxpath: metrics are at /metrics\n")
 	})
+	if m.pprof {
+		// Registered by hand: the package's init registers on
+		// http.DefaultServeMux, which nothing here serves.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go m.srv.Serve(m.ln)
 	return func() engine.Snapshot {

@@ -52,6 +52,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		tapExpr  = fs.String("tap-filter", "", "capture filter in tcpdump syntax")
 		portUnr  = fs.Bool("port-unreachable", false, "answer datagrams to closed UDP ports with ICMP port unreachable")
 		metricsA = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port; port 0 picks one, printed on stderr)")
+		pprofOn  = fs.Bool("pprof", false, "also serve Go's runtime profiles (heap, goroutine, CPU) at http://ADDR/debug/pprof/ on the --metrics address")
 		sinks    multiFlag
 		filters  multiFlag
 		tcpSinks multiFlag
@@ -151,7 +152,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	ms, err := listenMetrics(*metricsA, stderr)
+	ms, err := listenMetrics(*metricsA, *pprofOn, stderr)
 	if err != nil {
 		return err
 	}
@@ -233,7 +234,7 @@ loop:
 		if err := st.close(); err != nil && closeErr == nil {
 			closeErr = err
 		}
-		st.fill(&final)
+		st.fill(&final, true)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -255,7 +255,9 @@ func (r *stackRun) close() error {
 	return nil
 }
 
-func (r *stackRun) fill(s *Summary) {
+// fill adds the stack's counters to s; with records, each TCP sink's
+// connection list too (the JSON summary has it, metrics only count).
+func (r *stackRun) fill(s *Summary, records bool) {
 	if r.s == nil {
 		return
 	}
@@ -273,7 +275,7 @@ func (r *stackRun) fill(s *Summary) {
 	ts := r.tcp.Stats()
 	s.TCP = &ts
 	for _, k := range r.tsinks {
-		s.TCPSinks = append(s.TCPSinks, k.stats())
+		s.TCPSinks = append(s.TCPSinks, k.stats(records))
 	}
 }
 
@@ -295,7 +297,7 @@ func (r *stackRun) summary(s Summary) string {
 			s.TCP.PassiveOpens, s.TCP.InSegs, s.TCP.OutSegs, s.TCP.RetransSegs, s.TCP.OutRsts, s.TCP.SyncookiesSent)
 	}
 	for _, k := range s.TCPSinks {
-		fmt.Fprintf(&b, "tcp sink %d: %d connections, %d bytes\n", k.Port, len(k.Connections), k.Bytes)
+		fmt.Fprintf(&b, "tcp sink %d: %d connections (%d complete, %d open), %d bytes\n", k.Port, k.Accepted, k.Complete, k.Open, k.Bytes)
 		for i, c := range k.Connections {
 			if i == 5 {
 				fmt.Fprintf(&b, "  ... (%d more in --json)\n", len(k.Connections)-5)

@@ -205,22 +205,9 @@ func rateLines(prev, cur Summary) []string {
 }
 
 // stackSummary is stackRun.summary for a Summary rebuilt from metrics.
-// The metrics carry each TCP sink's number of connections but not the
-// connections themselves (one label set per connection would be
-// unbounded), so the per-connection lines are left out.
+// The metrics carry each TCP sink's counts but not its connections (one
+// label set per connection would be unbounded), so the per-connection
+// lines are left out.
 func stackSummary(s Summary) string {
-	c := s
-	c.TCPSinks = nil
-	for _, k := range s.TCPSinks {
-		k.Connections = nil
-		c.TCPSinks = append(c.TCPSinks, k)
-	}
-	text := (*stackRun)(nil).summary(c)
-	for _, k := range s.TCPSinks {
-		// summary printed 0 connections for the emptied list.
-		text = strings.Replace(text,
-			fmt.Sprintf("tcp sink %d: 0 connections, %d bytes", k.Port, k.Bytes),
-			fmt.Sprintf("tcp sink %d: %d connections, %d bytes", k.Port, len(k.Connections), k.Bytes), 1)
-	}
-	return text
+	return (*stackRun)(nil).summary(s)
 }

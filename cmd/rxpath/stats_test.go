@@ -122,7 +122,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 	ps := p.Stats()
 	want := Summary{Snapshot: engine.Snapshot{Iface: "chan0", Driver: "channel", Mode: "test", Elapsed: 2.5,
 		Frames: ps.Processed, Bytes: ps.Driver.RxBytes, Dropped: ps.Dropped(), Queues: []poller.Stats{ps}}}
-	st.fill(&want)
+	st.fill(&want, false)
 
 	schema, err := newSummarySchema()
 	if err != nil {
@@ -228,7 +228,7 @@ func TestStatsCommand(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(text, "tcp sink 5001: 1 connections, 262144 bytes") {
+	if !strings.Contains(text, "tcp sink 5001: 1 connections (1 complete, 0 open), 262144 bytes") {
 		t.Errorf("stats --once lacks the TCP sink's connection count:\n%s", text)
 	}
 	// Each interval is run's totals line, its stack line, then a line

@@ -6,60 +6,97 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 
 	"github.com/rxpath/rxpath/stack/tcp"
 )
 
+// sinkRecords bounds the finished connections a tcpSink remembers: the
+// most recent ones are kept, older ones only in the totals. A record is
+// about 100 bytes, so a sink taking connections for months stays near
+// 1.6 MiB (a 30-minute soak opens about 3000).
+const sinkRecords = 1 << 14
+
 // tcpSink accepts connections on a port, drains them in handler mode and
 // records each stream's length and SHA-256.
 type tcpSink struct {
-	port     uint16
-	l        *tcp.Listener
+	port uint16
+	l    *tcp.Listener
+	wg   sync.WaitGroup
+
 	mu       sync.Mutex
-	conns    []*sinkConn
-	byRemote map[string]*sinkConn
-	wg       sync.WaitGroup
+	open     map[*tcp.Conn]*sinkConn // handler installed, not yet ended
+	done     []sinkRecord            // ring of the last sinkRecords ended
+	next     int                     // where done's next record goes once full
+	accepted uint64
+	complete uint64
+	evicted  uint64
+	bytes    uint64 // of ended connections; open ones add theirs in stats
 }
 
+// sinkConn is a connection being drained. The poller writes it; stats and
+// the end of the connection read it.
 type sinkConn struct {
-	remote string
-	mu     sync.Mutex // the poller writes, the summary reads
-	h      hash.Hash
+	remote netip.AddrPort
+	mu     sync.Mutex
+	h      hash.Hash // nil once the connection ended
 	bytes  uint64
-	done   bool
+}
+
+// sinkRecord is an ended connection: the hash state is gone, only its
+// sum is kept.
+type sinkRecord struct {
+	remote   netip.AddrPort
+	bytes    uint64
+	sum      [sha256.Size]byte
+	complete bool
 }
 
 // TCPConnStats is one drained connection in the summary.
 type TCPConnStats struct {
 	Remote string `json:"remote"`
 	Bytes  uint64 `json:"bytes"`
-	SHA256 string `json:"sha256"`
-	Done   bool   `json:"complete"` // the peer finished with a FIN
+	SHA256 string `json:"sha256"`        // of the bytes so far while open
+	Done   bool   `json:"complete"`      // the peer finished with a FIN
+	Open   bool   `json:"open,omitzero"` // still receiving
 }
 
 // TCPSinkStats is the summary of one --tcp-sink port.
 type TCPSinkStats struct {
-	Port        uint16         `json:"port"`
-	Connections []TCPConnStats `json:"connections"`
-	Bytes       uint64         `json:"bytes"`
+	Port uint16 `json:"port"`
+	// Accepted counts connections the sink took; Complete those that
+	// ended with the peer's FIN; Open those still receiving.
+	Accepted uint64 `json:"accepted"`
+	Complete uint64 `json:"complete"`
+	Open     uint64 `json:"open"`
+	// Connections lists the open connections and the most recent ended
+	// ones, by remote address. RecordsEvicted counts ended connections
+	// no longer listed (beyond the newest sinkRecords).
+	Connections    []TCPConnStats `json:"connections"`
+	RecordsEvicted uint64         `json:"records_evicted"`
+	Bytes          uint64         `json:"bytes"`
 }
 
 func (s *tcpSink) options() tcp.ListenOptions {
 	return tcp.ListenOptions{Backlog: 1024, SynQueue: 1024, Handler: func(c *tcp.Conn) func([]byte) {
-		sc := &sinkConn{remote: c.RemoteAddrPort().String(), h: sha256.New()}
+		// The stack calls this only for a connection Accept returns (or
+		// that closing the listener ends): serve ends every one.
+		sc := &sinkConn{remote: c.RemoteAddrPort(), h: sha256.New()}
 		s.mu.Lock()
-		s.conns = append(s.conns, sc)
-		if s.byRemote == nil {
-			s.byRemote = make(map[string]*sinkConn)
+		if s.open == nil {
+			s.open = make(map[*tcp.Conn]*sinkConn)
 		}
-		s.byRemote[sc.remote] = sc
+		s.open[c] = sc
+		s.accepted++
 		s.mu.Unlock()
 		return func(b []byte) {
 			sc.mu.Lock()
-			sc.h.Write(b)
-			sc.bytes += uint64(len(b))
+			if sc.h != nil {
+				sc.h.Write(b)
+				sc.bytes += uint64(len(b))
+			}
 			sc.mu.Unlock()
 		}
 	}}
@@ -76,31 +113,68 @@ func (s *tcpSink) serve() {
 		go func() {
 			defer s.wg.Done()
 			<-c.Done()
-			s.mu.Lock()
-			sc := s.byRemote[c.RemoteAddrPort().String()]
-			s.mu.Unlock()
-			if sc != nil {
-				sc.mu.Lock()
-				sc.done = true
-				sc.mu.Unlock()
-			}
+			// Done closes on the peer's FIN (CLOSE-WAIT, which the sink
+			// leaves only by closing below) or when the connection ended
+			// otherwise: a reset, a timeout, the listener closing.
+			s.end(c, c.State() == tcp.StateCloseWait)
 			c.Close()
 		}()
 	}
 }
 
-func (s *tcpSink) stats() TCPSinkStats {
+// end turns c's open record into an ended one.
+func (s *tcpSink) end(c *tcp.Conn, complete bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := TCPSinkStats{Port: s.port}
-	for _, c := range s.conns {
-		c.mu.Lock()
-		st.Connections = append(st.Connections, TCPConnStats{Remote: c.remote, Bytes: c.bytes,
-			SHA256: hex.EncodeToString(c.h.Sum(nil)), Done: c.done})
-		st.Bytes += c.bytes
-		c.mu.Unlock()
+	sc := s.open[c]
+	if sc == nil {
+		return
 	}
-	sort.Slice(st.Connections, func(i, j int) bool { return st.Connections[i].Remote < st.Connections[j].Remote })
+	delete(s.open, c)
+	sc.mu.Lock()
+	rec := sinkRecord{remote: sc.remote, bytes: sc.bytes, complete: complete}
+	sc.h.Sum(rec.sum[:0])
+	sc.h = nil
+	sc.mu.Unlock()
+	s.bytes += rec.bytes
+	if complete {
+		s.complete++
+	}
+	if len(s.done) < sinkRecords {
+		s.done = append(s.done, rec)
+		return
+	}
+	s.done[s.next] = rec
+	s.next = (s.next + 1) % sinkRecords
+	s.evicted++
+}
+
+// stats summarises the sink; with records it lists the connections too
+// (which costs a hash per open connection and a string per record, too
+// much for every metrics scrape).
+func (s *tcpSink) stats(records bool) TCPSinkStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := TCPSinkStats{Port: s.port, Accepted: s.accepted, Complete: s.complete, Open: uint64(len(s.open)),
+		RecordsEvicted: s.evicted, Bytes: s.bytes}
+	if records {
+		st.Connections = make([]TCPConnStats, 0, len(s.done)+len(s.open))
+		for _, r := range s.done {
+			st.Connections = append(st.Connections, TCPConnStats{Remote: r.remote.String(), Bytes: r.bytes,
+				SHA256: hex.EncodeToString(r.sum[:]), Done: r.complete})
+		}
+	}
+	for _, sc := range s.open {
+		sc.mu.Lock()
+		st.Bytes += sc.bytes
+		if records {
+			// Sum appends the digest without disturbing the running hash.
+			st.Connections = append(st.Connections, TCPConnStats{Remote: sc.remote.String(), Bytes: sc.bytes,
+				SHA256: hex.EncodeToString(sc.h.Sum(nil)), Open: true})
+		}
+		sc.mu.Unlock()
+	}
+	sort.SliceStable(st.Connections, func(i, j int) bool { return st.Connections[i].Remote < st.Connections[j].Remote })
 	return st
 }
 

@@ -135,7 +135,7 @@ var Counters = []Counter{
 	{"udp_sink_out_of_order", []string{"rxpath_udp_sink_out_of_order_total"}},
 	{"tcp_passive_opens", []string{"rxpath_tcp_passive_opens_total"}},
 	{"tcp_curr_estab", []string{"rxpath_tcp_curr_estab"}},
-	{"tcp_sink_conns", []string{"rxpath_tcp_sink_connections"}},
+	{"tcp_sink_conns", []string{"rxpath_tcp_sink_accepted_total"}},
 	{"tcp_sink_bytes", []string{"rxpath_tcp_sink_bytes_total"}},
 	{"tcp_in_segs", []string{"rxpath_tcp_in_segs_total"}},
 	{"tcp_retrans_segs", []string{"rxpath_tcp_retrans_segs_total"}},

@@ -26,7 +26,10 @@
 // Counters (frames, drops by place, UDP and TCP delivery, SYN cookies,
 // reassembly, ICMP sent and suppressed). Samples go to soak.csv; at the end
 // WritePlot draws soak.png and the verdicts go to summary.txt, all in
-// RXPATH_SOAK_OUT (a temporary directory by default).
+// RXPATH_SOAK_OUT (a temporary directory by default). Next to them are
+// two heap profiles of live objects (rxpath runs with --pprof), one at the
+// end of the warm-up and one once drained: `go tool pprof -diff_base
+// heap-warm.pb.gz heap-end.pb.gz` names whatever memory grew by.
 //
 // The pass criteria, each computed by a function here so that it is
 // tested on its own:

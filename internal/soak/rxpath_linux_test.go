@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -42,9 +43,11 @@ type runSummary struct {
 		OutOfOrder uint64 `json:"out_of_order"`
 	} `json:"udp_sinks"`
 	TCPSinks []struct {
-		Port        uint16     `json:"port"`
-		Connections []SinkConn `json:"connections"`
-		Bytes       uint64     `json:"bytes"`
+		Port           uint16     `json:"port"`
+		Accepted       uint64     `json:"accepted"`
+		Connections    []SinkConn `json:"connections"`
+		RecordsEvicted uint64     `json:"records_evicted"`
+		Bytes          uint64     `json:"bytes"`
 	} `json:"tcp_sinks"`
 }
 
@@ -152,6 +155,28 @@ func (r *rxpathRun) scrape() (Metrics, error) {
 		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	return ParseMetrics(resp.Body)
+}
+
+// saveHeap writes rxpath's heap profile (after a forced GC: live objects
+// only) to path, for `go tool pprof -diff_base` between two points.
+func (r *rxpathRun) saveHeap(path string) error {
+	resp, err := r.http.Get("http://" + r.addr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /debug/pprof/heap: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // sample scrapes the metrics and reads the RSS, reading again while the

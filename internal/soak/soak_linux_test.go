@@ -270,7 +270,7 @@ func TestSoak(t *testing.T) {
 	}
 	r := startRxpath(t, bin, l, out("rxpath.log"), env, "--driver", "xdp",
 		"--ip", fmt.Sprintf("%s/%d", dut, l.PeerAddr.Bits()), "--udp-sink", fmt.Sprint(udpPort), "--tcp-sink", fmt.Sprint(tcpPort),
-		"--port-unreachable", "--metrics", "127.0.0.1:0", "--json", "--cpus", "1", "--interval", cfg.interval.String())
+		"--port-unreachable", "--metrics", "127.0.0.1:0", "--pprof", "--json", "--cpus", "1", "--interval", cfg.interval.String())
 	if o, err := lab.Exec(l.PeerNS, "ping", "-c", "1", "-W", "2", dut); err != nil {
 		t.Fatalf("ping: %v\n%s", err, o)
 	}
@@ -322,6 +322,10 @@ func TestSoak(t *testing.T) {
 			t.Errorf("sample at %v: ledger %v, still after %d re-reads", s.At.Round(time.Second), s.Ledger, s.Rereads)
 		}
 	}
+	// Heap profiles of live objects once warm and once drained: if memory
+	// creeps, `go tool pprof -diff_base heap-warm.pb.gz heap-end.pb.gz`
+	// names what holds it.
+	warmHeap := false
 	tick := time.NewTicker(5 * time.Millisecond)
 	for next := time.Duration(0); ; {
 		now := time.Now()
@@ -334,6 +338,12 @@ func TestSoak(t *testing.T) {
 			}
 			record(s)
 			next += cfg.interval
+			if !warmHeap && el >= cfg.warmup {
+				warmHeap = true
+				if err := r.saveHeap(out("heap-warm.pb.gz")); err != nil {
+					t.Errorf("heap profile: %v", err)
+				}
+			}
 		}
 		if el >= cfg.duration {
 			break
@@ -355,6 +365,9 @@ func TestSoak(t *testing.T) {
 	hping.stop()
 	stopGenerators()
 	record(quiesce(t, r, start))
+	if err := r.saveHeap(out("heap-end.pb.gz")); err != nil {
+		t.Errorf("heap profile: %v", err)
+	}
 	sum := r.stop(t)
 	if err := os.WriteFile(out("rxpath-summary.json"), r.stdout.Bytes(), 0o644); err != nil {
 		t.Error(err)
@@ -480,10 +493,16 @@ func judgeTCP(r *report, streams []Stream, errs []error, sum runSummary, peerRet
 	}
 	k := sum.TCPSinks[0]
 	r.say("tcp: %d streams, %.1f MiB, from %d clients; the sink saw %d connections, %.1f MiB; %d passive opens; the clients' kernel retransmitted %d segments; rxpath resent %d (SYN-ACKs to half-open connections, most of them the flood's)",
-		len(streams), float64(sent)/(1<<20), numTCPClients, len(k.Connections), float64(k.Bytes)/(1<<20),
+		len(streams), float64(sent)/(1<<20), numTCPClients, k.Accepted, float64(k.Bytes)/(1<<20),
 		sum.TCP.PassiveOpens, peerRetrans, sum.TCP.RetransSegs)
 	for _, err := range errs {
 		r.fail("tcp client: %v", err)
+	}
+	// The sink lists only its newest ended connections: every one it
+	// accepted must still be listed, or "nothing else" cannot be checked.
+	if k.RecordsEvicted != 0 || k.Accepted != uint64(len(k.Connections)) {
+		r.fail("tcp: the sink accepted %d connections but lists %d (%d records evicted): run a shorter soak",
+			k.Accepted, len(k.Connections), k.RecordsEvicted)
 	}
 	bad := MatchStreams(streams, k.Connections)
 	for i, m := range bad {

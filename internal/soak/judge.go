@@ -2,6 +2,7 @@ package soak
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -23,27 +24,50 @@ type Flatness struct {
 	LastPeak  float64 // peak over the last third
 	Limit     float64 // Slack.Limit(FirstPeak)
 	Min, Max  float64 // over every sample, warm-up included
+	// Trend is the series' slope after the warm-up, per minute (the
+	// Theil-Sen estimate: the median of the slopes between every pair of
+	// samples, which a sawtooth or one outlier does not move). Rise is
+	// Trend over the span after the warm-up, and RiseLimit what Rise may
+	// reach; a span shorter than TrendMinSpan is not judged by it
+	// (RiseJudged false), as the ramp of the caps still dominates.
+	Trend, Rise, RiseLimit float64
+	RiseJudged             bool
 }
 
-// OK reports whether the series stayed flat.
-func (f Flatness) OK() bool { return f.LastPeak <= f.Limit }
+// TrendMinSpan is the shortest span after the warm-up whose trend Flat
+// judges.
+const TrendMinSpan = 10 * time.Minute
+
+// OK reports whether the series stayed flat: its last peak within the
+// limit and, over a long enough span, its trend too.
+func (f Flatness) OK() bool {
+	return f.LastPeak <= f.Limit && (!f.RiseJudged || f.Rise <= f.RiseLimit)
+}
 
 func (f Flatness) String() string {
 	verdict := "flat"
 	if !f.OK() {
 		verdict = "GROWING"
 	}
-	return fmt.Sprintf("%s: min %.4g max %.4g; peak %.4g over the first third after warm-up, %.4g over the last (limit %.4g, %d samples): %s",
-		f.Name, f.Min, f.Max, f.FirstPeak, f.LastPeak, f.Limit, f.Samples, verdict)
+	rise := "not judged: span under " + TrendMinSpan.String()
+	if f.RiseJudged {
+		rise = fmt.Sprintf("limit %.4g", f.RiseLimit)
+	}
+	return fmt.Sprintf("%s: min %.4g max %.4g; peak %.4g over the first third after warm-up, %.4g over the last (limit %.4g, %d samples); trend %+.3g a minute, %+.3g over the span (%s): %s",
+		f.Name, f.Min, f.Max, f.FirstPeak, f.LastPeak, f.Limit, f.Samples, f.Trend, f.Rise, rise, verdict)
 }
 
-// Flat compares the peak of value over the last third of the samples taken
-// after warmup with its peak over the first third. Peaks rather than
-// means: a garbage-collected heap saws up and down, and what must not
-// creep is its top. It needs at least three samples after the warm-up.
-func Flat(name string, samples []Sample, warmup time.Duration, value func(Sample) float64, slack Slack) (Flatness, error) {
+// Flat judges the samples of value taken after warmup. It compares their
+// peak over the last third with their peak over the first third: peaks
+// rather than means, because a garbage-collected heap saws up and down
+// and what must not creep is its top. And when they span TrendMinSpan or
+// more, their trend: a creep too slow to clear slack over the run (the
+// tcp-sink's 0.4 MiB a minute once did) still may not add up to more
+// than rise over it. It needs at least three samples after the warm-up.
+func Flat(name string, samples []Sample, warmup time.Duration, value func(Sample) float64, slack, rise Slack) (Flatness, error) {
 	f := Flatness{Name: name}
 	var after []float64
+	var at []time.Duration
 	for i, s := range samples {
 		v := value(s)
 		if i == 0 || v < f.Min {
@@ -52,6 +76,7 @@ func Flat(name string, samples []Sample, warmup time.Duration, value func(Sample
 		f.Max = max(f.Max, v)
 		if s.At >= warmup {
 			after = append(after, v)
+			at = append(at, s.At)
 		}
 	}
 	n := len(after)
@@ -67,7 +92,37 @@ func Flat(name string, samples []Sample, warmup time.Duration, value func(Sample
 		f.LastPeak = max(f.LastPeak, v)
 	}
 	f.Limit = slack.Limit(f.FirstPeak)
+	span := at[n-1] - at[0]
+	f.Trend = theilSen(at, after)
+	f.Rise = f.Trend * span.Minutes()
+	f.RiseLimit = rise.Limit(f.FirstPeak) - f.FirstPeak
+	f.RiseJudged = span >= TrendMinSpan
 	return f, nil
+}
+
+// theilSen returns the median slope, per minute, between the pairs of
+// points (at[i], v[i]), on at most 400 of them evenly spread (80 000
+// pairs) so that a day-long soak costs no more than a short one.
+func theilSen(at []time.Duration, v []float64) float64 {
+	const most = 400
+	step := max(1, (len(v)+most-1)/most)
+	var slopes []float64
+	for i := 0; i < len(v); i += step {
+		for j := i + step; j < len(v); j += step {
+			if dt := (at[j] - at[i]).Minutes(); dt > 0 {
+				slopes = append(slopes, (v[j]-v[i])/dt)
+			}
+		}
+	}
+	if len(slopes) == 0 {
+		return 0
+	}
+	slices.Sort(slopes)
+	m := len(slopes) / 2
+	if len(slopes)%2 == 0 {
+		return (slopes[m-1] + slopes[m]) / 2
+	}
+	return slopes[m]
 }
 
 // UDPAccount is what became of the sequenced datagrams 0..Sent-1, by the

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -46,7 +47,7 @@ func TestFlat(t *testing.T) {
 		{"beyond the relative slack", []float64{100 * mib, 100 * mib, 105 * mib, 111 * mib}, 0, false, 100 * mib, 111 * mib},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := Flat("rss", rssSeries(tc.values...), tc.warmup, rss, slack)
+			f, err := Flat("rss", rssSeries(tc.values...), tc.warmup, rss, slack, slack)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,8 +56,51 @@ func TestFlat(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Flat("rss", rssSeries(1, 2, 3, 4), 25*time.Second, rss, slack); err == nil {
+	if _, err := Flat("rss", rssSeries(1, 2, 3, 4), 25*time.Second, rss, slack, slack); err == nil {
 		t.Fatal("two samples after the warm-up were enough to judge")
+	}
+}
+
+// TestFlatTrend: over a long span a slow creep fails on its trend though
+// its last peak clears the slack; a sawtooth with spikes passes; a short
+// span is not judged by its trend.
+func TestFlatTrend(t *testing.T) {
+	const mib = 1 << 20
+	slack, rise := Slack{Frac: 0.10, Abs: 8 * mib}, Slack{Frac: 0.05, Abs: 2 * mib}
+	series := func(n int, f func(i int) float64) []Sample {
+		s := make([]Sample, n)
+		for i := range s {
+			s[i] = Sample{At: time.Duration(i) * 10 * time.Second, RSS: uint64(f(i))}
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name       string
+		samples    []Sample
+		ok, judged bool
+		trend      float64 // per minute, to within 1%
+	}{
+		// 0.4 MiB a minute for 25 minutes: the last third's peak is 6.7
+		// MiB over the first's, within 8 MiB; the 10 MiB rise is not.
+		{"slow creep", series(151, func(i int) float64 { return 40*mib + float64(i)*mib/15 }), false, true, 0.4 * mib},
+		// The GC's sawtooth (10 MiB over 12 samples), with two spikes.
+		{"sawtooth with spikes", series(151, func(i int) float64 {
+			if i == 20 || i == 140 {
+				return 70 * mib
+			}
+			return 20*mib + float64(i%12)*mib
+		}), true, true, 0},
+		{"short creep", series(30, func(i int) float64 { return 40*mib + float64(i)*mib/15 }), true, false, 0.4 * mib},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Flat("rss", tc.samples, 0, rss, slack, rise)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.OK() != tc.ok || f.RiseJudged != tc.judged || math.Abs(f.Trend-tc.trend) > 0.01*mib+0.01*math.Abs(tc.trend) {
+				t.Fatalf("%v; want ok %v, judged %v, trend %.0f", f, tc.ok, tc.judged, tc.trend)
+			}
+		})
 	}
 }
 

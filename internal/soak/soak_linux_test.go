@@ -40,6 +40,12 @@ const (
 var (
 	memSlackMiB    = Slack{Frac: 0.10, Abs: 8}
 	goroutineSlack = Slack{Frac: 0.10, Abs: 16}
+	// The trend over a long soak (Flat, TrendMinSpan) may add up to no
+	// more than this: a run creeping 0.4 MiB a minute rose 9.8 MiB in 25
+	// minutes, within memSlackMiB; a flat one trends 0.02-0.03 MiB a
+	// minute, under 1 MiB.
+	memRiseMiB       = Slack{Frac: 0.05, Abs: 2}
+	goroutineRiseAbs = Slack{Abs: 2}
 )
 
 type soakConfig struct {
@@ -444,15 +450,15 @@ func (r *report) write(out func(string) string, samples []Sample, warmup time.Du
 func judgeMemory(r *report, samples []Sample, warmup time.Duration) {
 	const mib = 1 << 20
 	for _, c := range []struct {
-		name  string
-		slack Slack
-		f     func(Sample) float64
+		name        string
+		slack, rise Slack
+		f           func(Sample) float64
 	}{
-		{"RSS (MiB)", memSlackMiB, func(s Sample) float64 { return float64(s.RSS) / mib }},
-		{"Go heap in use (MiB)", memSlackMiB, func(s Sample) float64 { return float64(s.Heap) / mib }},
-		{"goroutines", goroutineSlack, func(s Sample) float64 { return float64(s.Goroutines) }},
+		{"RSS (MiB)", memSlackMiB, memRiseMiB, func(s Sample) float64 { return float64(s.RSS) / mib }},
+		{"Go heap in use (MiB)", memSlackMiB, memRiseMiB, func(s Sample) float64 { return float64(s.Heap) / mib }},
+		{"goroutines", goroutineSlack, goroutineRiseAbs, func(s Sample) float64 { return float64(s.Goroutines) }},
 	} {
-		f, err := Flat(c.name, samples, warmup, c.f, c.slack)
+		f, err := Flat(c.name, samples, warmup, c.f, c.slack, c.rise)
 		switch {
 		case err != nil:
 			r.fail("%v", err)

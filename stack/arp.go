@@ -28,9 +28,10 @@ type neighEntry struct {
 	mac     header.MAC
 	state   neighState
 	updated time.Time // learned, or last request sent
+	used    time.Time // last resolve for a frame of ours; zero if none yet
 	tries   int
 	pending []pendingFrame
-	elem    *list.Element // in neighbors.lru, most recent at the front
+	elem    *list.Element // in neighbors.idle or .busy, most recent at the front
 }
 
 type pendingFrame struct {
@@ -38,7 +39,14 @@ type pendingFrame struct {
 	frame []byte
 }
 
-// neighbors is the ARP cache: bounded, least recently used evicted.
+// neighbors is the ARP cache, bounded. Entries we send through (busy)
+// outrank entries only learned from someone's request (idle): a new
+// entry evicts the least recently used idle one, and only our own sends
+// may evict a busy one, unless it has gone unused for the timeout. A
+// request from a new sender when nothing can go is answered but not
+// learned. So a flood of requests from made-up senders churns through
+// idle entries and never pushes out a neighbour we are talking to; Linux
+// gets the same from its garbage collector, which spares entries in use.
 type neighbors struct {
 	s       *Stack
 	max     int
@@ -46,7 +54,8 @@ type neighbors struct {
 
 	mu     sync.Mutex
 	m      map[[4]byte]*neighEntry
-	lru    list.List
+	idle   list.List              // learned from requests, never sent through
+	busy   list.List              // sent through; ordered by last use
 	static map[[4]byte]header.MAC // permanent entries, never evicted
 }
 
@@ -60,27 +69,66 @@ func (n *neighbors) len() int {
 	return len(n.m)
 }
 
-// entryLocked returns ip's entry, creating an incomplete one (evicting the
-// least recently used when full) if create is set.
-func (n *neighbors) entryLocked(ip [4]byte, create bool) *neighEntry {
+// entryLocked returns ip's entry, or nil if there is none and create is
+// not set. A new entry is for a send of ours (send) or learned from a
+// request; when the cache is full it evicts one (see neighbors), and a
+// learned one is refused (nil) if none may go.
+func (n *neighbors) entryLocked(ip [4]byte, create, send bool, now time.Time) *neighEntry {
 	if e := n.m[ip]; e != nil {
-		n.lru.MoveToFront(e.elem)
+		if send {
+			n.touchLocked(e, now)
+		}
 		return e
 	}
 	if !create {
 		return nil
 	}
 	if len(n.m) >= n.max {
-		old := n.lru.Back().Value.(*neighEntry)
-		n.lru.Remove(old.elem)
-		delete(n.m, old.ip)
+		var old *neighEntry
+		if b := n.idle.Back(); b != nil {
+			old = b.Value.(*neighEntry)
+		} else if b := n.busy.Back(); b != nil {
+			if e := b.Value.(*neighEntry); send || now.Sub(e.used) >= n.timeout {
+				old = e
+			}
+		}
+		if old == nil {
+			n.s.st.arpCacheRefused.Add(1)
+			return nil
+		}
+		n.removeLocked(old)
 		n.s.st.arpCacheFull.Add(1)
 		n.s.st.txPendingDrop.Add(uint64(len(old.pending)))
 	}
 	e := &neighEntry{ip: ip}
-	e.elem = n.lru.PushFront(e)
 	n.m[ip] = e
+	if send {
+		e.used = now
+		e.elem = n.busy.PushFront(e)
+	} else {
+		e.elem = n.idle.PushFront(e)
+	}
 	return e
+}
+
+// touchLocked records a send through e, making it busy.
+func (n *neighbors) touchLocked(e *neighEntry, now time.Time) {
+	if e.used.IsZero() {
+		n.idle.Remove(e.elem)
+		e.elem = n.busy.PushFront(e)
+	} else {
+		n.busy.MoveToFront(e.elem)
+	}
+	e.used = now
+}
+
+func (n *neighbors) removeLocked(e *neighEntry) {
+	if e.used.IsZero() {
+		n.idle.Remove(e.elem)
+	} else {
+		n.busy.Remove(e.elem)
+	}
+	delete(n.m, e.ip)
 }
 
 // resolve returns dst's MAC. When it is not known it queues a copy of the
@@ -93,7 +141,7 @@ func (n *neighbors) resolve(queue int, dst [4]byte, frame []byte) (mac header.MA
 		n.mu.Unlock()
 		return m, true, nil
 	}
-	e := n.entryLocked(dst, true)
+	e := n.entryLocked(dst, true, true, now)
 	if e.state == reachable && now.Sub(e.updated) < n.timeout {
 		mac = e.mac
 		n.mu.Unlock()
@@ -185,13 +233,14 @@ func (n *neighbors) handleARP(p *Packet) {
 // asked about. It flushes the packets that waited and reports whether it
 // learned.
 func (n *neighbors) learn(ip [4]byte, mac header.MAC, create bool) bool {
+	now := n.s.clock()
 	n.mu.Lock()
-	e := n.entryLocked(ip, create)
+	e := n.entryLocked(ip, create, false, now)
 	if e == nil || !create && e.state != incomplete {
 		n.mu.Unlock()
 		return false
 	}
-	e.mac, e.state, e.updated, e.tries = mac, reachable, n.s.clock(), 0
+	e.mac, e.state, e.updated, e.tries = mac, reachable, now, 0
 	pending := e.pending
 	e.pending = nil
 	n.mu.Unlock()

@@ -113,6 +113,103 @@ func TestARPCacheBounded(t *testing.T) {
 	}
 }
 
+// TestARPFloodSparesBusyNeighbors: requests from made-up senders churn
+// through the entries only learned from requests and never evict a
+// neighbour the stack sends to; with every entry busy a new sender is
+// answered but not learned, until a busy entry has gone unused for the
+// timeout.
+func TestARPFloodSparesBusyNeighbors(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s, err := stack.New(stack.Options{MAC: ourMAC, Addrs: []netip.Prefix{netip.MustParsePrefix("10.99.0.2/24")},
+		ARPCacheSize: 8, Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := channel.New(0, 16, 4096)
+	s.Attach([]driver.Queue{q})
+	drain(q) // gratuitous ARP
+	peerIP := func(i int) [4]byte { return [4]byte{10, 99, 0, byte(10 + i)} }
+	peerMAC := func(i int) header.MAC { return header.MAC{2, 0, 0, 0, 1, byte(i)} }
+	// send writes an IPv4 frame to peer i and reports what went out: the
+	// frame itself (to the peer's MAC) or an ARP request for it.
+	send := func(i int) (direct bool) {
+		t.Helper()
+		if err := s.WriteIPv4(0, peerIP(i), make([]byte, header.EthernetSize+20)); err != nil {
+			t.Fatalf("send to peer %d: %v", i, err)
+		}
+		f, ok := q.ReadOutbound(time.Second)
+		if !ok {
+			t.Fatalf("send to peer %d: nothing went out", i)
+		}
+		eth := header.Ethernet(f)
+		if eth.Type() == header.EtherTypeARP {
+			return false
+		}
+		if eth.Dst() != peerMAC(i) {
+			t.Fatalf("send to peer %d went to %v", i, eth.Dst())
+		}
+		return true
+	}
+	// Four neighbours we talk to: learned from their requests, then sent to.
+	for i := range 4 {
+		deliver(s, arpFrame(header.ARPRequest, peerMAC(i), peerIP(i), ourIP, header.BroadcastMAC))
+		drain(q)
+		if !send(i) {
+			t.Fatalf("peer %d learned from its request, yet the send asked for it", i)
+		}
+	}
+	// The flood: 1000 senders, each learned into the four idle slots.
+	for i := range 1000 {
+		deliver(s, arpFrame(header.ARPRequest, header.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)}, [4]byte{10, 98, byte(i >> 8), byte(i)}, ourIP, header.BroadcastMAC))
+		if drain(q) != 1 {
+			t.Fatalf("flood request %d not answered", i)
+		}
+	}
+	if st := s.Stats(); s.Neighbors() != 8 || st.ARPCacheFull != 1000-4 || st.ARPCacheRefused != 0 {
+		t.Fatalf("after the flood: %d neighbours, evicted %d, refused %d; want 8, 996, 0", s.Neighbors(), st.ARPCacheFull, st.ARPCacheRefused)
+	}
+	for i := range 4 {
+		if !send(i) {
+			t.Fatalf("the flood pushed out peer %d, which we send to", i)
+		}
+	}
+	// Our own sends may evict anything: four more neighbours fill the
+	// cache with busy entries (each asked for, as never heard from).
+	for i := 4; i < 8; i++ {
+		if send(i) {
+			t.Fatalf("peer %d was never learned, yet sent to directly", i)
+		}
+	}
+	// Full of busy entries: a new sender is answered, not learned.
+	deliver(s, arpFrame(header.ARPRequest, header.MAC{2, 0, 0, 9, 9, 9}, [4]byte{10, 97, 0, 1}, ourIP, header.BroadcastMAC))
+	if st := s.Stats(); drain(q) != 1 || st.ARPCacheRefused != 1 || st.ARPCacheFull != 1000 || s.Neighbors() != 8 {
+		t.Fatalf("new sender with a busy cache: refused %d, evicted %d, %d neighbours; want 1, 1000, 8", st.ARPCacheRefused, st.ARPCacheFull, s.Neighbors())
+	}
+	// Once the least recently used busy entry has gone unused for the
+	// timeout (60 s by default) a new sender may take its place.
+	now = now.Add(30 * time.Second)
+	for i := 1; i < 4; i++ { // peer 0 stays unused
+		// Heard from again, so still reachable 31 s on, and sent to.
+		deliver(s, arpFrame(header.ARPRequest, peerMAC(i), peerIP(i), ourIP, header.BroadcastMAC))
+		drain(q)
+		if !send(i) {
+			t.Fatalf("peer %d not sent to directly", i)
+		}
+	}
+	now = now.Add(31 * time.Second)
+	deliver(s, arpFrame(header.ARPRequest, header.MAC{2, 0, 0, 9, 9, 9}, [4]byte{10, 97, 0, 1}, ourIP, header.BroadcastMAC))
+	drain(q)
+	if st := s.Stats(); st.ARPCacheRefused != 1 || st.ARPCacheFull != 1001 {
+		t.Fatalf("after peer 0 went unused for 61 s: refused %d, evicted %d; want 1, 1001", st.ARPCacheRefused, st.ARPCacheFull)
+	}
+	if send(0) {
+		t.Fatal("peer 0 was evicted, yet sent to directly")
+	}
+	if !send(1) {
+		t.Fatal("peer 1, used 31 s ago, was evicted")
+	}
+}
+
 func TestUnknownEtherType(t *testing.T) {
 	s, _ := newStack(t, 4)
 	f := make([]byte, 60)

@@ -61,28 +61,31 @@ type Options struct {
 
 // Stats are the link layer's counters.
 type Stats struct {
-	Frames        uint64 `json:"frames"`
-	Bytes         uint64 `json:"bytes"`
-	TooShort      uint64 `json:"too_short"`
-	NotForUs      uint64 `json:"not_for_us"`     // unicast to another MAC, or multicast we did not join
-	UnknownType   uint64 `json:"unknown_type"`   // no protocol registered for the EtherType
-	ARPMalformed  uint64 `json:"arp_malformed"`  // bad hardware/protocol type or length, short
-	ARPRequests   uint64 `json:"arp_requests"`   // requests for our addresses, answered
-	ARPIgnored    uint64 `json:"arp_ignored"`    // requests for other hosts, unsolicited replies
-	ARPReplies    uint64 `json:"arp_replies"`    // replies we asked for and learned
-	ARPSent       uint64 `json:"arp_sent"`       // requests and replies we sent
-	ARPCacheFull  uint64 `json:"arp_cache_full"` // entries evicted to make room
-	Neighbors     int    `json:"neighbors"`      // entries in the neighbour cache now (a gauge)
-	TxFrames      uint64 `json:"tx_frames"`
-	TxNoRoute     uint64 `json:"tx_no_route"`
-	TxPendingDrop uint64 `json:"tx_pending_dropped"` // queued for an unresolved neighbour that never answered, or queue full
-	TxRingFull    uint64 `json:"tx_ring_full"`
+	Frames       uint64 `json:"frames"`
+	Bytes        uint64 `json:"bytes"`
+	TooShort     uint64 `json:"too_short"`
+	NotForUs     uint64 `json:"not_for_us"`     // unicast to another MAC, or multicast we did not join
+	UnknownType  uint64 `json:"unknown_type"`   // no protocol registered for the EtherType
+	ARPMalformed uint64 `json:"arp_malformed"`  // bad hardware/protocol type or length, short
+	ARPRequests  uint64 `json:"arp_requests"`   // requests for our addresses, answered
+	ARPIgnored   uint64 `json:"arp_ignored"`    // requests for other hosts, unsolicited replies
+	ARPReplies   uint64 `json:"arp_replies"`    // replies we asked for and learned
+	ARPSent      uint64 `json:"arp_sent"`       // requests and replies we sent
+	ARPCacheFull uint64 `json:"arp_cache_full"` // entries evicted to make room
+	// ARPCacheRefused counts senders of requests not learned: the cache
+	// was full of neighbours we send through (the request is answered).
+	ARPCacheRefused uint64 `json:"arp_cache_refused"`
+	Neighbors       int    `json:"neighbors"` // entries in the neighbour cache now (a gauge)
+	TxFrames        uint64 `json:"tx_frames"`
+	TxNoRoute       uint64 `json:"tx_no_route"`
+	TxPendingDrop   uint64 `json:"tx_pending_dropped"` // queued for an unresolved neighbour that never answered, or queue full
+	TxRingFull      uint64 `json:"tx_ring_full"`
 }
 
 type counters struct {
-	frames, bytes, tooShort, notForUs, unknownType                           atomic.Uint64
-	arpMalformed, arpRequests, arpIgnored, arpReplies, arpSent, arpCacheFull atomic.Uint64
-	txFrames, txNoRoute, txPendingDrop, txRingFull                           atomic.Uint64
+	frames, bytes, tooShort, notForUs, unknownType                                            atomic.Uint64
+	arpMalformed, arpRequests, arpIgnored, arpReplies, arpSent, arpCacheFull, arpCacheRefused atomic.Uint64
+	txFrames, txNoRoute, txPendingDrop, txRingFull                                            atomic.Uint64
 }
 
 // Packet is one received packet on its way up. It is a view into the
@@ -412,7 +415,7 @@ func (s *Stack) Stats() Stats {
 		Frames: c.frames.Load(), Bytes: c.bytes.Load(), TooShort: c.tooShort.Load(), NotForUs: c.notForUs.Load(),
 		UnknownType: c.unknownType.Load(), ARPMalformed: c.arpMalformed.Load(), ARPRequests: c.arpRequests.Load(),
 		ARPIgnored: c.arpIgnored.Load(), ARPReplies: c.arpReplies.Load(), ARPSent: c.arpSent.Load(),
-		ARPCacheFull: c.arpCacheFull.Load(), TxFrames: c.txFrames.Load(), TxNoRoute: c.txNoRoute.Load(),
+		ARPCacheFull: c.arpCacheFull.Load(), ARPCacheRefused: c.arpCacheRefused.Load(), TxFrames: c.txFrames.Load(), TxNoRoute: c.txNoRoute.Load(),
 		TxPendingDrop: c.txPendingDrop.Load(), TxRingFull: c.txRingFull.Load(),
 		Neighbors: s.neigh.len(),
 	}

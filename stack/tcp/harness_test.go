@@ -71,13 +71,20 @@ func newHarness(t *testing.T, o tcp.Options) *harness {
 	h.tcp = tcp.New(ip, o)
 	s.Attach([]driver.Queue{h.q})
 	h.drain() // gratuitous ARP
+	h.learnPeer()
+	t.Cleanup(func() { h.tcp.Close() })
+	return h
+}
+
+// learnPeer has the peer ask for our address, so the stack learns its
+// MAC and sends to it without resolving first; call it again once the
+// fake clock has outrun the neighbour entry.
+func (h *harness) learnPeer() {
 	arp := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 		Operation: layers.ARPRequest, SourceHwAddress: peerMAC, SourceProtAddress: peerIP.AsSlice(),
 		DstHwAddress: make([]byte, 6), DstProtAddress: ourIP.AsSlice()}
 	h.deliverRaw(h.ser(&layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP}, arp))
 	h.drain()
-	t.Cleanup(func() { h.tcp.Close() })
-	return h
 }
 
 func (h *harness) ser(ls ...gopacket.SerializableLayer) []byte {

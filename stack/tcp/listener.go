@@ -341,15 +341,29 @@ func (l *Listener) cookieACK(seg *segment) {
 	p, ok := t.cookies.Check(tuple(seg.k), uint32(seg.seq), uint32(seg.ack), seg.opts.HasTS, seg.opts.TSEcr, t.clock())
 	if !ok {
 		t.st.cookiesFailed.Add(1)
-		if l.inCookieMode() && (len(seg.payload) > 0 || seg.has(header.TCPFlagFIN)) {
-			// The check uses SEG.SEQ−1 as the SYN's sequence number, so
-			// it fails for every segment after a lost first one. While
-			// our cookies are in flight this is far more likely a client
-			// whose ACK and first data were lost than garbage: stay
-			// silent, and its retransmission from ISN+1 passes.
-			t.st.cookiesDataDropped.Add(1)
-			t.st.listenDrops.Add(1)
-			return
+		// The check uses SEG.SEQ−1 as the SYN's sequence number, so it
+		// fails for every segment after a lost first one. While our
+		// cookies are in flight, such a segment is far more likely a
+		// client whose first flight was lost than garbage: stay silent,
+		// and its retransmission from ISN+1 passes (Linux resets it).
+		// For data that is enough. A bare ACK must also echo the
+		// timestamp of a cookie we sent its peer (the half of the cookie
+		// the sequence number does not enter): it is then the challenge
+		// ACK (RFC 5961 §4) such a client sends past ISN+1 when a SYN-ACK
+		// it did not ask for reaches its 4-tuple, as a same-source SYN
+		// flood's do several times a second. Any other bare ACK gets
+		// its RST.
+		if l.inCookieMode() {
+			switch {
+			case len(seg.payload) > 0 || seg.has(header.TCPFlagFIN):
+				t.st.cookiesDataDropped.Add(1)
+				t.st.listenDrops.Add(1)
+				return
+			case seg.opts.HasTS && t.cookies.EchoesCookieTS(tuple(seg.k), seg.opts.TSEcr, t.clock()):
+				t.st.cookiesACKDropped.Add(1)
+				t.st.listenDrops.Add(1)
+				return
+			}
 		}
 		t.st.listenBadACK.Add(1)
 		t.sendRST(seg.p.Queue, seg.k, seg.ack, 0, false)

@@ -594,7 +594,7 @@ func (w *fuzzWorld) op(op fuzzOp, arg byte) {
 func tcpSegsOut(s tcp.Stats) uint64 {
 	return s.BadHeader + s.InCsumErrors + s.NotUnicast + s.BadOptions + s.NoPort + // tcp_v4_rcv
 		s.TimeWaitRSTIgnore + // TIME_WAIT
-		s.ListenRSTDropped + s.ListenBadACK + s.SyncookiesDataDropped + s.SyncookiesRecv + s.SyncookiesSent + // LISTEN
+		s.ListenRSTDropped + s.ListenBadACK + s.SyncookiesDataDropped + s.SyncookiesACKDropped + s.SyncookiesRecv + s.SyncookiesSent + // LISTEN
 		s.PAWSRejected + s.RSTOutOfWindow + s.KeepaliveACKs + s.OutOfWindow + s.RSTInWindow + s.RSTAccepted + // connections
 		s.SYNChallenges + s.DataNoACK + s.ACKOutOfRange
 }

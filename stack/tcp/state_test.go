@@ -44,6 +44,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/rxpath/rxpath/stack/tcp"
+	"github.com/rxpath/rxpath/stack/tcp/internal/syncookie"
 )
 
 func listen(t *testing.T, h *harness, port uint16, o tcp.ListenOptions) *tcp.Listener {
@@ -362,20 +363,79 @@ func TestSynCookieLostFirstSegment(t *testing.T) {
 	if got := read(t, c, 12); string(got) != "first second" || h.tcp.Stats().SyncookiesRecv != 1 {
 		t.Fatalf("cookie connection after a lost first segment: %q %+v", got, h.tcp.Stats())
 	}
-	// A bare ACK with a bad cookie is still answered with a RST, in cookie
-	// mode or not.
+	// A bare ACK with a bad cookie is still answered with a RST, in
+	// cookie mode or not (TestSynCookieChallengeACK has the exception).
 	h.out()
 	h.send(seg{sport: 300, dport: 80, seq: 9000, ack: 12345, flags: "A"})
-	if r := h.one(); !r.RST || r.Seq != 12345 {
+	if r := h.one(); !r.RST || r.Seq != 12345 || h.tcp.Stats().ListenBadACK != 1 {
 		t.Fatalf("a bare ACK without a valid cookie: %v", describe([]*layers.TCP{r}))
 	}
-	// Outside cookie mode (a listener that never sent one), data with a
-	// bad cookie is reset too.
+	// Outside cookie mode (a listener that never sent one), a bare ACK and
+	// data with a bad cookie are reset.
 	h2 := newHarness(t, tcp.Options{})
 	listen(t, h2, 80, tcp.ListenOptions{})
 	h2.send(seg{sport: 400, dport: 80, seq: 9000, ack: 777, flags: "PA", data: []byte("stale")})
 	if r := h2.one(); !r.RST || r.Seq != 777 || h2.tcp.Stats().SyncookiesDataDropped != 0 {
 		t.Fatalf("data without a valid cookie outside cookie mode: %v", describe([]*layers.TCP{r}))
+	}
+	h2.send(seg{sport: 401, dport: 80, seq: 9000, ack: 778, flags: "A"})
+	if r := h2.one(); !r.RST || r.Seq != 778 || h2.tcp.Stats().SyncookiesACKDropped != 0 {
+		t.Fatalf("a bare ACK without a valid cookie outside cookie mode: %v", describe([]*layers.TCP{r}))
+	}
+}
+
+// TestSynCookieChallengeACK: a client whose cookie handshake ACK and first
+// data were all lost gets a SYN-ACK on its 4-tuple (a same-source SYN
+// flood's) and answers with a challenge ACK at its SND.NXT, past ISN+1: a
+// bare ACK whose cookie fails. It echoes our cookie's timestamp, so it is
+// dropped quietly, and the client's retransmission from ISN+1 completes
+// the handshake. (Reset, it died: TestSYNFlood's one failure in CI.) A
+// bare ACK that echoes no cookie timestamp of ours still gets its RST,
+// and once cookie mode is over so does every failing ACK.
+func TestSynCookieChallengeACK(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{SynQueue: 1})
+	h.send(seg{sport: 100, dport: 80, seq: 1, flags: "S"}) // fills the SYN queue
+	h.out()
+	h.send(seg{sport: 200, dport: 80, seq: 5000, flags: "S", opts: []layers.TCPOption{tsOpt(42, 0)}})
+	sa := h.one()
+	tsval, _, ok := findTS(sa)
+	if !sa.SYN || !sa.ACK || !ok || h.tcp.Stats().SyncookiesSent != 1 {
+		t.Fatalf("want a cookie SYN-ACK with timestamps, got %v %+v", describe([]*layers.TCP{sa}), h.tcp.Stats())
+	}
+	// The ACK and 100 bytes of data are lost; the challenge ACK arrives.
+	h.send(seg{sport: 200, dport: 80, seq: 5001 + 100, ack: sa.Seq + 1, flags: "A", opts: []layers.TCPOption{tsOpt(50, tsval)}})
+	h.none()
+	st := h.tcp.Stats()
+	if st.SyncookiesACKDropped != 1 || st.SyncookiesFailed != 1 || st.OutRsts != 0 || st.ListenBadACK != 0 || h.tcp.Conns() != 1 {
+		t.Fatalf("the challenge ACK after a lost first flight must be dropped quietly: %+v", st)
+	}
+	// The same ACK without timestamps, or echoing one we never sent, is
+	// reset.
+	for i, o := range [][]layers.TCPOption{nil, {tsOpt(50, tsval^0x5a5a0000)}} {
+		h.send(seg{sport: 200, dport: 80, seq: 5001 + 100, ack: sa.Seq + 1, flags: "A", opts: o})
+		if r := h.one(); !r.RST || r.Seq != sa.Seq+1 || h.tcp.Stats().ListenBadACK != uint64(i+1) {
+			t.Fatalf("bare ACK %d echoing no cookie timestamp: %v %+v", i, describe([]*layers.TCP{r}), h.tcp.Stats())
+		}
+	}
+	// The client's RTO resends from ISN+1, which carries the cookie.
+	h.send(seg{sport: 200, dport: 80, seq: 5001, ack: sa.Seq + 1, flags: "PA", data: make([]byte, 100), opts: []layers.TCPOption{tsOpt(60, tsval)}})
+	c, err := l.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, c, 100); len(got) != 100 || h.tcp.Stats().SyncookiesRecv != 1 {
+		t.Fatalf("cookie connection after a lost first flight: %d bytes %+v", len(got), h.tcp.Stats())
+	}
+	// Once no cookie has been sent for syncookie.MaxAge, none can be
+	// valid any more: the challenge ACK of a client like the one above is
+	// reset.
+	h.advance(syncookie.MaxAge)
+	h.learnPeer()
+	h.out()
+	h.send(seg{sport: 300, dport: 80, seq: 9000, ack: 12345, flags: "A", opts: []layers.TCPOption{tsOpt(70, tsval)}})
+	if r := h.one(); !r.RST || r.Seq != 12345 || h.tcp.Stats().ListenBadACK != 3 || h.tcp.Stats().SyncookiesACKDropped != 1 {
+		t.Fatalf("a bare ACK without a valid cookie after cookie mode: %v %+v", describe([]*layers.TCP{r}), h.tcp.Stats())
 	}
 }
 

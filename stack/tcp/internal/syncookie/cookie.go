@@ -141,3 +141,22 @@ func (g *Generator) Check(t Tuple, seq, ack uint32, hasTS bool, tsecr uint32, no
 	}
 	return p, true
 }
+
+// EchoesCookieTS reports whether tsecr, the TSecr of a segment from the
+// peer of t, can be the TSval of a cookie SYN-ACK this Generator sent to
+// that peer less than MaxAge before now: the timestamp half of a cookie,
+// which does not depend on the SYN's sequence number. An ACK whose cookie
+// fails only because its sequence number moved on (a client whose first
+// flight was lost, answering with a challenge ACK) still has it. TSOffset
+// keys it to the address pair, so it cannot be guessed blind (a random
+// value passes about once in 2^16), but it does not tell one connection
+// of the pair from another.
+func (g *Generator) EchoesCookieTS(t Tuple, tsecr uint32, now time.Time) bool {
+	var b hashInput
+	b.set(t)
+	ts := tsecr - g.tsoff.sum32(b.addrs())
+	if g.tsNow(now)-ts > maxTSAge {
+		return false
+	}
+	return ts&tsOptMask&^(tsOptWScale|tsOptSACK) == 0
+}

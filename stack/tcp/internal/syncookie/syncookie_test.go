@@ -466,3 +466,50 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoesCookieTS: the TSval of a cookie SYN-ACK is recognised for its
+// address pair (any ports) until MaxAge, not after, not for another pair
+// and not from another secret; random values pass about once in 2^16.
+func TestEchoesCookieTS(t *testing.T) {
+	g, _ := newGen(secretA)
+	other, _ := newGen(secretB)
+	for _, p := range []syncookie.Params{{MSS: 1460, HasTS: true}, {MSS: 536, HasTS: true, HasWScale: true, WScale: 14, SACKPermitted: true}} {
+		_, tsval, _ := g.Cookie(tuple, 1000, p, t0)
+		otherPorts := tuple
+		otherPorts.SrcPort++
+		otherAddr := tuple
+		otherAddr.SrcAddr[3]++
+		_, otherTS, _ := other.Cookie(tuple, 1000, p, t0)
+		for _, tc := range []struct {
+			name  string
+			tuple syncookie.Tuple
+			tsecr uint32
+			at    time.Duration
+			want  bool
+		}{
+			{"at once", tuple, tsval, 0, true},
+			{"another port of the pair", otherPorts, tsval, time.Minute, true},
+			{"just before MaxAge", tuple, tsval, syncookie.MaxAge, true},
+			{"after MaxAge", tuple, tsval, syncookie.MaxAge + time.Second, false},
+			{"another address pair", otherAddr, tsval, 0, false},
+			{"another secret's", tuple, otherTS, 0, false},
+		} {
+			if got := g.EchoesCookieTS(tc.tuple, tc.tsecr, t0.Add(tc.at)); got != tc.want {
+				t.Errorf("%+v, %s: %v, want %v", p, tc.name, got, tc.want)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n = 1 << 20
+	passed := 0
+	for range n {
+		if g.EchoesCookieTS(tuple, rng.Uint32(), t0.Add(3*time.Minute)) {
+			passed++
+		}
+	}
+	// Expected 2 minutes of milliseconds out of 2^32, halved by the shape
+	// of the option bits: about 15 of 2^20.
+	if passed > 60 {
+		t.Errorf("%d of %d random TSecr values pass, want about 15", passed, n)
+	}
+}

@@ -158,6 +158,9 @@ func (c *Conn) establish() {
 }
 
 func (c *Conn) setupBuffers() {
+	if c.ofo == nil {
+		c.t.sharing.Add(1) // until removeConn
+	}
 	c.ofo = ooo.New(c.t.opts.RcvBuf)
 	c.nr = cc.NewNewReno(c.mss)
 }

@@ -20,15 +20,22 @@ func (c *Conn) rcvSpace() int {
 	if c.ofo != nil {
 		used += c.ofo.Mem()
 	}
-	return max(0, min(c.t.opts.RcvBuf-used, c.t.rcvShare()))
+	return max(0, min(c.t.opts.RcvBuf-used, c.rcvShare()))
 }
 
-// rcvShare is the window one connection may offer under Options.RcvMem.
-func (t *TCP) rcvShare() int {
+// rcvShare is the window c may offer under Options.RcvMem: an equal share
+// among the connections past the handshake, c counted in even before it
+// is (a SYN-ACK offers the share the connection will have).
+func (c *Conn) rcvShare() int {
+	t := c.t
 	if t.opts.RcvMem <= 0 {
 		return t.opts.RcvBuf
 	}
-	return max(t.opts.RcvMem/max(int(t.st.currEstab.Load()), 1), 4*t.ourMSS())
+	n := t.sharing.Load()
+	if c.ofo == nil {
+		n++
+	}
+	return max(t.opts.RcvMem/max(int(n), 1), 4*t.ourMSS())
 }
 
 // rcvWindow computes the window field to advertise and remembers the
@@ -357,7 +364,7 @@ func (c *Conn) maybeWindowUpdate() {
 	}
 	open := int(c.rcvWnd())
 	space := c.rcvSpace()
-	half := min(c.t.opts.RcvBuf, c.t.rcvShare()) / 2
+	half := min(c.t.opts.RcvBuf, c.rcvShare()) / 2
 	if space-open >= 2*c.t.ourMSS() || open < half && space >= half {
 		c.t.st.windowUpdates.Add(1)
 		c.sendACK()

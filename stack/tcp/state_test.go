@@ -795,9 +795,21 @@ func TestRcvMemShare(t *testing.T) {
 	l := listen(t, h, 80, tcp.ListenOptions{})
 	pc := h.establish(l, 80, false)
 	h.send(seg{sport: 40001, dport: 80, seq: 77, flags: "S", opts: []layers.TCPOption{opt(layers.TCPOptionKindMSS, 0x05, 0xb4)}})
-	if sa := h.one(); !sa.SYN || sa.Window != 20000 {
+	sa := h.one()
+	if !sa.SYN || sa.Window != 20000 {
 		t.Fatalf("second connection's SYN-ACK: %v window %d, want 20000 (RcvMem/2)", describe([]*layers.TCP{sa}), sa.Window)
 	}
+	// A half-open connection (a SYN flood's, say) takes no share: the
+	// first one's window stays whole.
+	pc.ack("P", bytes.Repeat([]byte{'x'}, 1000)...)
+	h.advance(500 * time.Millisecond) // the delayed ACK, before the SYN-ACK's RTO
+	if out := h.out(); len(out) != 1 || out[0].SYN || out[0].Window != 40000 {
+		t.Fatalf("with the second connection half-open: %v, want one ACK offering 40000", describe(out))
+	}
+	read(t, pc.c, 1000)
+	// Once its handshake completes the two share RcvMem.
+	h.send(seg{sport: 40001, dport: 80, seq: 78, ack: sa.Seq + 1, flags: "A"})
+	h.out()
 	var wins []uint16
 	for range 30 {
 		pc.ack("P", bytes.Repeat([]byte{'x'}, 1000)...)

@@ -121,6 +121,10 @@ type TCP struct {
 	stop    chan struct{}
 	closed  atomic.Bool
 	cookies *syncookie.Generator
+	// sharing counts the connections past the handshake (with receive
+	// buffers), among which Options.RcvMem is divided: half-open ones
+	// (a SYN flood's) must not shrink real connections' windows.
+	sharing atomic.Int64
 
 	st counters
 }
@@ -270,6 +274,9 @@ func (t *TCP) removeConn(c *Conn) {
 	if t.conns[c.k] == c {
 		delete(t.conns, c.k)
 		t.st.currEstab.Add(-1)
+		if c.ofo != nil {
+			t.sharing.Add(-1)
+		}
 	}
 }
 

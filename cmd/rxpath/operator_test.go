@@ -134,6 +134,10 @@ func TestSIGHUPReopensPcap(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGHUP)
 	labtest.WaitFor(t, "the reopen", func() bool { return strings.Contains(stderr.String(), "SIGHUP: reopened the pcap") })
 	send(100, 50)
+	// Stopping drops what is still in the rx ring, as closing a socket
+	// does: wait for the 50 to be taken (the tap sees each frame before
+	// the stack) before SIGINT.
+	labtest.WaitFor(t, "the next 50 datagrams", func() bool { f, _ := labtest.ReadPcap(pcap); return len(f) >= 50 })
 	s := runSummary(t, cmd, stdout, stderr)
 	if s.UDPSinks[0].Datagrams != 150 {
 		t.Fatalf("sink got %d datagrams, want 150", s.UDPSinks[0].Datagrams)

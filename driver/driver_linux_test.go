@@ -267,7 +267,7 @@ func TestTransmit(t *testing.T) {
 				for i := 0; i < n; i++ {
 					m, _, err := ln.ReadFrom(buf)
 					if err != nil {
-						readErr <- fmt.Errorf("peer received %d of %d: %w (peer %s)", i, n, err, peerUDPStats(l))
+						readErr <- fmt.Errorf("peer received %d of %d: %w (peer %s)", i, n, err, labtest.PeerUDPStats(l))
 						return
 					}
 					seq := binary.BigEndian.Uint64(buf[:8])
@@ -324,27 +324,4 @@ func TestAutoFallsBack(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "MTU 9000") {
 		t.Fatalf("forced XDP: %v", err)
 	}
-}
-
-// peerUDPStats returns the Udp lines of /proc/net/snmp in the peer
-// namespace, so that a shortfall says whether the peer's kernel dropped
-// datagrams (RcvbufErrors, InErrors) or never saw them.
-func peerUDPStats(l *lab.Lab) string {
-	var out string
-	err := lab.InNS(l.PeerNS, func() error {
-		b, err := os.ReadFile("/proc/thread-self/net/snmp")
-		if err != nil {
-			return err
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "Udp:") {
-				out += line + "; "
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err.Error()
-	}
-	return out
 }

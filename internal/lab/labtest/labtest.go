@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -79,4 +80,27 @@ func UDPListener(t testing.TB, l *lab.Lab, port int) *net.UDPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// PeerUDPStats returns the Udp lines of /proc/net/snmp in the peer
+// namespace, so that a shortfall says whether the peer's kernel dropped
+// datagrams (RcvbufErrors, InErrors) or never saw them.
+func PeerUDPStats(l *lab.Lab) string {
+	var out string
+	err := lab.InNS(l.PeerNS, func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "Udp:") {
+				out += line + "; "
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err.Error()
+	}
+	return out
 }

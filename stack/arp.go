@@ -174,6 +174,49 @@ func (n *neighbors) resolve(queue int, dst [4]byte, frame []byte) (mac header.MA
 	return mac, false, err
 }
 
+// expire is the neighbour timer (neigh_timer_handler): each entry still
+// being resolved is asked again once arpRetry has passed since its last
+// request, and after arpMaxTries unanswered requests it is given up: the
+// frames that waited are dropped and counted, and the entry goes. Without
+// it only the next send to that address would retry or give up, and the
+// waiting frames would be held until then.
+func (n *neighbors) expire() {
+	type ask struct {
+		queue int
+		ip    [4]byte
+	}
+	var asks []ask
+	now := n.s.clock()
+	n.mu.Lock()
+	for _, e := range n.m {
+		if e.state != incomplete || e.tries == 0 || now.Sub(e.updated) < arpRetry {
+			continue
+		}
+		if e.tries >= arpMaxTries {
+			n.s.st.txPendingDrop.Add(uint64(len(e.pending)))
+			n.removeLocked(e)
+			continue
+		}
+		e.tries++
+		e.updated = now
+		a := ask{queue: -1, ip: e.ip}
+		if len(e.pending) > 0 {
+			a.queue = e.pending[0].queue
+		}
+		asks = append(asks, a)
+	}
+	n.mu.Unlock()
+	for _, a := range asks {
+		n.request(a.queue, a.ip)
+	}
+}
+
+// Expire runs the link layer's timers: it retries ARP requests a second
+// apart and gives up on a neighbour after three unanswered ones, dropping
+// (and counting in tx_pending_dropped) what waited for it. ipv4's Expire
+// calls it; a stack used without ipv4 calls it about once a second.
+func (s *Stack) Expire() { s.neigh.expire() }
+
 // request broadcasts "who has dst".
 func (n *neighbors) request(queue int, dst [4]byte) {
 	n.sendARP(queue, header.ARPRequest, header.BroadcastMAC, header.MAC{}, n.s.SourceFor(dst), dst)

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -224,5 +225,119 @@ func TestUnknownEtherType(t *testing.T) {
 	deliver(s, f)
 	if got != 46 {
 		t.Fatalf("registered handler got %d bytes", got)
+	}
+}
+
+// TestARPPendingAndGiveUp: while a neighbour is being resolved at most
+// three frames wait for it (arp_queue), a fourth is refused with
+// ErrNeighborPending and counted; the request is retried a second apart
+// by the timer, with no further send, and after three unanswered ones the
+// neighbour is given up and what waited is dropped and counted. A reply
+// in time sends what waited, to the MAC it gave.
+func TestARPPendingAndGiveUp(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s, err := stack.New(stack.Options{MAC: ourMAC, Addrs: []netip.Prefix{netip.MustParsePrefix("10.99.0.2/24")},
+		Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := channel.New(0, 16, 64)
+	s.Attach([]driver.Queue{q})
+	drain(q) // gratuitous ARP
+	silent, answering := [4]byte{10, 99, 0, 7}, [4]byte{10, 99, 0, 8}
+	answeringMAC := header.MAC{2, 0, 0, 0, 0, 8}
+	// requests reads what went out and returns how many ARP requests for
+	// dst it held; anything else fails the test.
+	requests := func(dst [4]byte) int {
+		t.Helper()
+		n := 0
+		for {
+			select {
+			case f := <-q.Outbound():
+				a := header.ARP(f[header.EthernetSize:])
+				if header.Ethernet(f).Type() != header.EtherTypeARP || a.Op() != header.ARPRequest || a.TargetIP() != dst {
+					t.Fatalf("unexpected frame out: %x", f)
+				}
+				n++
+			default:
+				return n
+			}
+		}
+	}
+	packet := func(tag byte) []byte {
+		f := make([]byte, header.EthernetSize+20)
+		f[header.EthernetSize] = tag
+		return f
+	}
+	for i := range 3 {
+		if err := s.WriteIPv4(0, silent, packet(byte(i))); err != nil {
+			t.Fatalf("send %d to an unresolved neighbour: %v; want it queued", i, err)
+		}
+	}
+	if err := s.WriteIPv4(0, silent, packet(3)); !errors.Is(err, stack.ErrNeighborPending) {
+		t.Fatalf("fourth send: %v; want ErrNeighborPending", err)
+	}
+	if n, st := requests(silent), s.Stats(); n != 1 || st.TxPendingDrop != 1 {
+		t.Fatalf("after four sends: %d requests, tx_pending_dropped %d; want 1, 1", n, st.TxPendingDrop)
+	}
+	// The timer retries only once a second has passed.
+	now = now.Add(999 * time.Millisecond)
+	s.Expire()
+	if n := requests(silent); n != 0 {
+		t.Fatalf("%d requests 999 ms on; want 0", n)
+	}
+	for try := 2; try <= 3; try++ {
+		now = now.Add(time.Second)
+		s.Expire()
+		if n := requests(silent); n != 1 {
+			t.Fatalf("try %d: %d requests; want 1", try, n)
+		}
+	}
+	if st := s.Stats(); st.TxPendingDrop != 1 || s.Neighbors() != 1 {
+		t.Fatalf("before giving up: tx_pending_dropped %d, %d neighbours; want 1, 1", st.TxPendingDrop, s.Neighbors())
+	}
+	// A second after the third request, it gives up: no fourth request,
+	// the three waiting frames dropped, the entry gone.
+	now = now.Add(time.Second)
+	s.Expire()
+	if n, st := requests(silent), s.Stats(); n != 0 || st.TxPendingDrop != 4 || s.Neighbors() != 0 {
+		t.Fatalf("after three unanswered requests: %d more requests, tx_pending_dropped %d, %d neighbours; want 0, 4, 0", n, st.TxPendingDrop, s.Neighbors())
+	}
+	now = now.Add(10 * time.Second)
+	s.Expire()
+	if n := requests(silent); n != 0 {
+		t.Fatalf("%d requests for a neighbour given up", n)
+	}
+	// A late reply is not learned: nobody is asking any more.
+	deliver(s, arpFrame(header.ARPReply, header.MAC{2, 0, 0, 0, 0, 7}, silent, ourIP, header.MAC(ourMAC)))
+	if s.Neighbors() != 0 || s.Stats().ARPIgnored != 1 {
+		t.Fatalf("late reply: %d neighbours, arp_ignored %d; want 0, 1", s.Neighbors(), s.Stats().ARPIgnored)
+	}
+	// A neighbour that answers the second request gets what waited, in
+	// order, to the MAC it gave; nothing more is dropped.
+	for i := range 2 {
+		if err := s.WriteIPv4(0, answering, packet(byte(10+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(time.Second)
+	s.Expire()
+	if n := requests(answering); n != 2 {
+		t.Fatalf("%d requests for the answering neighbour; want 2", n)
+	}
+	deliver(s, arpFrame(header.ARPReply, answeringMAC, answering, ourIP, header.MAC(ourMAC)))
+	for i := range 2 {
+		f, ok := q.ReadOutbound(time.Second)
+		if !ok {
+			t.Fatalf("waiting frame %d not sent after the reply", i)
+		}
+		if eth := header.Ethernet(f); eth.Type() != header.EtherTypeIPv4 || eth.Dst() != answeringMAC || f[header.EthernetSize] != byte(10+i) {
+			t.Fatalf("waiting frame %d went out as %x", i, f)
+		}
+	}
+	now = now.Add(5 * time.Second)
+	s.Expire()
+	if n, st := requests(answering), s.Stats(); n != 0 || st.TxPendingDrop != 4 || st.ARPReplies != 1 {
+		t.Fatalf("after the reply: %d requests, tx_pending_dropped %d, arp_replies %d; want 0, 4, 1", n, st.TxPendingDrop, st.ARPReplies)
 	}
 }

@@ -132,9 +132,13 @@ func (ip *IPv4) RegisterTransport(proto uint8, h TransportHandler) {
 	ip.protos[proto].Store(&h)
 }
 
-// Expire drops timed-out reassembly state; the layer also does it lazily,
-// when fragments arrive.
-func (ip *IPv4) Expire() { ip.reasm.Expire() }
+// Expire drops timed-out reassembly state (the layer also does it lazily,
+// when fragments arrive) and runs the stack's neighbour timers
+// (stack.Stack.Expire).
+func (ip *IPv4) Expire() {
+	ip.reasm.Expire()
+	ip.s.Expire()
+}
 
 // ExpireEvery calls Expire every d on a goroutine of its own until stop is
 // called, so that what a fragment flood left behind is freed at its

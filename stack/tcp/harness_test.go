@@ -254,7 +254,13 @@ type conn struct {
 // with useTS the peer offers timestamps (and SACK, WS).
 func (h *harness) establish(l *tcp.Listener, port uint16, useTS bool) *conn {
 	h.t.Helper()
-	pc := &conn{h: h, sport: 40000, dport: port, sndNxt: 1000, ts: 100, useTS: useTS}
+	return h.establishFrom(l, 40000, port, useTS)
+}
+
+// establishFrom is establish from the peer's port sport.
+func (h *harness) establishFrom(l *tcp.Listener, sport, port uint16, useTS bool) *conn {
+	h.t.Helper()
+	pc := &conn{h: h, sport: sport, dport: port, sndNxt: 1000, ts: 100, useTS: useTS}
 	opts := []layers.TCPOption{opt(layers.TCPOptionKindMSS, 0x05, 0xb4)}
 	if useTS {
 		opts = append(opts, opt(layers.TCPOptionKindSACKPermitted), tsOpt(pc.ts, 0), opt(layers.TCPOptionKindNop), opt(layers.TCPOptionKindWindowScale, 7))

@@ -211,6 +211,10 @@ func TestHostile(t *testing.T) {
 		{"overlapping fragments", overlapping(t, bigOverlap), func(s ipv4.Stats) uint64 { return s.Reassembly.Overlap }},
 		{"ping of death", [][]byte{pingOfDeath(t)}, func(s ipv4.Stats) uint64 { return s.Reassembly.BadOffset }},
 		{"bad ICMP checksum", [][]byte{mut(func(b []byte) { b[20+2] ^= 1 })}, func(s ipv4.Stats) uint64 { return s.ICMPBadChecksum }},
+		{"shorter than a header", [][]byte{good[:14+12]}, func(s ipv4.Stats) uint64 { return s.TooShort }},
+		{"total length < header", [][]byte{mut(func(b []byte) { b[2], b[3] = 0, 16; fix(b) })}, func(s ipv4.Stats) uint64 { return s.BadTotalLength }},
+		{"unknown protocol", [][]byte{mut(func(b []byte) { b[9] = 99; fix(b) })}, func(s ipv4.Stats) uint64 { return s.UnknownProto }},
+		{"ICMP shorter than its header", [][]byte{mut(func(b []byte) { b[2], b[3] = 0, 24; fix(b) })}, func(s ipv4.Stats) uint64 { return s.ICMPTooShort }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -285,6 +289,17 @@ func TestFilterHooks(t *testing.T) {
 	}
 	if rs := r.ip.Filter().Stats(); rs[0].Packets != 1 {
 		t.Fatalf("rule counters %+v", rs)
+	}
+	// LOCAL_IN sees what passed PRE_ROUTING and reassembly: a drop there
+	// is counted apart, and nothing is answered.
+	in, err := filter.Parse("input drop icmp src 10.99.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = newRig(t, ipv4.Options{Filter: filter.NewTable([]filter.Rule{in})})
+	r.deliver(echo(t, 1, nil))
+	if st := r.ip.Stats(); st.FilterIn != 1 || st.FilterPre != 0 || st.Delivered != 0 || len(r.outbound()) != 0 {
+		t.Fatalf("input drop: %+v", st)
 	}
 }
 

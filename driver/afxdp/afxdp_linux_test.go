@@ -1,8 +1,13 @@
 package afxdp_test
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/internal/lab"
@@ -138,4 +143,89 @@ func TestPollZeroAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per poll round of up to 300 frames, want 0", allocs)
 	}
+}
+
+// TestBindRetriesEBUSY: bind fails with EBUSY while another socket holds
+// the queue (as it does for a moment after a socket on it closes). Open
+// retries it for BindRetry and then reports it, leaving nothing behind;
+// and an Open that starts while the queue is held binds as soon as the
+// holder closes.
+func TestBindRetriesEBUSY(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	openNS := func(o afxdp.Options) (d *afxdp.Device, err error) {
+		err = lab.InNS(l.DUTNS, func() (err error) {
+			d, err = afxdp.Open(l.DUTIf, o)
+			return err
+		})
+		return d, err
+	}
+	holder, err := openNS(afxdp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	fds := fdCount(t)
+	const limit = 200 * time.Millisecond
+	start := time.Now()
+	d, err := openNS(afxdp.Options{BindRetry: limit})
+	waited := time.Since(start)
+	if err == nil {
+		d.Close()
+		t.Fatal("a second socket bound a queue another socket holds")
+	}
+	if !errors.Is(err, unix.EBUSY) || waited < limit {
+		t.Fatalf("Open while the queue is held: %v after %v; want EBUSY after retrying for %v", err, waited, limit)
+	}
+	if n := fdCount(t); n != fds {
+		t.Fatalf("the failed Open left %d fds open (%d before, %d after)", n-fds, fds, n)
+	}
+	// Now an Open that starts while the queue is held, and the holder
+	// closes 100 ms later.
+	type result struct {
+		d   *afxdp.Device
+		err error
+		at  time.Duration
+	}
+	done := make(chan result, 1)
+	start = time.Now()
+	go func() {
+		d, err := openNS(afxdp.Options{BindRetry: 10 * time.Second})
+		done <- result{d, err, time.Since(start)}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case r := <-done:
+		if r.err == nil {
+			r.d.Close()
+		}
+		t.Fatalf("Open returned while the queue was held: %v", r.err)
+	default:
+	}
+	if err := holder.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Open after the holder closed: %v", r.err)
+	}
+	defer func() {
+		if err := r.d.Close(); err != nil {
+			t.Error(err)
+		}
+		checkLedgers(t, r.d)
+		checkNoXDP(t, l)
+	}()
+	if r.at < 100*time.Millisecond {
+		t.Fatalf("Open returned after %v, before the holder closed", r.at)
+	}
+	t.Logf("bound %v after it started, once the holder closed", r.at)
+}
+
+func fdCount(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

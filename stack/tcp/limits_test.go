@@ -31,7 +31,7 @@ func TestRetransmitGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if first := h.one(); first.Seq != pc.rcvNxt || len(first.Payload) != len(data) {
-		t.Fatalf("first transmission %v", describe(h.out()))
+		t.Fatalf("first transmission %v", describe([]*layers.TCP{first}))
 	}
 	// Step the clock and note when each segment goes out.
 	var at []time.Duration

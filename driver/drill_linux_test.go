@@ -65,7 +65,7 @@ func TestLinkDeleted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			fds := fdCount(t)
+			fds := labtest.FDCount(t)
 			progs, maps := bpfObjects(t)
 
 			var d *driver.Device
@@ -128,7 +128,7 @@ func TestLinkDeleted(t *testing.T) {
 			}
 			c.Close()
 			co.Close()
-			if n := fdCount(t); n != fds {
+			if n := labtest.FDCount(t); n != fds {
 				t.Errorf("%d fds open, %d before", n, fds)
 			}
 			// The kernel frees programs after an RCU grace period and

@@ -3,7 +3,6 @@ package driver_test
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -185,15 +184,6 @@ func TestTwoQueues(t *testing.T) {
 	}
 }
 
-func fdCount(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 func TestCloseReleasesEverything(t *testing.T) {
 	for _, dr := range drivers {
 		t.Run(dr.name, func(t *testing.T) {
@@ -202,7 +192,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := labtest.UDPSender(t, l, 9000)
-			before := fdCount(t)
+			before := labtest.FDCount(t)
 			for round := 0; round < 3; round++ {
 				var d *driver.Device
 				if err := lab.InNS(l.DUTNS, func() (err error) {
@@ -230,7 +220,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 					t.Fatalf("poller after Close: %v", err)
 				}
 				checkClosed(t, l, d)
-				if after := fdCount(t); after != before {
+				if after := labtest.FDCount(t); after != before {
 					t.Fatalf("round %d: %d fds open, %d before", round, after, before)
 				}
 			}

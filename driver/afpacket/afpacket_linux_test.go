@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -637,20 +636,11 @@ func TestWaitSleepsWhileHolding(t *testing.T) {
 	}
 }
 
-func fdCount(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 func TestCloseWhilePolling(t *testing.T) {
 	l := labtest.New(t, lab.Config{Queues: 2})
 	neighbor(t, l)
 	c := labtest.UDPSender(t, l, 9000)
-	before := fdCount(t)
+	before := labtest.FDCount(t)
 	for round := 0; round < 3; round++ {
 		var d *afpacket.Device
 		if err := lab.InNS(l.DUTNS, func() (err error) {
@@ -692,7 +682,7 @@ func TestCloseWhilePolling(t *testing.T) {
 			}
 		}
 		checkLedgers(t, d)
-		if after := fdCount(t); after != before {
+		if after := labtest.FDCount(t); after != before {
 			t.Fatalf("round %d: %d fds open, %d before", round, after, before)
 		}
 	}
@@ -728,7 +718,7 @@ func TestOpenErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.SetMTU(1500)
-		before := fdCount(t)
+		before := labtest.FDCount(t)
 		err := lab.InNS(l.DUTNS, func() error {
 			d, err := afpacket.Open(l.DUTIf, afpacket.Options{BlockSize: 8 << 10})
 			if err == nil {
@@ -739,7 +729,7 @@ func TestOpenErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "MTU 9000") {
 			t.Fatalf("error %v, want one naming the MTU", err)
 		}
-		if after := fdCount(t); after != before {
+		if after := labtest.FDCount(t); after != before {
 			t.Fatalf("failed Open left %d fds, %d before", after, before)
 		}
 	})
@@ -896,7 +886,7 @@ func TestRingFullCounted(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	var held []uint64
 	labtest.WaitFor(t, "every datagram in the ring or dropped", func() bool {
-		drainCount(t, q, port, &held)
+		drainRing(t, q, port, &held)
 		return uint64(len(held))+dropped() >= n
 	})
 	st := q.Stats()
@@ -915,8 +905,8 @@ func TestRingFullCounted(t *testing.T) {
 		len(held), n, held[0], held[len(held)-1], st.Kernel.RxDropped, st.Kernel.RxFrozen)
 	// Drained and given back: receive resumes, and nothing more drops.
 	var seqs []uint64
-	labtest.SendPaced(t, c, 50, 64, 20, func() uint64 { drainCount(t, q, port, &seqs); return uint64(len(seqs)) }, n, 1)
-	labtest.WaitFor(t, "the datagrams after the drain", func() bool { drainCount(t, q, port, &seqs); return len(seqs) >= 50 })
+	labtest.SendPaced(t, c, 50, 64, 20, func() uint64 { drainRing(t, q, port, &seqs); return uint64(len(seqs)) }, n, 1)
+	labtest.WaitFor(t, "the datagrams after the drain", func() bool { drainRing(t, q, port, &seqs); return len(seqs) >= 50 })
 	for i, s := range seqs {
 		if s != uint64(n+i) {
 			t.Fatalf("after the drain got seq %v; want %d.. in order", seqs, n)
@@ -927,29 +917,24 @@ func TestRingFullCounted(t *testing.T) {
 	}
 }
 
-// drainCount receives every frame ready on q, checks each is a datagram
-// to port, appends its sequence number to seqs (if not nil), releases it
-// and returns how many it read.
-func drainCount(t *testing.T, q *afpacket.Queue, port uint16, seqs *[]uint64) int {
+// drainRing receives every frame ready on q, checks each is a datagram
+// to port, appends its sequence number to seqs and releases it.
+func drainRing(t *testing.T, q *afpacket.Queue, port uint16, seqs *[]uint64) {
 	t.Helper()
 	frames := make([]queue.Frame, 64)
-	total := 0
 	for {
 		k := q.Receive(frames)
+		if k == 0 {
+			return
+		}
 		for _, f := range frames[:k] {
 			seq, ok := udpSeq(f.Data, port)
 			if !ok {
 				t.Fatalf("a frame the filter should have refused: %x", f.Data)
 			}
-			if seqs != nil {
-				*seqs = append(*seqs, seq)
-			}
+			*seqs = append(*seqs, seq)
 		}
 		q.Release(frames[:k])
 		q.Refill()
-		total += k
-		if k == 0 {
-			return total
-		}
 	}
 }

@@ -2,7 +2,6 @@ package afxdp_test
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -164,7 +163,7 @@ func TestBindRetriesEBUSY(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Close()
-	fds := fdCount(t)
+	fds := labtest.FDCount(t)
 	const limit = 200 * time.Millisecond
 	start := time.Now()
 	d, err := openNS(afxdp.Options{BindRetry: limit})
@@ -176,7 +175,7 @@ func TestBindRetriesEBUSY(t *testing.T) {
 	if !errors.Is(err, unix.EBUSY) || waited < limit {
 		t.Fatalf("Open while the queue is held: %v after %v; want EBUSY after retrying for %v", err, waited, limit)
 	}
-	if n := fdCount(t); n != fds {
+	if n := labtest.FDCount(t); n != fds {
 		t.Fatalf("the failed Open left %d fds open (%d before, %d after)", n-fds, fds, n)
 	}
 	// Now an Open that starts while the queue is held, and the holder
@@ -219,13 +218,4 @@ func TestBindRetriesEBUSY(t *testing.T) {
 		t.Fatalf("Open returned after %v, before the holder closed", r.at)
 	}
 	t.Logf("bound %v after it started, once the holder closed", r.at)
-}
-
-func fdCount(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }

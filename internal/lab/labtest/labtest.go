@@ -104,3 +104,14 @@ func PeerUDPStats(l *lab.Lab) string {
 	}
 	return out
 }
+
+// FDCount returns how many file descriptors the process has open, for
+// tests that check nothing leaks.
+func FDCount(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}

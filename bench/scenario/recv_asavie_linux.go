@@ -22,7 +22,7 @@ import (
 // count. One socket and one reader thread per queue, on the receiver
 // CPUs. Its program is attached in native mode only (its Detach waits
 // forever for a generic-mode program to go), and it is detached here with
-// `ip link set dev X xdpdrv off`, not with its Detach.
+// lab.DetachXDP (`ip link set dev X xdpdrv off`), not with its Detach.
 type asavieRx struct {
 	ns, ifname string
 	prog       *xdp.Program
@@ -198,7 +198,7 @@ func (a *asavieRx) Close() error {
 	a.wg.Wait() // readers notice within one Poll timeout
 	var errs []error
 	if a.attached {
-		if _, err := lab.Exec(a.ns, "ip", "link", "set", "dev", a.ifname, "xdpdrv", "off"); err != nil {
+		if err := lab.DetachXDP(a.ns, a.ifname); err != nil {
 			errs = append(errs, fmt.Errorf("asavie: detach: %w", err))
 		}
 	}

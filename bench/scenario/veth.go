@@ -1,41 +1,21 @@
 package scenario
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"maps"
 	"regexp"
-
-	"github.com/rxpath/rxpath/bench/sysstat"
 )
 
-// vethCounters merges `ethtool -S` output (keys as printed) with the
-// drop counters of `ip -j -s link show` (keys "link.rx_dropped",
-// "link.tx_dropped").
-func vethCounters(ethtool, ipJSON []byte) (map[string]uint64, error) {
-	c, err := sysstat.ParseEthtool(bytes.NewReader(ethtool))
-	if err != nil {
-		return nil, fmt.Errorf("parse ethtool -S: %w", err)
+// vethCounters merges a veth end's driver statistics (`ethtool -S`, keys
+// as printed) with its link's drop counters (`ip -s link show`, keys
+// "link.rx_dropped", "link.tx_dropped").
+func vethCounters(ethtool map[string]uint64, rxDropped, txDropped uint64) map[string]uint64 {
+	c := maps.Clone(ethtool)
+	if c == nil {
+		c = make(map[string]uint64, 2)
 	}
-	var links []struct {
-		Stats64 struct {
-			Rx struct {
-				Dropped uint64 `json:"dropped"`
-			} `json:"rx"`
-			Tx struct {
-				Dropped uint64 `json:"dropped"`
-			} `json:"tx"`
-		} `json:"stats64"`
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(ipJSON), &links); err != nil {
-		return nil, fmt.Errorf("parse ip -j -s link: %w", err)
-	}
-	if len(links) != 1 {
-		return nil, fmt.Errorf("ip -j -s link listed %d links", len(links))
-	}
-	c["link.rx_dropped"] = links[0].Stats64.Rx.Dropped
-	c["link.tx_dropped"] = links[0].Stats64.Tx.Dropped
-	return c, nil
+	c["link.rx_dropped"] = rxDropped
+	c["link.tx_dropped"] = txDropped
+	return c
 }
 
 var xdpDropsKey = regexp.MustCompile(`^veth\.dut\.rx_queue_[0-9]+_xdp_drops$`)

@@ -29,8 +29,8 @@ func procFDs(t *testing.T, pid int) int {
 
 func deleteLink(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	if out, err := lab.Exec(l.DUTNS, "ip", "link", "del", "dev", l.DUTIf); err != nil {
-		t.Fatalf("ip link del: %v\n%s", err, out)
+	if err := lab.DelLink(l.DUTNS, l.DUTIf); err != nil {
+		t.Fatal(err)
 	}
 }
 

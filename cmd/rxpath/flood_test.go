@@ -292,21 +292,11 @@ func (r *floodRun) stop(t *testing.T) Summary {
 // rx ring are the driver's drops (Summary.Dropped).
 func (r *floodRun) vethDrops(t *testing.T) uint64 {
 	t.Helper()
-	out, err := lab.Exec(r.l.PeerNS, "ip", "-j", "-s", "link", "show", "dev", r.l.PeerIf)
+	st, err := lab.LinkStats(r.l.PeerNS, r.l.PeerIf)
 	if err != nil {
-		t.Fatalf("ip -s link: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	var links []struct {
-		Stats struct {
-			TX struct {
-				Dropped uint64 `json:"dropped"`
-			} `json:"tx"`
-		} `json:"stats64"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
-		t.Fatalf("ip -j -s link: %v\n%s", err, out)
-	}
-	return links[0].Stats.TX.Dropped
+	return st.TxDropped
 }
 
 // flood runs fn holding floodMu: one flood on the machine at a time.

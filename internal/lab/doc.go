@@ -40,11 +40,25 @@
 // Callers are the privileged tests (through labtest, which gives each lab
 // unique namespace names), the `rxpath lab up/down` command, the demo and the
 // benchmark. Everything needs CAP_NET_ADMIN and CAP_SYS_ADMIN, in practice
-// root, and the iproute2 `ip` and `ethtool` commands.
+// root, and no external command: namespaces are made and removed the way
+// `ip netns add` and `ip netns del` do (a bind mount on /var/run/netns/NAME,
+// so `ip netns` lists them and `ip netns exec` enters them), links,
+// addresses and neighbours are set over rtnetlink, and offloads and driver
+// statistics go through the ethtool ioctl (package netdev).
 //
 // InNS runs a function on an OS thread switched into a lab namespace. Sockets
-// created there stay in that namespace for their lifetime and may be used from
-// any goroutine afterwards.
+// and netlink handles created there stay in that namespace for their lifetime
+// and may be used from any goroutine afterwards. The helpers built on it
+// (AddAddr, SetLinkUp, DelLink, LinkStats, SetFeature, EthtoolStats,
+// DetachXDP, ReadProcSys, ...) take the namespace and interface by name, so
+// they work on either end of a lab or on any other named namespace.
+// WithSysfs mounts a sysfs that shows a namespace's interfaces, which the
+// host's /sys does not.
+//
+// Command and Exec run an external program in a namespace, as `ip netns
+// exec` does but without it: the child is forked from a thread inside the
+// namespace. Its /proc/net and /proc/sys/net are the namespace's; its /sys
+// is the host's.
 //
 // The package is Linux-only; on other systems every function returns an error
 // wrapping ErrNotSupported.

@@ -1,35 +1,33 @@
 package lab
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path"
+	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Up creates the lab described by cfg; zero fields take their defaults.
 // Namespaces left over with the same names (from a crashed run) are deleted
 // first. If any step fails, Up deletes what it made and returns the error.
 //
-// Up needs CAP_NET_ADMIN and CAP_SYS_ADMIN and the `ip` and `ethtool`
-// commands; their absence is reported before anything is changed.
+// Up needs CAP_NET_ADMIN and CAP_SYS_ADMIN; their absence is reported before
+// anything is changed. It runs no external command: namespaces, links and
+// addresses are made over rtnetlink and mounts, offloads over the ethtool
+// ioctl.
 func Up(cfg Config) (_ *Lab, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("lab up: %w", err)
-	}
-	if err := lookTools("ip", "ethtool"); err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
 	if err := checkPrivileges(); err != nil {
@@ -46,10 +44,10 @@ func Up(cfg Config) (_ *Lab, err error) {
 		}
 	}()
 
-	if _, err := runIP("netns", "add", cfg.PeerNS); err != nil {
+	if err := createNS(cfg.PeerNS); err != nil {
 		return nil, fmt.Errorf("lab up: add peer netns: %w", err)
 	}
-	if _, err := runIP("netns", "add", cfg.DUTNS); err != nil {
+	if err := createNS(cfg.DUTNS); err != nil {
 		return nil, fmt.Errorf("lab up: add DUT netns: %w", err)
 	}
 	if err := addVeth(cfg, nil, nil); err != nil {
@@ -57,8 +55,8 @@ func Up(cfg Config) (_ *Lab, err error) {
 	}
 	// Loopback is up in both namespaces, as on any host.
 	for _, ns := range []string{cfg.DUTNS, cfg.PeerNS} {
-		if _, err := runIP("-n", ns, "link", "set", "dev", "lo", "up"); err != nil {
-			return nil, fmt.Errorf("lab up: set lo up in netns %s: %w", ns, err)
+		if err := setLinkUp(ns, "lo"); err != nil {
+			return nil, fmt.Errorf("lab up: %w", err)
 		}
 	}
 
@@ -79,20 +77,27 @@ func Up(cfg Config) (_ *Lab, err error) {
 // addVeth creates the veth pair of cfg, with the given MACs (nil: random),
 // configures it and brings both ends up.
 func addVeth(cfg Config, dutMAC, peerMAC net.HardwareAddr) error {
-	q, mtu := strconv.Itoa(cfg.Queues), strconv.Itoa(cfg.MTU)
+	p := nsPath(cfg.PeerNS)
+	peerNS, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("create veth: %w", &os.PathError{Op: "open", Path: p, Err: err})
+	}
+	defer unix.Close(peerNS)
 	// Created inside the DUT namespace with the peer end moved straight
 	// into the peer namespace: the names never appear in the root
-	// namespace.
-	dut := []string{"-n", cfg.DUTNS, "link", "add", cfg.DUTIf, "numtxqueues", q, "numrxqueues", q, "mtu", mtu}
-	if dutMAC != nil {
-		dut = append(dut, "address", dutMAC.String())
+	// namespace. The peer end takes the same MTU and queue counts.
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU = cfg.DUTIf, cfg.MTU
+	attrs.NumTxQueues, attrs.NumRxQueues = cfg.Queues, cfg.Queues
+	attrs.HardwareAddr = dutMAC
+	veth := &netlink.Veth{
+		LinkAttrs:        attrs,
+		PeerName:         cfg.PeerIf,
+		PeerHardwareAddr: peerMAC,
+		PeerNamespace:    netlink.NsFd(peerNS),
 	}
-	peer := []string{"type", "veth", "peer", "name", cfg.PeerIf, "numtxqueues", q, "numrxqueues", q, "mtu", mtu, "netns", cfg.PeerNS}
-	if peerMAC != nil {
-		peer = append(peer, "address", peerMAC.String())
-	}
-	if _, err := runIP(append(dut, peer...)...); err != nil {
-		return fmt.Errorf("create veth: %w", err)
+	if err := withHandle(cfg.DUTNS, func(h *netlink.Handle) error { return h.LinkAdd(veth) }); err != nil {
+		return fmt.Errorf("create veth %s (netns %s) <-> %s (netns %s): %w", cfg.DUTIf, cfg.DUTNS, cfg.PeerIf, cfg.PeerNS, err)
 	}
 	// Before the links go up, so no IPv6 packet is ever sent.
 	if err := disableIPv6(cfg.DUTNS, cfg.DUTIf); err != nil {
@@ -101,7 +106,7 @@ func addVeth(cfg Config, dutMAC, peerMAC net.HardwareAddr) error {
 	if err := disableIPv6(cfg.PeerNS, cfg.PeerIf); err != nil {
 		return fmt.Errorf("disable IPv6 on peer end: %w", err)
 	}
-	if _, err := Exec(cfg.PeerNS, "ethtool", "-K", cfg.PeerIf, "tx", "off"); err != nil {
+	if err := setFeature(cfg.PeerNS, cfg.PeerIf, "tx", false); err != nil {
 		return fmt.Errorf("turn off tx checksum offload on peer end: %w", err)
 	}
 	if cfg.Queues > 1 {
@@ -109,17 +114,16 @@ func addVeth(cfg Config, dutMAC, peerMAC net.HardwareAddr) error {
 			return fmt.Errorf("configure XPS on peer end: %w", err)
 		}
 	}
-	if _, err := runIP("-n", cfg.PeerNS, "addr", "add", cfg.PeerAddr.String(), "dev", cfg.PeerIf); err != nil {
+	if err := addAddr(cfg.PeerNS, cfg.PeerIf, cfg.PeerAddr); err != nil {
 		return fmt.Errorf("add peer address: %w", err)
 	}
 	for _, link := range [][2]string{
 		{cfg.DUTNS, cfg.DUTIf}, {cfg.PeerNS, cfg.PeerIf},
 	} {
-		if _, err := runIP("-n", link[0], "link", "set", "dev", link[1], "up"); err != nil {
-			return fmt.Errorf("set %s up in netns %s: %w", link[1], link[0], err)
+		if err := setLinkUp(link[0], link[1]); err != nil {
+			return err
 		}
 	}
-
 	return nil
 }
 
@@ -127,8 +131,8 @@ func addVeth(cfg Config, dutMAC, peerMAC net.HardwareAddr) error {
 // MTU and queues, in the same namespaces (and under any process running in
 // them), as a NIC driver reload would. The new ends have new ifindexes.
 func (l *Lab) Recreate() error {
-	if _, err := runIP("-n", l.DUTNS, "link", "del", "dev", l.DUTIf); err != nil {
-		if _, _, lerr := lookupLink(l.DUTNS, l.DUTIf); lerr == nil {
+	if err := delLink(l.DUTNS, l.DUTIf); err != nil {
+		if _, lerr := linkAttrs(l.DUTNS, l.DUTIf); lerr == nil {
 			return fmt.Errorf("lab recreate: %w", err)
 		}
 	}
@@ -166,17 +170,21 @@ func Open(cfg Config) (*Lab, error) {
 	if err := l.readBack(); err != nil {
 		return nil, fmt.Errorf("lab open: %w", err)
 	}
-	info, err := linkDetails(cfg.DUTNS, cfg.DUTIf)
+	attrs, err := linkAttrs(cfg.DUTNS, cfg.DUTIf)
 	if err != nil {
 		return nil, fmt.Errorf("lab open: %w", err)
 	}
-	l.MTU, l.Queues = info.MTU, info.NumRxQueues
+	l.MTU, l.Queues = attrs.MTU, attrs.NumRxQueues
 	return l, nil
 }
 
 // Down deletes the lab's two namespaces, which destroys the veth pair. It is
 // idempotent: absent namespaces are not an error. Zero fields of cfg take
 // their defaults.
+//
+// Like `ip netns del`, Down removes the names; the kernel frees each
+// namespace, and the veth with it, once no process, open file or socket
+// holds it any more.
 func Down(cfg Config) error {
 	cfg = cfg.withDefaults()
 	var errs []error
@@ -194,17 +202,6 @@ func Down(cfg Config) error {
 // Close deletes the lab, like Down(l.Config). Like Down, it is idempotent.
 func (l *Lab) Close() error { return Down(l.Config) }
 
-// Exec runs `ip netns exec ns name args...` and returns its combined output.
-// A non-nil error includes the command line and the output. Because
-// `ip netns exec` remounts /sys for the namespace, files under
-// /sys/class/net read or written this way are the namespace's own.
-func Exec(ns, name string, args ...string) ([]byte, error) {
-	if err := checkNSName(ns); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	return runIP(append([]string{"netns", "exec", ns, name}, args...)...)
-}
-
 // AddStaticNeighbor adds (or replaces) a permanent neighbour entry ip → mac
 // on the peer end, so the peer kernel sends to ip without resolving it.
 func (l *Lab) AddStaticNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
@@ -214,9 +211,36 @@ func (l *Lab) AddStaticNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
 	if len(mac) == 0 {
 		return fmt.Errorf("lab: add static neighbor %v: empty hardware address", ip)
 	}
-	if _, err := runIP("-n", l.PeerNS, "neigh", "replace", ip.Unmap().String(),
-		"lladdr", mac.String(), "dev", l.PeerIf, "nud", "permanent"); err != nil {
+	err := withLink(l.PeerNS, l.PeerIf, func(h *netlink.Handle, link netlink.Link) error {
+		return h.NeighSet(&netlink.Neigh{
+			LinkIndex:    link.Attrs().Index,
+			Family:       family(ip),
+			State:        netlink.NUD_PERMANENT,
+			IP:           net.IP(ip.Unmap().AsSlice()),
+			HardwareAddr: mac,
+		})
+	})
+	if err != nil {
 		return fmt.Errorf("lab: add static neighbor %v: %w", ip, err)
+	}
+	return nil
+}
+
+// DelStaticNeighbor deletes the neighbour entry for ip on the peer end, as
+// AddStaticNeighbor made it.
+func (l *Lab) DelStaticNeighbor(ip netip.Addr) error {
+	if !ip.IsValid() {
+		return errors.New("lab: delete static neighbor: invalid IP address")
+	}
+	err := withLink(l.PeerNS, l.PeerIf, func(h *netlink.Handle, link netlink.Link) error {
+		return h.NeighDel(&netlink.Neigh{
+			LinkIndex: link.Attrs().Index,
+			Family:    family(ip),
+			IP:        net.IP(ip.Unmap().AsSlice()),
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("lab: delete static neighbor %v: %w", ip, err)
 	}
 	return nil
 }
@@ -227,12 +251,12 @@ func (l *Lab) SetMTU(mtu int) error {
 	if mtu < minMTU || mtu > maxMTU {
 		return fmt.Errorf("lab: set MTU: %d out of range [%d, %d]", mtu, minMTU, maxMTU)
 	}
-	if _, err := runIP("-n", l.DUTNS, "link", "set", "dev", l.DUTIf, "mtu", strconv.Itoa(mtu)); err != nil {
+	if err := setMTU(l.DUTNS, l.DUTIf, mtu); err != nil {
 		return fmt.Errorf("lab: set MTU %d on DUT end: %w", mtu, err)
 	}
-	if _, err := runIP("-n", l.PeerNS, "link", "set", "dev", l.PeerIf, "mtu", strconv.Itoa(mtu)); err != nil {
+	if err := setMTU(l.PeerNS, l.PeerIf, mtu); err != nil {
 		err = fmt.Errorf("lab: set MTU %d on peer end: %w", mtu, err)
-		if _, rerr := runIP("-n", l.DUTNS, "link", "set", "dev", l.DUTIf, "mtu", strconv.Itoa(l.MTU)); rerr != nil {
+		if rerr := setMTU(l.DUTNS, l.DUTIf, l.MTU); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("lab: restore MTU %d on DUT end: %w", l.MTU, rerr))
 		}
 		return err
@@ -241,29 +265,25 @@ func (l *Lab) SetMTU(mtu int) error {
 	return nil
 }
 
-// readBack fills in the MACs and ifindexes of both ends.
-func (l *Lab) readBack() error {
-	var err error
-	if l.DUTMAC, l.DUTIndex, err = lookupLink(l.DUTNS, l.DUTIf); err != nil {
-		return err
-	}
-	if l.PeerMAC, l.PeerIndex, err = lookupLink(l.PeerNS, l.PeerIf); err != nil {
-		return err
-	}
-	return nil
+func setMTU(ns, ifname string, mtu int) error {
+	return withLink(ns, ifname, func(h *netlink.Handle, link netlink.Link) error {
+		return h.LinkSetMTU(link, mtu)
+	})
 }
 
-func lookupLink(ns, ifname string) (net.HardwareAddr, int, error) {
-	var ifi *net.Interface
-	err := InNS(ns, func() error {
-		var err error
-		ifi, err = net.InterfaceByName(ifname)
-		return err
-	})
+// readBack fills in the MACs and ifindexes of both ends.
+func (l *Lab) readBack() error {
+	dut, err := linkAttrs(l.DUTNS, l.DUTIf)
 	if err != nil {
-		return nil, 0, fmt.Errorf("look up %s in netns %s: %w", ifname, ns, err)
+		return err
 	}
-	return ifi.HardwareAddr, ifi.Index, nil
+	peer, err := linkAttrs(l.PeerNS, l.PeerIf)
+	if err != nil {
+		return err
+	}
+	l.DUTMAC, l.DUTIndex = dut.HardwareAddr, dut.Index
+	l.PeerMAC, l.PeerIndex = peer.HardwareAddr, peer.Index
+	return nil
 }
 
 // carrierTimeout bounds how long Up waits for both ends to report carrier.
@@ -277,41 +297,19 @@ const carrierTimeout = 5 * time.Second
 func waitCarrier(ns, ifname string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		info, err := linkDetails(ns, ifname)
+		attrs, err := linkAttrs(ns, ifname)
 		if err != nil {
 			return fmt.Errorf("wait for carrier: %w", err)
 		}
-		if slices.Contains(info.Flags, "LOWER_UP") {
+		if attrs.RawFlags&unix.IFF_LOWER_UP != 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s in netns %s has no carrier after %v (flags %v)", ifname, ns, timeout, info.Flags)
+			return fmt.Errorf("%s in netns %s has no carrier after %v (flags %v, raw %#x)",
+				ifname, ns, timeout, attrs.Flags, attrs.RawFlags)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// linkInfo is the part of `ip -d -j link show` that Open reads.
-type linkInfo struct {
-	Flags       []string `json:"flags"`
-	MTU         int      `json:"mtu"`
-	NumTxQueues int      `json:"num_tx_queues"`
-	NumRxQueues int      `json:"num_rx_queues"`
-}
-
-func linkDetails(ns, ifname string) (linkInfo, error) {
-	out, err := runIP("-n", ns, "-d", "-j", "link", "show", "dev", ifname)
-	if err != nil {
-		return linkInfo{}, err
-	}
-	var links []linkInfo
-	if err := json.Unmarshal(out, &links); err != nil {
-		return linkInfo{}, fmt.Errorf("parse `ip -d -j link show dev %s`: %w", ifname, err)
-	}
-	if len(links) != 1 {
-		return linkInfo{}, fmt.Errorf("`ip -d -j link show dev %s` listed %d links", ifname, len(links))
-	}
-	return links[0], nil
 }
 
 // disableIPv6 sets net.ipv6.conf.<ifname>.disable_ipv6=1 in ns. Net sysctls
@@ -327,15 +325,17 @@ func disableIPv6(ns, ifname string) error {
 }
 
 // configureXPS makes tx queue i of ifname (in ns) the queue used by CPU
-// i%ncpu. The sysfs files are written through `ip netns exec`, which mounts
-// the namespace's own /sys; one shell writes all of them.
+// i%ncpu, through a sysfs mounted for ns (see WithSysfs).
 func configureXPS(ns, ifname string, queues, ncpu int) error {
-	args := []string{"sh", "-c", `while [ $# -gt 0 ]; do echo "$1" > "$2" || exit 1; shift 2; done`, "sh"}
-	for i := range queues {
-		args = append(args, cpuMask(i%ncpu), fmt.Sprintf("/sys/class/net/%s/queues/tx-%d/xps_cpus", ifname, i))
-	}
-	_, err := Exec(ns, args[0], args[1:]...)
-	return err
+	return WithSysfs(ns, func(sys string) error {
+		for i := range queues {
+			p := filepath.Join(sys, "class/net", ifname, "queues", fmt.Sprintf("tx-%d", i), "xps_cpus")
+			if err := os.WriteFile(p, []byte(cpuMask(i%ncpu)+"\n"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // cpuMask formats a cpumask holding only cpu the way sysfs prints one:
@@ -350,49 +350,4 @@ func cpuMask(cpu int) string {
 		words[len(words)-1-w] = fmt.Sprintf("%08x", v)
 	}
 	return strings.Join(words, ",")
-}
-
-func deleteNS(ns string) error {
-	if err := checkNSName(ns); err != nil {
-		return err
-	}
-	if _, err := os.Lstat(nsPath(ns)); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if _, err := runIP("netns", "del", ns); err != nil {
-		if _, serr := os.Lstat(nsPath(ns)); errors.Is(serr, fs.ErrNotExist) {
-			return nil // deleted concurrently
-		}
-		return fmt.Errorf("delete netns %s: %w", ns, err)
-	}
-	return nil
-}
-
-// lookTools reports the first of the named commands missing from PATH.
-func lookTools(names ...string) error {
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			what := name
-			if name == "ip" {
-				what = "iproute2 `ip`"
-			}
-			return fmt.Errorf("%s command is required: %w", what, err)
-		}
-	}
-	return nil
-}
-
-// runIP runs `ip args...`, returning its combined output. The error names the
-// command and includes the output.
-func runIP(args ...string) ([]byte, error) {
-	cmd := exec.Command("ip", args...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		msg := "ip " + strings.Join(args, " ")
-		if o := bytes.TrimSpace(out); len(o) > 0 {
-			return out, fmt.Errorf("%s: %w: %s", msg, err, o)
-		}
-		return out, fmt.Errorf("%s: %w", msg, err)
-	}
-	return out, nil
 }

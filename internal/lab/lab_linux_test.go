@@ -24,6 +24,7 @@ import (
 
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/netdev"
 )
 
 // TestMain fails the run if any namespace made by this process survives
@@ -161,9 +162,34 @@ func TestUp(t *testing.T) {
 func TestPeerChecksumOffloadOff(t *testing.T) {
 	t.Parallel()
 	l := labtest.New(t, lab.Config{})
-	out := mustExec(t, l.PeerNS, "ethtool", "-k", l.PeerIf)
-	if !strings.Contains(out, "\ntx-checksumming: off") {
-		t.Errorf("ethtool -k %s in %s:\n%s\nwant tx-checksumming: off", l.PeerIf, l.PeerNS, out)
+	var peer, dut map[string]bool
+	if err := lab.InNS(l.PeerNS, func() (err error) { peer, err = netdev.Features(l.PeerIf); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.InNS(l.DUTNS, func() (err error) { dut, err = netdev.Features(l.DUTIf); return err }); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for name, on := range peer {
+		if strings.HasPrefix(name, "tx-checksum-") {
+			n++
+			if on {
+				t.Errorf("peer end: %s on, want every tx-checksum-* off", name)
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("peer end lists no tx-checksum-* feature: %v", peer)
+	}
+	if !dut["tx-checksum-ip-generic"] {
+		t.Error("DUT end: tx-checksum-ip-generic off, want the default (on)")
+	}
+	// ethtool, when installed, agrees.
+	if _, err := exec.LookPath("ethtool"); err == nil {
+		out := mustExec(t, l.PeerNS, "ethtool", "-k", l.PeerIf)
+		if !strings.Contains(out, "\ntx-checksumming: off") {
+			t.Errorf("ethtool -k %s in %s:\n%s\nwant tx-checksumming: off", l.PeerIf, l.PeerNS, out)
+		}
 	}
 }
 
@@ -177,20 +203,42 @@ func TestQueuesAndMTU(t *testing.T) {
 			t.Errorf("%s: mtu %d queues tx %d rx %d, want 9000 2 2", end[1], link.MTU, link.NumTxQueues, link.NumRxQueues)
 		}
 	}
-	got := strings.Fields(mustExec(t, l.DUTNS, "ls", "/sys/class/net/"+l.DUTIf+"/queues"))
-	if want := []string{"rx-0", "rx-1", "tx-0", "tx-1"}; !slices.Equal(got, want) {
-		t.Errorf("DUT queues %q, want %q", got, want)
+	err := lab.WithSysfs(l.DUTNS, func(sys string) error {
+		ents, err := os.ReadDir(filepath.Join(sys, "class/net", l.DUTIf, "queues"))
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, e := range ents {
+			got = append(got, e.Name())
+		}
+		if want := []string{"rx-0", "rx-1", "tx-0", "tx-1"}; !slices.Equal(got, want) {
+			t.Errorf("DUT queues %q, want %q", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	// XPS: peer tx queue i belongs to CPU i%ncpu.
-	for q := range 2 {
-		out := mustExec(t, l.PeerNS, "cat", fmt.Sprintf("/sys/class/net/%s/queues/tx-%d/xps_cpus", l.PeerIf, q))
-		hex := strings.ReplaceAll(strings.TrimSpace(out), ",", "")
-		hex = strings.TrimLeft(hex, "0")
-		want := strconv.FormatUint(1<<(q%runtime.NumCPU()), 16)
-		if hex != want {
-			t.Errorf("tx-%d xps_cpus = %q, want mask %s", q, out, want)
+	err = lab.WithSysfs(l.PeerNS, func(sys string) error {
+		for q := range 2 {
+			b, err := os.ReadFile(filepath.Join(sys, "class/net", l.PeerIf, "queues", fmt.Sprintf("tx-%d", q), "xps_cpus"))
+			if err != nil {
+				return err
+			}
+			hex := strings.ReplaceAll(strings.TrimSpace(string(b)), ",", "")
+			hex = strings.TrimLeft(hex, "0")
+			want := strconv.FormatUint(1<<(q%runtime.NumCPU()), 16)
+			if hex != want {
+				t.Errorf("tx-%d xps_cpus = %q, want mask %s", q, b, want)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -203,22 +251,26 @@ func TestXPSSteersToRxQueue(t *testing.T) {
 		t.Skip("needs 2 CPUs to steer to 2 queues")
 	}
 	l := labtest.New(t, lab.Config{Queues: 2})
-	mustExec(t, l.DUTNS, "ethtool", "-K", l.DUTIf, "gro", "on")
+	if err := lab.SetFeature(l.DUTNS, l.DUTIf, "gro", true); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.AddStaticNeighbor(l.DUTAddr, l.DUTMAC); err != nil {
 		t.Fatal(err)
 	}
 
 	rxPackets := func() [2]int {
-		out := mustExec(t, l.DUTNS, "ethtool", "-S", l.DUTIf)
+		st, err := lab.EthtoolStats(l.DUTNS, l.DUTIf)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var n [2]int
 		for q := range 2 {
-			key := fmt.Sprintf("rx_queue_%d_xdp_packets:", q)
-			i := strings.Index(out, key)
-			if i < 0 {
-				t.Skipf("veth has no %s counter:\n%s", key, out)
+			key := fmt.Sprintf("rx_queue_%d_xdp_packets", q)
+			v, ok := st[key]
+			if !ok {
+				t.Skipf("veth has no %s counter: %v", key, st)
 			}
-			f := strings.Fields(out[i+len(key):])
-			n[q], _ = strconv.Atoi(f[0])
+			n[q] = int(v)
 		}
 		return n
 	}
@@ -357,9 +409,8 @@ func TestInNS(t *testing.T) {
 func TestSocketsKeepNamespace(t *testing.T) {
 	t.Parallel()
 	l := labtest.New(t, lab.Config{})
-	if out, err := exec.Command("ip", "-n", l.DUTNS, "addr", "add",
-		netip.PrefixFrom(l.DUTAddr, l.PeerAddr.Bits()).String(), "dev", l.DUTIf).CombinedOutput(); err != nil {
-		t.Fatalf("add DUT address: %v: %s", err, out)
+	if err := lab.AddAddr(l.DUTNS, l.DUTIf, netip.PrefixFrom(l.DUTAddr, l.PeerAddr.Bits())); err != nil {
+		t.Fatal(err)
 	}
 
 	var dut *net.UDPConn
@@ -472,6 +523,23 @@ func TestAddStaticNeighbor(t *testing.T) {
 	if err := l.AddStaticNeighbor(netip.Addr{}, l.DUTMAC); err == nil {
 		t.Error("AddStaticNeighbor accepted an invalid address")
 	}
+
+	if err := l.DelStaticNeighbor(l.DUTAddr); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command("ip", "-n", l.PeerNS, "-j", "neigh", "show", "dev", l.PeerIf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := json.Unmarshal(out, &neighs); err != nil {
+		t.Fatal(err)
+	}
+	if len(neighs) != 0 {
+		t.Errorf("neighbours %s after DelStaticNeighbor, want none", out)
+	}
+	if err := l.DelStaticNeighbor(l.DUTAddr); err == nil {
+		t.Error("second DelStaticNeighbor succeeded")
+	}
 }
 
 func TestSetMTU(t *testing.T) {
@@ -493,63 +561,15 @@ func TestSetMTU(t *testing.T) {
 	}
 }
 
-// fakePath returns a PATH directory holding links to the named real commands
-// plus any fake shell scripts given.
-func fakePath(t *testing.T, real []string, fakes map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, name := range real {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, script := range fakes {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func TestUpMissingTools(t *testing.T) {
-	labtest.RequirePrivileges(t)
-	tests := []struct {
-		name, wantMsg string
-		real          []string
-	}{
-		{"no ip", "iproute2 `ip`", nil},
-		{"no ethtool", "ethtool", []string{"ip"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("PATH", fakePath(t, tt.real, nil))
-			cfg := lab.Config{PeerNS: labtest.Prefix() + "tools-p", DUTNS: labtest.Prefix() + "tools-d"}
-			_, err := lab.Up(cfg)
-			if !errors.Is(err, exec.ErrNotFound) || !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("Up = %v, want exec.ErrNotFound mentioning %s", err, tt.wantMsg)
-			}
-			if nsExists(cfg.PeerNS) || nsExists(cfg.DUTNS) {
-				t.Error("Up made namespaces before checking its tools")
-			}
-		})
-	}
-}
-
 func TestUpFailureTearsDown(t *testing.T) {
 	labtest.RequirePrivileges(t)
-	// An ethtool that always fails makes Up fail after it has created the
-	// namespaces and the veth.
-	t.Setenv("PATH", fakePath(t, []string{"ip", "sh", "cat", "ls"},
-		map[string]string{"ethtool": "echo fake ethtool failure >&2; exit 1"}))
-	cfg := lab.Config{PeerNS: labtest.Prefix() + "fail-p", DUTNS: labtest.Prefix() + "fail-d"}
+	// The DUT namespace has its own "lo", so creating the veth fails after
+	// Up has made both namespaces.
+	cfg := lab.Config{PeerNS: labtest.Prefix() + "fail-p", DUTNS: labtest.Prefix() + "fail-d", DUTIf: "lo"}
 	t.Cleanup(func() { lab.Down(cfg) })
 	_, err := lab.Up(cfg)
-	if err == nil || !strings.Contains(err.Error(), "checksum offload") || !strings.Contains(err.Error(), "fake ethtool failure") {
-		t.Fatalf("Up = %v, want the checksum offload step to fail with ethtool's output", err)
+	if !errors.Is(err, unix.EEXIST) || !strings.Contains(err.Error(), "create veth") {
+		t.Fatalf("Up = %v, want creating the veth to fail with EEXIST", err)
 	}
 	if nsExists(cfg.PeerNS) || nsExists(cfg.DUTNS) {
 		t.Error("failed Up left namespaces behind")
@@ -569,5 +589,156 @@ func TestCleanupRemovesLab(t *testing.T) {
 	}
 	if _, err := lab.Open(cfg); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open after cleanup = %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestWithoutTools drives a whole lab's life with a PATH that holds no
+// command at all, so nothing can be shelled out to: Up, Open, SetMTU,
+// AddStaticNeighbor, Recreate, Exec (by absolute path) and Down. The
+// namespaces must be where `ip netns` looks for them while the lab is up,
+// and gone, with nothing of this process left in them, after Down.
+func TestWithoutTools(t *testing.T) {
+	labtest.RequirePrivileges(t)
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipCmd, _ := exec.LookPath("ip") // to check interoperation, if installed
+	if out, err := exec.Command(cat, "/dev/null").CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", cat, err, out) // warm up the runtime's poller before counting fds
+	}
+	fds := labtest.FDCount(t)
+	t.Setenv("PATH", t.TempDir())
+	for _, tool := range []string{"ip", "ethtool", "sh"} {
+		if p, err := exec.LookPath(tool); err == nil {
+			t.Fatalf("%s found in the empty PATH at %s", tool, p)
+		}
+	}
+
+	l := labtest.New(t, lab.Config{Queues: 2})
+	inodes := map[string]uint64{}
+	for _, ns := range []string{l.PeerNS, l.DUTNS} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join("/var/run/netns", ns), &st); err != nil {
+			t.Fatal(err)
+		}
+		var fs unix.Statfs_t
+		if err := unix.Statfs(filepath.Join("/var/run/netns", ns), &fs); err != nil {
+			t.Fatal(err)
+		}
+		if fs.Type != unix.NSFS_MAGIC {
+			t.Errorf("/var/run/netns/%s is on fs type %#x, want nsfs (a bind-mounted namespace)", ns, fs.Type)
+		}
+		inodes[ns] = st.Ino
+	}
+	if inodes[l.PeerNS] == inodes[l.DUTNS] {
+		t.Errorf("both namespaces are inode %d", inodes[l.PeerNS])
+	}
+	if ipCmd != "" {
+		out, err := exec.Command(ipCmd, "netns", "list").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip netns list: %v: %s", err, out)
+		}
+		for _, ns := range []string{l.PeerNS, l.DUTNS} {
+			if !strings.Contains(string(out), ns) {
+				t.Errorf("ip netns list lacks %s:\n%s", ns, out)
+			}
+		}
+		out, err = exec.Command(ipCmd, "-n", l.DUTNS, "link", "show", "dev", l.DUTIf).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), l.DUTMAC.String()) {
+			t.Errorf("ip -n %s link show dev %s: %v:\n%s", l.DUTNS, l.DUTIf, err, out)
+		}
+	}
+
+	got, err := lab.Open(lab.Config{PeerNS: l.PeerNS, DUTNS: l.DUTNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != l.String() {
+		t.Errorf("Open found\n%s\nwant\n%s", got, l)
+	}
+
+	if err := l.SetMTU(3000); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AddStaticNeighbor(l.DUTAddr, l.DUTMAC); err != nil {
+		t.Fatal(err)
+	}
+	oldIndex := l.DUTIndex
+	if err := l.Recreate(); err != nil {
+		t.Fatal(err)
+	}
+	if l.DUTIndex == oldIndex {
+		t.Errorf("Recreate kept DUT ifindex %d", oldIndex)
+	}
+	for _, end := range [][3]string{{l.DUTNS, l.DUTIf, l.DUTMAC.String()}, {l.PeerNS, l.PeerIf, l.PeerMAC.String()}} {
+		a, err := lab.LinkAttrs(end[0], end[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.MTU != 3000 || a.NumRxQueues != 2 || a.NumTxQueues != 2 || a.HardwareAddr.String() != end[2] ||
+			a.RawFlags&unix.IFF_LOWER_UP == 0 {
+			t.Errorf("%s after Recreate: mtu %d queues %d/%d mac %s flags %v, want 3000 2/2 %s with carrier",
+				end[1], a.MTU, a.NumRxQueues, a.NumTxQueues, a.HardwareAddr, a.Flags, end[2])
+		}
+	}
+
+	// Exec runs in the namespace: the child's /proc/net is the peer's.
+	out, err := lab.Exec(l.PeerNS, cat, "/proc/net/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), l.PeerIf+":") || strings.Contains(string(out), l.DUTIf+":") {
+		t.Errorf("/proc/net/dev in %s:\n%s\nwant %s and not %s", l.PeerNS, out, l.PeerIf, l.DUTIf)
+	}
+	_, err = lab.Exec(l.PeerNS, cat, "/nonexistent")
+	if err == nil || !strings.Contains(err.Error(), cat+" /nonexistent") || !strings.Contains(err.Error(), "No such file") {
+		t.Errorf("Exec of a failing command = %v, want the command line and its output", err)
+	}
+	if _, err := lab.Exec(l.PeerNS, "cat", "/dev/null"); !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("Exec(cat) with an empty PATH = %v, want exec.ErrNotFound", err)
+	}
+
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{l.PeerNS, l.DUTNS} {
+		if nsExists(ns) {
+			t.Errorf("/var/run/netns/%s remains after Down", ns)
+		}
+	}
+	if ipCmd != "" {
+		out, err := exec.Command(ipCmd, "netns", "list").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip netns list: %v: %s", err, out)
+		}
+		if strings.Contains(string(out), l.PeerNS) || strings.Contains(string(out), l.DUTNS) {
+			t.Errorf("ip netns list after Down:\n%s", out)
+		}
+	}
+	// Nothing of this process holds the namespaces: no thread is in one,
+	// no fd (namespace file, netlink socket) is left open, and no mount
+	// (namespace file, sysfs for XPS) remains.
+	for _, ino := range inodes {
+		want := fmt.Sprintf("net:[%d]", ino)
+		links, _ := filepath.Glob("/proc/self/task/*/ns/net")
+		fdLinks, _ := filepath.Glob("/proc/self/fd/*")
+		for _, p := range append(links, fdLinks...) {
+			if target, err := os.Readlink(p); err == nil && target == want {
+				t.Errorf("%s is still %s", p, want)
+			}
+		}
+	}
+	if n := labtest.FDCount(t); n != fds {
+		t.Errorf("%d fds open after Down, %d before Up", n, fds)
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, l.PeerNS) || strings.Contains(line, l.DUTNS) || strings.Contains(line, "rxpath-sysfs-") {
+			t.Errorf("mount left behind: %s", line)
+		}
 	}
 }

@@ -6,6 +6,12 @@
 // when the interface is missing (ErrNoInterface). The XDP fields show
 // whether a program is attached.
 //
+// The ethtool side (Channels, RSSQueues, Features, EthtoolStats, and
+// SetFeatures, the one call that changes an interface, used by the lab) uses
+// the SIOCETHTOOL ioctl, so nothing needs the ethtool command. Like the
+// rtnetlink calls, it acts on the interface of that name in the calling
+// thread's network namespace.
+//
 // It uses rtnetlink rather than sysfs because /sys shows the namespace it
 // was mounted in, not the one a thread has switched to with setns.
 //

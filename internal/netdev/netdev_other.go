@@ -23,3 +23,12 @@ func RxQueueCount(info Info) (int, string) { return info.NumRxQueues, "rx queues
 
 // RSSQueues is not supported off Linux.
 func RSSQueues(name string) ([]int, error) { return nil, errNotSupported }
+
+// Features is not supported off Linux.
+func Features(name string) (map[string]bool, error) { return nil, errNotSupported }
+
+// SetFeatures is not supported off Linux.
+func SetFeatures(name string, want map[string]bool) error { return errNotSupported }
+
+// EthtoolStats is not supported off Linux.
+func EthtoolStats(name string) (map[string]uint64, error) { return nil, errNotSupported }

@@ -91,10 +91,10 @@ func TestPreflight(t *testing.T) {
 		none(t, run(t, l, c), preflight.Warn)
 	})
 	t.Run("link down", func(t *testing.T) {
-		if _, err := lab.Exec(l.DUTNS, "ip", "link", "set", "dev", l.DUTIf, "down"); err != nil {
+		if err := lab.SetLinkDown(l.DUTNS, l.DUTIf); err != nil {
 			t.Fatal(err)
 		}
-		defer lab.Exec(l.DUTNS, "ip", "link", "set", "dev", l.DUTIf, "up")
+		defer lab.SetLinkUp(l.DUTNS, l.DUTIf)
 		find(t, run(t, l, base), "link", preflight.Fail, "is down; bring it up with 'ip link set dev "+l.DUTIf+" up'")
 	})
 	t.Run("xdp attached", func(t *testing.T) {

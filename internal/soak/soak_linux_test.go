@@ -3,7 +3,6 @@ package soak
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -156,24 +155,11 @@ func (p *process) stop() {
 // vethDrops returns the kernel's rx and tx drop counters of a veth end.
 func vethDrops(t *testing.T, ns, ifname string) (rx, tx uint64) {
 	t.Helper()
-	out, err := lab.Exec(ns, "ip", "-s", "-j", "link", "show", "dev", ifname)
+	st, err := lab.LinkStats(ns, ifname)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var links []struct {
-		Stats64 struct {
-			RX struct {
-				Dropped uint64 `json:"dropped"`
-			} `json:"rx"`
-			TX struct {
-				Dropped uint64 `json:"dropped"`
-			} `json:"tx"`
-		} `json:"stats64"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
-		t.Fatalf("ip -s -j link show dev %s: %v\n%s", ifname, err, out)
-	}
-	return links[0].Stats64.RX.Dropped, links[0].Stats64.TX.Dropped
+	return st.RxDropped, st.TxDropped
 }
 
 // tcpRetransSegs returns RetransSegs from /proc/net/snmp in namespace ns:

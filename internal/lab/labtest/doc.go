@@ -3,9 +3,10 @@
 // torn down by t.Cleanup, plus kernel UDP sockets on the peer side.
 //
 // New skips the test, with a reason, only when the process lacks
-// CAP_NET_ADMIN, CAP_SYS_ADMIN or CAP_BPF; a missing `ip` command or a lab
-// that fails to come up fails the test. CI runs as root, so these tests run
-// there.
+// CAP_NET_ADMIN, CAP_SYS_ADMIN or CAP_BPF; a lab that fails to come up
+// fails the test. The lab needs no external command; tests that run one as
+// a peer (ping, tcpdump, ip) check for it themselves. CI runs as root, so
+// these tests run there.
 //
 // The peer side is always the kernel: UDPSender and UDPListener are kernel
 // sockets made in the peer namespace, RawSender puts crafted Ethernet

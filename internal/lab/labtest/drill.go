@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,15 +62,16 @@ func SendAtRate(c *net.UDPConn, n, size, pps int, first uint64) (int, error) {
 	return n, nil
 }
 
-// XDPAttached reports whether `ip link show` lists an XDP program on the
-// lab's DUT end (a program left behind by a device that did not detach).
+// XDPAttached reports whether rtnetlink lists an XDP program on the lab's
+// DUT end (a program left behind by a device that did not detach), as
+// `ip link show` would.
 func XDPAttached(t testing.TB, l *lab.Lab) bool {
 	t.Helper()
-	out, err := lab.Exec(l.DUTNS, "ip", "link", "show", "dev", l.DUTIf)
+	attrs, err := lab.LinkAttrs(l.DUTNS, l.DUTIf)
 	if err != nil {
-		t.Fatalf("labtest: ip link show: %v", err)
+		t.Fatalf("labtest: %v", err)
 	}
-	return strings.Contains(string(out), "xdp")
+	return attrs.Xdp != nil && attrs.Xdp.Attached
 }
 
 // PeerTxDropped returns the tx_dropped counter of the peer's veth end:
@@ -80,13 +79,9 @@ func XDPAttached(t testing.TB, l *lab.Lab) bool {
 // saw them (with native XDP, when the DUT end's XDP ring was full).
 func PeerTxDropped(t testing.TB, l *lab.Lab) uint64 {
 	t.Helper()
-	out, err := lab.Exec(l.PeerNS, "cat", "/sys/class/net/"+l.PeerIf+"/statistics/tx_dropped")
+	st, err := lab.LinkStats(l.PeerNS, l.PeerIf)
 	if err != nil {
 		t.Fatalf("labtest: read tx_dropped: %v", err)
 	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil {
-		t.Fatalf("labtest: tx_dropped %q: %v", out, err)
-	}
-	return n
+	return st.TxDropped
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,9 +25,6 @@ func Prefix() string { return fmt.Sprintf("rxpt-%d-", os.Getpid()) }
 func New(t testing.TB, cfg lab.Config) *lab.Lab {
 	t.Helper()
 	RequirePrivileges(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Fatalf("labtest: the iproute2 `ip` command is required: %v", err)
-	}
 	name := fmt.Sprintf("%s%d", Prefix(), counter.Add(1))
 	cfg.PeerNS, cfg.DUTNS = name+"-p", name+"-d"
 	// Registered before Up so that even a panic inside Up leaves nothing.

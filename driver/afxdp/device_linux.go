@@ -78,13 +78,15 @@ func Open(ifname string, opts Options) (d *Device, err error) {
 	if d.watch, err = linkstate.Watch(info.Index); err != nil {
 		return d, fmt.Errorf("afxdp: %s: %w", ifname, err)
 	}
-	d.xsks, err = ebpf.NewMap(xskMapSpec(info.NumRxQueues))
-	if err != nil {
-		return d, fmt.Errorf("afxdp: create XSKMAP: %w", privileged(err))
-	}
-	d.prog, err = ebpf.NewProgram(programSpec(d.xsks, opts.UnboundAction))
-	if err != nil {
-		return d, fmt.Errorf("afxdp: load XDP program: %w", privileged(err))
+	if !opts.TransmitOnly {
+		d.xsks, err = ebpf.NewMap(xskMapSpec(info.NumRxQueues))
+		if err != nil {
+			return d, fmt.Errorf("afxdp: create XSKMAP: %w", privileged(err))
+		}
+		d.prog, err = ebpf.NewProgram(programSpec(d.xsks, opts.UnboundAction))
+		if err != nil {
+			return d, fmt.Errorf("afxdp: load XDP program: %w", privileged(err))
+		}
 	}
 	for _, q := range queues {
 		xq, err := openQueue(d, q)
@@ -92,10 +94,16 @@ func Open(ifname string, opts Options) (d *Device, err error) {
 			return d, fmt.Errorf("afxdp: %s queue %d: %w", ifname, q, err)
 		}
 		d.queues = append(d.queues, xq)
+		d.zeroCopy = xq.zeroCopy
+		if opts.TransmitOnly {
+			continue
+		}
 		if err := d.xsks.Put(uint32(q), uint32(xq.fd)); err != nil {
 			return d, fmt.Errorf("afxdp: %s queue %d: insert socket into XSKMAP: %w", ifname, q, err)
 		}
-		d.zeroCopy = xq.zeroCopy
+	}
+	if opts.TransmitOnly {
+		return d, nil
 	}
 	if err := d.attachProgram(); err != nil {
 		return d, err
@@ -185,6 +193,9 @@ func (d *Device) Fallback() string { return d.fallback }
 
 // ProgramID returns the kernel ID of the XDP program.
 func (d *Device) ProgramID() (ebpf.ProgramID, error) {
+	if d.prog == nil {
+		return 0, errors.New("afxdp: transmit-only device has no XDP program")
+	}
 	info, err := d.prog.Info()
 	if err != nil {
 		return 0, err

@@ -96,6 +96,11 @@ type Options struct {
 	DisableNeedWakeup bool
 	// BusyPoll sets the socket busy-poll options.
 	BusyPoll BusyPoll
+	// TransmitOnly binds the sockets for transmit alone: no XDP program
+	// is loaded or attached and no socket enters an XSKMAP, so the
+	// interface's receive path stays the kernel's. Receive finds nothing.
+	// For traffic generators, which must not take the peer's frames.
+	TransmitOnly bool
 	// BindRetry bounds how long bind retries EBUSY, which the kernel
 	// returns after a socket on the same queue closed until deferred
 	// work that needs the RTNL lock releases the queue: usually a few

@@ -19,12 +19,16 @@
 // flows (the port is not covered by any checksum: the IPv4 header checksum
 // does not include it and the UDP checksum is zero).
 //
-// PacketGenerator is the fallback for kernels without live frames: an
-// AF_PACKET socket on the peer veth with PACKET_QDISC_BYPASS, sending
-// batches of 64 frames with sendmmsg. It stamps the same sequence numbers
-// and source ports in user space.
+// Some kernels load the program but refuse to run it with live frames
+// (EPERM at BPF_PROG_RUN). Two fallbacks stamp the same sequence numbers
+// and source ports in user space: XSKGenerator, a transmit-only AF_XDP
+// socket on the peer veth that sends through the driver's own transmit
+// path, and PacketGenerator, an AF_PACKET socket with PACKET_QDISC_BYPASS
+// sending batches of 64 frames with sendmmsg.
 //
-// Both implement Sender.
+// All three implement Sender. Open with MethodAuto probes them in that
+// order with a real send of one frame and takes the first that works,
+// reporting each refusal once.
 package gen
 
 import (
@@ -58,9 +62,13 @@ type Options struct {
 	// Src.Port()+Flows-1, chosen by the sequence number (default 1: the
 	// source port is Src.Port() for every frame).
 	Flows int
+	// TxQueue is the queue of Ifindex the AF_XDP generator binds and
+	// sends on (default 0). On a veth, peer tx queue i arrives on rx
+	// queue i of the other end.
+	TxQueue int
 }
 
-// Sender is a traffic source made by New or NewPacket. It is not safe for
+// Sender is a traffic source made by Open, New, NewXSK or NewPacket. It is not safe for
 // concurrent use: Send runs on the calling thread, which decides the
 // sending CPU (pin it).
 type Sender interface {
@@ -68,7 +76,7 @@ type Sender interface {
 	// limit) has passed; one of the two must be set. Each call continues
 	// the sequence numbers where the previous one stopped.
 	Send(count uint64, d time.Duration) (Result, error)
-	// Kind names the method: "xdp-live-frames" or "af-packet".
+	// Kind names the method: MethodLive, MethodXSK or MethodPacket.
 	Kind() string
 	// Close releases the sender.
 	Close() error

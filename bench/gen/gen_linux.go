@@ -156,3 +156,6 @@ func (g *Generator) Send(count uint64, d time.Duration) (Result, error) {
 func (g *Generator) Close() error {
 	return errors.Join(g.prog.Close(), g.counter.Close())
 }
+
+// rewind makes the next frame carry seq.
+func (g *Generator) rewind(seq uint64) error { return g.counter.Put(uint32(0), seq) }

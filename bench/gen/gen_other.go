@@ -48,3 +48,20 @@ func (g *PacketGenerator) Kind() string { return "af-packet" }
 
 // Close does nothing.
 func (g *PacketGenerator) Close() error { return nil }
+
+// XSKGenerator is not available off Linux.
+type XSKGenerator struct{}
+
+// NewXSK reports that AF_XDP needs Linux.
+func NewXSK(o Options) (*XSKGenerator, error) {
+	return nil, errors.New("generator: AF_XDP is not supported on " + runtime.GOOS)
+}
+
+// Send does nothing.
+func (g *XSKGenerator) Send(uint64, time.Duration) (Result, error) { return Result{}, errNotSupported }
+
+// Kind returns "af-xdp".
+func (g *XSKGenerator) Kind() string { return MethodXSK }
+
+// Close does nothing.
+func (g *XSKGenerator) Close() error { return nil }

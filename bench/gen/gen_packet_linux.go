@@ -118,3 +118,6 @@ func (g *PacketGenerator) Close() error {
 	g.fd = -1
 	return err
 }
+
+// rewind makes the next frame carry seq.
+func (g *PacketGenerator) rewind(seq uint64) error { g.seq = seq; return nil }

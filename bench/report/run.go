@@ -248,19 +248,22 @@ func (s *Scenario) TCP() bool { return s.Proto == ProtoTCP }
 
 // Settings are the run's parameters.
 type Settings struct {
-	Mode         string `json:"mode"` // quick, full, smoke or custom
-	Reps         int    `json:"reps"`
-	DurationNS   int64  `json:"duration_ns"`
-	WarmupNS     int64  `json:"warmup_ns"`
-	Queues       int    `json:"queues"`
-	Flows        int    `json:"flows"`
-	Generator    string `json:"generator"`
-	GenCPUs      []int  `json:"generator_cpus"`
-	RxCPUs       []int  `json:"receiver_cpus"`
-	StackPackets uint64 `json:"stack_cost_packets"`
-	Nice         int    `json:"nice"`
-	Isolated     bool   `json:"isolated"`  // own scheduling group at nice -20
-	BusySpin     bool   `json:"busy_spin"` // rxpath\'s pollers never sleep
+	Mode       string `json:"mode"` // quick, full, smoke or custom
+	Reps       int    `json:"reps"`
+	DurationNS int64  `json:"duration_ns"`
+	WarmupNS   int64  `json:"warmup_ns"`
+	Queues     int    `json:"queues"`
+	Flows      int    `json:"flows"`
+	Generator  string `json:"generator"`
+	// GeneratorRefused lists the generator methods that auto passed
+	// over, each with the error (and errno) that refused it.
+	GeneratorRefused []string `json:"generator_refused,omitempty"`
+	GenCPUs          []int    `json:"generator_cpus"`
+	RxCPUs           []int    `json:"receiver_cpus"`
+	StackPackets     uint64   `json:"stack_cost_packets"`
+	Nice             int      `json:"nice"`
+	Isolated         bool     `json:"isolated"`  // own scheduling group at nice -20
+	BusySpin         bool     `json:"busy_spin"` // rxpath\'s pollers never sleep
 
 	Scenarios []string `json:"scenarios"`
 	Lab       string   `json:"lab"`

@@ -51,6 +51,9 @@ func writeHeader(b *strings.Builder, r *Run) {
 	st := r.Settings
 	fmt.Fprintf(b, "rxbench (%s): %d reps × %v after a %v warm-up per scenario; generator %s on CPU %s, receiver on CPU %s, nice %d\n",
 		st.Mode, st.Reps, time.Duration(st.DurationNS), time.Duration(st.WarmupNS), st.Generator, ints(st.GenCPUs), ints(st.RxCPUs), st.Nice)
+	for _, r := range st.GeneratorRefused {
+		fmt.Fprintf(b, "  passed over: %s\n", r)
+	}
 	q := "queue"
 	if st.Queues != 1 {
 		q = "queues"

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/rxpath/rxpath/bench/gen"
 )
+
+func validMethod(s string) bool { _, err := gen.ParseMethod(s); return err == nil }
 
 // Config is a run's parameters. Preset returns the modes' values.
 type Config struct {
@@ -19,8 +23,9 @@ type Config struct {
 	Queues int
 	// Flows is the number of UDP source ports the generator cycles.
 	Flows int
-	// Generator is "auto" (live frames, else AF_PACKET), "xdp" or
-	// "packet".
+	// Generator is a generator method as gen.ParseMethod takes it:
+	// "auto" (live frames, else AF_XDP, else AF_PACKET, each probed with
+	// a real send), "xdp", "xsk" or "packet".
 	Generator string
 	// Port is the UDP destination port.
 	Port uint16
@@ -74,8 +79,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("queues %d out of range [1, 64]", c.Queues)
 	case c.Flows < 1 || c.Flows > 1<<15:
 		return fmt.Errorf("flows %d out of range [1, 32768]", c.Flows)
-	case c.Generator != "auto" && c.Generator != "xdp" && c.Generator != "packet":
-		return fmt.Errorf("generator %q: want auto, xdp or packet", c.Generator)
+	case !validMethod(c.Generator):
+		_, err := gen.ParseMethod(c.Generator)
+		return err
 	case c.Port == 0:
 		return errors.New("port must not be 0")
 	case c.Nice < -20 || c.Nice > 19:

@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -61,34 +60,24 @@ func (w *genWorker) do(f func()) {
 	<-done
 }
 
-// configure replaces the generator with one for o. kind is "auto" (live
-// frames, AF_PACKET if the kernel refuses them), "xdp", "packet", or the
-// Kind of a generator made before. It returns the kind it made and, when
-// auto fell back, a note saying why.
-func (w *genWorker) configure(o gen.Options, kind string) (made, note string, err error) {
+// configure replaces the generator with one for o. kind is a method as
+// gen.ParseMethod takes it ("auto" probes live frames, AF_XDP and
+// AF_PACKET in turn with a real send), or the Kind of a generator made
+// before. It returns the kind it made and, when auto passed methods over,
+// a line for each saying why (each refusal once per process).
+func (w *genWorker) configure(o gen.Options, kind string) (made string, notes []string, err error) {
 	w.do(func() {
 		if w.s != nil {
 			w.s.Close()
 			w.s = nil
 		}
 		var s gen.Sender
-		switch kind {
-		case "xdp", "xdp-live-frames":
-			s, err = gen.New(o)
-		case "packet", "af-packet":
-			s, err = gen.NewPacket(o)
-		default:
-			s, err = gen.New(o)
-			if err != nil {
-				note = fmt.Sprintf("live-frame generator unavailable (%v); using AF_PACKET sendmmsg", err)
-				s, err = gen.NewPacket(o)
-			}
-		}
+		s, err = gen.Open(o, kind, func(r gen.Refusal) { notes = append(notes, r.String()) })
 		if err == nil {
 			w.s, made = s, s.Kind()
 		}
 	})
-	return made, note, err
+	return made, notes, err
 }
 
 func (w *genWorker) send(d time.Duration) (res gen.Result, err error) {

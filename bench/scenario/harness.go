@@ -16,8 +16,9 @@ import (
 // liveRunner runs live scenarios on a lab; newLive makes one per run
 // (Linux) or reports why it cannot.
 type liveRunner interface {
-	// Describe names the lab and the generator, for the report.
-	Describe() (lab, generator string)
+	// Describe names the lab and the generator, for the report, with
+	// the generator methods passed over and why.
+	Describe() (lab, generator string, refused []string)
 	// Run measures one live scenario into row.
 	Run(ctx context.Context, d Def, row *report.Scenario) error
 	// Close deletes the lab. It is idempotent.
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg Config, defs []Def) (*report.Run, error) {
 				p.printf("  building the lab")
 				live, liveErr = newLive(cfg, &p)
 				if liveErr == nil {
-					r.Settings.Lab, r.Settings.Generator = live.Describe()
+					r.Settings.Lab, r.Settings.Generator, r.Settings.GeneratorRefused = live.Describe()
 				}
 			}
 			if liveErr != nil {

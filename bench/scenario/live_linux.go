@@ -1,10 +1,10 @@
 package scenario
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -61,8 +61,10 @@ type liveLab struct {
 	ncpu  int
 	gens  []*genWorker
 	gkind string
-	once  sync.Once
-	err   error
+	// gnotes are the generator methods auto passed over, and why.
+	gnotes []string
+	once   sync.Once
+	err    error
 }
 
 var staleLab = regexp.MustCompile(`^rxb-([0-9]+)-[pd]$`)
@@ -118,8 +120,8 @@ func newLive(cfg Config, p *progress) (liveRunner, error) {
 	return h, nil
 }
 
-func (h *liveLab) Describe() (string, string) {
-	return fmt.Sprintf("%s (netns %s and %s)", h.l.DUTIf, h.l.DUTNS, h.l.PeerNS), h.gkind
+func (h *liveLab) Describe() (string, string, []string) {
+	return fmt.Sprintf("%s (netns %s and %s)", h.l.DUTIf, h.l.DUTNS, h.l.PeerNS), h.gkind, h.gnotes
 }
 
 // genOptions is queue q's traffic for frames of frameLen bytes.
@@ -129,7 +131,7 @@ func (h *liveLab) genOptions(q, frameLen int) gen.Options {
 		Src:      netipAddrPort(h.l.PeerAddr.Addr(), 9000),
 		Dst:      netipAddrPort(h.l.DUTAddr, h.cfg.Port),
 		FrameLen: frameLen, Flows: h.cfg.Flows,
-		FirstSeq: uint64(q) << 48,
+		FirstSeq: uint64(q) << 48, TxQueue: q,
 	}
 }
 
@@ -140,12 +142,16 @@ func (h *liveLab) configureGen(frameLen int) error {
 		want = h.gkind // settled by the first configuration
 	}
 	for q, w := range h.gens {
-		kind, note, err := w.configure(h.genOptions(q, frameLen), want)
+		kind, notes, err := w.configure(h.genOptions(q, frameLen), want)
 		if err != nil {
 			return fmt.Errorf("generator: %w", err)
 		}
-		if note != "" && h.gkind == "" {
-			h.p.printf("  %s", note)
+		for _, n := range notes {
+			h.p.printf("  %s", n)
+			h.gnotes = append(h.gnotes, n)
+		}
+		if h.gkind == "" {
+			h.p.printf("  generator: %s", kind)
 		}
 		h.gkind = kind
 	}
@@ -262,12 +268,11 @@ func (h *liveLab) prepareDUT(d Def) (undo func() error, err error) {
 	if d.needsKernelRx() {
 		// Without an XDP program a veth drops redirected frames unless
 		// GRO gives its queue a NAPI instance.
-		if _, err := lab.Exec(h.l.DUTNS, "ethtool", "-K", h.l.DUTIf, "gro", "on"); err != nil {
+		if err := lab.SetFeature(h.l.DUTNS, h.l.DUTIf, "gro", true); err != nil {
 			return undo, fmt.Errorf("turn GRO on: %w", err)
 		}
 		undos = append(undos, func() error {
-			_, err := lab.Exec(h.l.DUTNS, "ethtool", "-K", h.l.DUTIf, "gro", "off")
-			return err
+			return lab.SetFeature(h.l.DUTNS, h.l.DUTIf, "gro", false)
 		})
 	}
 	if d.tcp() {
@@ -278,32 +283,29 @@ func (h *liveLab) prepareDUT(d Def) (undo func() error, err error) {
 			return undo, err
 		}
 		undos = append(undos, func() error {
-			_, err := lab.Exec(h.l.PeerNS, "ip", "neigh", "del", h.l.DUTAddr.String(), "dev", h.l.PeerIf)
-			return err
+			return h.l.DelStaticNeighbor(h.l.DUTAddr)
 		})
 		// Reps are apart by the counter reads: without this the client
 		// would restart from a small window after each.
 		const ssai = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
-		old, err := lab.Exec(h.l.PeerNS, "cat", ssai)
+		old, err := lab.ReadProcSys(h.l.PeerNS, ssai)
 		if err != nil {
 			return undo, err
 		}
-		if _, err := lab.Exec(h.l.PeerNS, "sh", "-c", `echo 0 > "$1"`, "sh", ssai); err != nil {
+		if err := lab.WriteProcSys(h.l.PeerNS, ssai, "0"); err != nil {
 			return undo, fmt.Errorf("client: tcp_slow_start_after_idle: %w", err)
 		}
 		undos = append(undos, func() error {
-			_, err := lab.Exec(h.l.PeerNS, "sh", "-c", `echo "$2" > "$1"`, "sh", ssai, string(bytes.TrimSpace(old)))
-			return err
+			return lab.WriteProcSys(h.l.PeerNS, ssai, old)
 		})
 	}
 	if d.needsKernelAddr() {
-		pfx := fmt.Sprintf("%s/%d", h.l.DUTAddr, h.l.PeerAddr.Bits())
-		if _, err := lab.Exec(h.l.DUTNS, "ip", "addr", "add", pfx, "dev", h.l.DUTIf); err != nil {
+		pfx := netip.PrefixFrom(h.l.DUTAddr, h.l.PeerAddr.Bits())
+		if err := lab.AddAddr(h.l.DUTNS, h.l.DUTIf, pfx); err != nil {
 			return undo, fmt.Errorf("give the DUT kernel %s: %w", pfx, err)
 		}
 		undos = append(undos, func() error {
-			_, err := lab.Exec(h.l.DUTNS, "ip", "addr", "del", pfx, "dev", h.l.DUTIf)
-			return err
+			return lab.DelAddr(h.l.DUTNS, h.l.DUTIf, pfx)
 		})
 	}
 	return undo, nil
@@ -371,16 +373,15 @@ func (h *liveLab) counters(rx receiver, client bool) (map[string]uint64, error) 
 		}
 	}
 	for _, end := range []struct{ ns, ifname, key string }{{h.l.DUTNS, h.l.DUTIf, "dut"}, {h.l.PeerNS, h.l.PeerIf, "peer"}} {
-		out, err := lab.Exec(end.ns, "sh", "-c", `ethtool -S "$1"; echo; ip -j -s link show dev "$1"`, "sh", end.ifname)
+		et, err := lab.EthtoolStats(end.ns, end.ifname)
 		if err != nil {
 			return nil, fmt.Errorf("veth counters: %w", err)
 		}
-		et, link, _ := bytes.Cut(out, []byte("\n\n"))
-		v, err := vethCounters(et, link)
+		link, err := lab.LinkStats(end.ns, end.ifname)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("veth counters: %w", err)
 		}
-		for k, n := range v {
+		for k, n := range vethCounters(et, link.RxDropped, link.TxDropped) {
 			c["veth."+end.key+"."+k] = n
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // genCmd sends sequenced UDP frames from the lab's peer to its DUT with the
-// live-frame XDP generator.
+// generator --gen chooses (auto: the fastest that sends a probe frame).
 func genCmd(args []string) error {
 	fs := flag.NewFlagSet("rxbench gen", flag.ContinueOnError)
 	count := fs.Uint64("count", 0, "frames to send (0: use --duration)")
@@ -21,7 +22,11 @@ func genCmd(args []string) error {
 	size := fs.Int("size", 60, "frame length without FCS")
 	cpu := fs.Int("cpu", 0, "CPU to send from (-1: unpinned)")
 	port := fs.Int("port", 9000, "UDP destination port")
+	method := fs.String("gen", "auto", "generator: auto (the first of xdp, xsk, packet that sends a probe frame), xdp, xsk or packet")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := gen.ParseMethod(*method); err != nil {
 		return err
 	}
 	l, err := lab.Open(lab.DefaultConfig())
@@ -41,6 +46,7 @@ func genCmd(args []string) error {
 		o.Duration = *duration
 	}
 	var res gen.Result
+	var kind string
 	err = lab.InNS(l.PeerNS, func() error {
 		if *cpu >= 0 {
 			runtime.LockOSThread() // InNS already holds the thread; pin it
@@ -48,17 +54,18 @@ func genCmd(args []string) error {
 				return err
 			}
 		}
-		g, err := gen.New(o)
+		g, err := gen.Open(o, *method, func(r gen.Refusal) { fmt.Fprintln(os.Stderr, r) })
 		if err != nil {
 			return err
 		}
 		defer g.Close()
-		res, err = g.Run()
+		kind = g.Kind()
+		res, err = g.Send(o.Count, o.Duration)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("sent %d frames of %d bytes in %v: %.3f Mpps\n", res.Sent, *size, res.Elapsed.Round(time.Millisecond), res.PPS()/1e6)
+	fmt.Printf("%s: sent %d frames of %d bytes in %v: %.3f Mpps\n", kind, res.Sent, *size, res.Elapsed.Round(time.Millisecond), res.PPS()/1e6)
 	return nil
 }

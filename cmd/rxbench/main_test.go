@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 )
@@ -111,6 +113,19 @@ func TestSmoke(t *testing.T) {
 		if !strings.Contains(out.String(), "\n"+s.Name+" ") {
 			t.Errorf("table has no row for %s:\n%s", s.Name, out.String())
 		}
+	}
+	// The generator is named, and when auto passed live frames over (the
+	// kernel refused them, or RXPATH_GEN_LIVE=off), the JSON says why.
+	switch g := r.Settings.Generator; {
+	case !slices.Contains(gen.Methods(), g):
+		t.Errorf("generator %q is not a method", g)
+	case g != gen.MethodLive && (len(r.Settings.GeneratorRefused) == 0 || !strings.Contains(r.Settings.GeneratorRefused[0], gen.MethodLive)):
+		t.Errorf("generator %s, but the JSON names no refusal of live frames: %q", g, r.Settings.GeneratorRefused)
+	case strings.EqualFold(os.Getenv(gen.EnvLive), "off") && g == gen.MethodLive:
+		t.Errorf("live frames used with %s=off", gen.EnvLive)
+	}
+	if !strings.Contains(out.String(), "generator "+r.Settings.Generator) {
+		t.Errorf("the table does not name the generator %s", r.Settings.Generator)
 	}
 	if len(r.Goals) != 7 {
 		t.Errorf("%d goals, want 7", len(r.Goals))

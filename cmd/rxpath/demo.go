@@ -122,6 +122,11 @@ type demo struct {
 	child    *demoChild
 	tornDown bool
 
+	// genMethod is the generator chooseGen settled on; genErr says why
+	// none could be had.
+	genMethod string
+	genErr    error
+
 	ping   demoPing
 	udp    gen.Result
 	udpErr error
@@ -182,14 +187,24 @@ func (d *demo) run() error {
 		return errInterrupted
 	}
 
+	// Before rxpath starts, so that the probe frames find nobody.
+	d.step("choosing the traffic generator: the first of %s that sends a probe frame", strings.Join(gen.Methods(), ", "))
+	d.genMethod, d.genErr = d.chooseGen()
+	if d.genErr == nil {
+		d.step("generator: %s", d.genMethod)
+	}
+	if d.interrupted() {
+		return errInterrupted
+	}
+
 	prefix := netip.PrefixFrom(l.DUTAddr, l.PeerAddr.Bits())
-	args := []string{"netns", "exec", l.DUTNS, d.self, "run", "--iface", l.DUTIf, "--driver", "xdp",
+	args := []string{"run", "--iface", l.DUTIf, "--driver", "xdp",
 		"--ip", prefix.String(), "--udp-sink", strconv.Itoa(demoUDPPort), "--tcp-sink", strconv.Itoa(demoTCPPort),
 		"--http", strconv.Itoa(demoHTTPPort), "--pcap", d.pcap, "--tap-filter", demoTapFilter,
 		"--cpus", strconv.Itoa(d.rxCPU), "--json", "--interval", "0"}
 	d.step("starting rxpath run in %s: AF_XDP on %s, stack %v, poller on CPU %d, capture to %s",
 		l.DUTNS, l.DUTIf, prefix, d.rxCPU, d.pcap)
-	d.child = &demoChild{cmd: exec.Command("ip", args...), exited: make(chan struct{})}
+	d.child = &demoChild{cmd: lab.Command(context.Background(), l.DUTNS, d.self, args...), exited: make(chan struct{})}
 	if err := d.child.start(d.ctx, 15*time.Second); err != nil {
 		return err
 	}
@@ -206,8 +221,8 @@ func (d *demo) run() error {
 		return errInterrupted
 	}
 
-	d.step("UDP burst to %v:%d for %v: 60-byte frames from %s (XDP live frames, sender on CPU %d)",
-		l.DUTAddr, demoUDPPort, d.burst, l.PeerNS, d.sendCPU)
+	d.step("UDP burst to %v:%d for %v: 60-byte frames from %s (generator %s, sender on CPU %d)",
+		l.DUTAddr, demoUDPPort, d.burst, l.PeerNS, orNone(d.genMethod), d.sendCPU)
 	d.udp, d.udpErr = d.sendBurst()
 	if d.interrupted() {
 		return errInterrupted
@@ -269,9 +284,10 @@ func (d *demo) teardown() error {
 	return errors.Join(errs...)
 }
 
-// nsCommand is `ip netns exec ns name args...`, killed on interrupt.
-func (d *demo) nsCommand(ns, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(d.ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+// nsCommand runs name args... in netns ns, as `ip netns exec` would (but
+// with the host's /sys), killed on interrupt.
+func (d *demo) nsCommand(ns, name string, args ...string) *lab.Cmd {
+	return lab.Command(d.ctx, ns, name, args...)
 }
 
 var demoPingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
@@ -302,17 +318,44 @@ func demoPinned(ns string, cpu int, fn func() error) error {
 	})
 }
 
-// sendBurst runs the live-frame generator from the peer end to the DUT's
-// UDP port for d.burst, in slices so that an interrupt stops it quickly.
+// genOptions is the demo's traffic: 60-byte UDP frames from the peer to
+// the DUT's UDP sink, numbered from 1.
+func (d *demo) genOptions() gen.Options {
+	return gen.Options{
+		Ifindex: d.l.PeerIndex, SrcMAC: d.l.PeerMAC, DstMAC: d.l.DUTMAC,
+		Src:      netip.AddrPortFrom(d.l.PeerAddr.Addr(), demoUDPPort),
+		Dst:      netip.AddrPortFrom(d.l.DUTAddr, demoUDPPort),
+		FirstSeq: 1,
+	}
+}
+
+// chooseGen probes the generator methods from the peer end, fastest
+// first, and returns the first that sends. Each method passed over is
+// reported once, with its errno.
+func (d *demo) chooseGen() (method string, err error) {
+	err = demoPinned(d.l.PeerNS, d.sendCPU, func() error {
+		g, err := gen.Open(d.genOptions(), gen.MethodAuto, func(r gen.Refusal) { d.step("%s", r) })
+		if err != nil {
+			return err
+		}
+		method = g.Kind()
+		return g.Close()
+	})
+	if err != nil {
+		return "", fmt.Errorf("traffic generator: %w", err)
+	}
+	return method, nil
+}
+
+// sendBurst runs the chosen generator from the peer end to the DUT's UDP
+// port for d.burst, in slices so that an interrupt stops it quickly.
 func (d *demo) sendBurst() (gen.Result, error) {
 	var res gen.Result
+	if d.genErr != nil {
+		return res, fmt.Errorf("UDP burst: %w", d.genErr)
+	}
 	err := demoPinned(d.l.PeerNS, d.sendCPU, func() error {
-		g, err := gen.New(gen.Options{
-			Ifindex: d.l.PeerIndex, SrcMAC: d.l.PeerMAC, DstMAC: d.l.DUTMAC,
-			Src:      netip.AddrPortFrom(d.l.PeerAddr.Addr(), demoUDPPort),
-			Dst:      netip.AddrPortFrom(d.l.DUTAddr, demoUDPPort),
-			FirstSeq: 1,
-		})
+		g, err := gen.Open(d.genOptions(), d.genMethod, nil)
 		if err != nil {
 			return err
 		}
@@ -410,11 +453,11 @@ func (d *demo) kernelBurst() (k demoKernel) {
 	// it), and a veth drops redirected frames uncounted unless its peer
 	// runs an XDP program or GRO gives the queue a NAPI instance.
 	prefix := netip.PrefixFrom(l.DUTAddr, l.PeerAddr.Bits())
-	if _, err := lab.Exec(l.DUTNS, "ip", "addr", "add", prefix.String(), "dev", l.DUTIf); err != nil {
+	if err := lab.AddAddr(l.DUTNS, l.DUTIf, prefix); err != nil {
 		k.err = fmt.Errorf("kernel comparison: %w", err)
 		return k
 	}
-	if _, err := lab.Exec(l.DUTNS, "ethtool", "-K", l.DUTIf, "gro", "on"); err != nil {
+	if err := lab.SetFeature(l.DUTNS, l.DUTIf, "gro", true); err != nil {
 		k.err = fmt.Errorf("kernel comparison: turn GRO on: %w", err)
 		return k
 	}
@@ -501,7 +544,7 @@ func (d *demo) udpRcvbufErrors() uint64 {
 
 // demoChild is `rxpath run` started by the demo inside the DUT namespace.
 type demoChild struct {
-	cmd    *exec.Cmd
+	cmd    *lab.Cmd
 	stdout bytes.Buffer // the JSON summary; read after exited
 	stderr demoLog
 	exited chan struct{}
@@ -517,9 +560,7 @@ func (c *demoChild) start(ctx context.Context, timeout time.Duration) error {
 	started := make(chan error, 1)
 	go func() {
 		// The parent-death signal follows the thread that forked, not
-		// the process: hold this thread until the child is reaped.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
+		// the process: lab.Cmd holds that thread until Wait returns.
 		if err := c.cmd.Start(); err != nil {
 			started <- err
 			close(c.exited)
@@ -666,6 +707,7 @@ func (d *demo) report() (failed []string) {
 		fmt.Fprintf(w, "  udp :%d      %d of %d datagrams (%.1f%%), %.3f Mpps over the %.1f s burst; seq %d..%d, %d gaps, %d out of order\n",
 			demoUDPPort, sink.Datagrams, d.udp.Sent, demoPct(sink.Datagrams, d.udp.Sent), demoMpps(sink.Datagrams, d.udp.Elapsed),
 			d.udp.Elapsed.Seconds(), sink.FirstSeq, sink.LastSeq, sink.SeqGaps, sink.OutOfOrder)
+		fmt.Fprintf(w, "                 (generator %s from CPU %d: %.3f Mpps sent)\n", d.genMethod, d.sendCPU, demoMpps(d.udp.Sent, d.udp.Elapsed))
 		if sink.Datagrams == 0 {
 			fail("no UDP datagram arrived")
 		}
@@ -817,4 +859,12 @@ func demoIndent(s, prefix string) string {
 		b.WriteString(prefix + line + "\n")
 	}
 	return b.String()
+}
+
+// orNone is s, or "none" when it is empty.
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

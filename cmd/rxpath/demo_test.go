@@ -17,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 )
@@ -111,6 +112,7 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`path +received on AF_XDP \(native`),
 		regexp.MustCompile(`ping +3 of 3 replies`),
 		regexp.MustCompile(`udp :9000 +[1-9][0-9]* of [0-9]+ datagrams`),
+		regexp.MustCompile(`\(generator (xdp-live-frames|af-xdp|af-packet) from CPU [0-9]+: [0-9.]+ Mpps sent\)`),
 		regexp.MustCompile(`tcp :5001 +67108864 bytes in .*SHA-256 matches`),
 		regexp.MustCompile(`http :8080 +HTTP/1.1 200 OK: "hello from rxpath`),
 		regexp.MustCompile(`drops +rings: fill ring empty [0-9]+, rx ring full [0-9]+, invalid [0-9]+`),
@@ -120,6 +122,16 @@ func TestDemo(t *testing.T) {
 	} {
 		if !want.Match(out) {
 			t.Errorf("the report lacks %q", want)
+		}
+	}
+	// With live frames turned off (make test runs this test that way
+	// too), or refused by the kernel, the demo says so once and falls back.
+	if strings.EqualFold(os.Getenv(gen.EnvLive), "off") || !bytes.Contains(out, []byte("==> generator: "+gen.MethodLive)) {
+		if n := bytes.Count(out, []byte(gen.MethodLive+" refused")); n != 1 {
+			t.Errorf("the refusal of live frames is reported %d times, want once", n)
+		}
+		if bytes.Contains(out, []byte("==> generator: "+gen.MethodLive)) {
+			t.Errorf("live frames chosen with %s=off", gen.EnvLive)
 		}
 	}
 	checkDemoGone(t, bin)

@@ -2,6 +2,7 @@
 #
 #   make demo    build, the veth lab, rxpath run with every service, kernel peers, report, tear down (root)
 #   make test    every test; the privileged ones (veth labs, AF_XDP, XDP) run when root
+#   make deps    install the missing Debian packages the demo and the tests drive (both run it first)
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   the benchmark (grows with the rxbench issue)
 
@@ -26,7 +27,7 @@ RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/netdev/... ./inte
 FUZZTIME    ?= 2s
 FUZZMINIMIZETIME ?= 5s
 
-.PHONY: all build test test-race lint demo bench fuzz fuzz-smoke clean soak
+.PHONY: all build deps need-root test test-race lint demo bench fuzz fuzz-smoke clean soak
 
 all: build
 
@@ -34,10 +35,27 @@ build:
 	$(GO) build -o $(BIN)/rxpath ./cmd/rxpath
 	$(GO) build -o $(BIN)/rxbench ./cmd/rxbench
 
+# The kernel-side peers (ping, curl, tcpdump, tshark, hping3, ...): checks
+# each package and installs only the missing ones; one line saying why when
+# it cannot (see .ci/deps).
+deps:
+	@./.ci/deps
+
+# `make demo` without root stops here, in one line.
+need-root:
+	$(if $(filter 0,$(shell id -u)),,$(error make demo needs root: it creates network namespaces and loads XDP programs; run it as root (sudo make demo)))
+
 # -p 1: privileged tests pin senders and pollers to CPUs; packages running
 # side by side on two cores would only add noise and time.
-test: build
+# The tests that send with bench/gen run twice: once with the generator's
+# automatic choice, once with live frames turned off (RXPATH_GEN_LIVE=off),
+# so that both the live-frame path and the fallbacks stay tested whether or
+# not this kernel allows live frames.
+GEN_TESTS   := '^(TestSmoke|TestDemo|TestGenerators)$$'
+GEN_PKGS    := ./cmd/rxbench ./cmd/rxpath ./bench/gen
+test: deps build
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
+	RXPATH_GEN_LIVE=off $(GO) test -p 1 -count=1 -timeout 15m -run $(GEN_TESTS) $(GEN_PKGS)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./...
 	$(MAKE) --no-print-directory fuzz-smoke
@@ -100,7 +118,7 @@ lint:
 	GOOS=darwin $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-demo: build
+demo: need-root deps build
 	$(BIN)/rxpath demo
 
 # The full benchmark: every scenario, 5 repetitions each; writes the table,

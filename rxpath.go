@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
-	"github.com/rxpath/rxpath/stack/filter"
 	"github.com/rxpath/rxpath/stack/ipv4"
 	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/stack/udp"
@@ -37,9 +35,12 @@ type Config struct {
 	// Driver selects AF_XDP or AF_PACKET (default: AF_XDP, falling back
 	// to AF_PACKET when AF_XDP is unavailable; see driver.Open).
 	Driver driver.Options
+	// OpenDevice, if set, opens the device in place of driver.Open (an
+	// in-memory device, say). It is called again on Reattach.
+	OpenDevice func(iface string, o driver.Options) (*driver.Device, error)
 	// CPUs pins queue i's poller to CPUs[i%len(CPUs)] (default unpinned).
 	CPUs []int
-	// Poller tunes the poll loops (NAPI weight, budget, idle spin).
+	// Poller tunes the poll loops (NAPI weight, budget, idle spin, nice).
 	Poller poller.Options
 
 	// Addr is the stack's IPv4 address and prefix, for example
@@ -64,9 +65,10 @@ type Config struct {
 	Handler poller.Handler
 
 	// Tap, if set, captures every frame before any parsing or filtering,
-	// where Linux's ptype_all taps (tcpdump) sit. Any *tap.Tap will do;
-	// the caller closes it after Node.Close. Use either Tap or Pcap.
-	Tap stack.Tap
+	// where Linux's ptype_all taps (tcpdump) sit, in both modes. Any
+	// *tap.Tap will do; the caller closes it after Node.Close. Use either
+	// Tap or Pcap.
+	Tap Capturer
 	// Pcap, if set, is the path of a capture file that Open creates with
 	// tap.Create(Pcap, PcapOptions) and that receives every frame before
 	// any parsing, as Tap does. PcapOptions selects pcap or pcapng, a
@@ -77,13 +79,45 @@ type Config struct {
 	PcapOptions tap.Options
 
 	// IPv4, UDP and TCP tune those layers. TCP.RcvMem defaults to what
-	// the rx rings hold: queues × rx ring size × 1448-byte segments.
+	// the rx rings hold: queues × rx ring size × 1448-byte segments; a
+	// negative value means no budget.
 	IPv4 ipv4.Options
 	UDP  udp.Options
 	TCP  tcp.Options
 	// WrapQueue wraps each driver queue (fault injection, see package
 	// driver/faulty).
 	WrapQueue func(driver.Queue) driver.Queue
+
+	// Setup, if set, runs once, after the stack is built and before the
+	// pollers start, so that sockets bound in it see the first frame.
+	// An error from it fails Open.
+	Setup func(*Node) error
+	// Logger receives Reattach's notes (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Validate checks c as Open would, without opening anything.
+func (c Config) Validate() error {
+	if c.Interface == "" {
+		return errors.New("rxpath: Config.Interface is required")
+	}
+	raw := c.Handler != nil
+	switch {
+	case !raw && !c.Addr.IsValid():
+		return errors.New("rxpath: Config.Addr is required")
+	case !raw && !c.Addr.Addr().Is4():
+		return fmt.Errorf("rxpath: Config.Addr %v is not IPv4", c.Addr)
+	case raw && len(c.Filter) > 0:
+		return errors.New("rxpath: Config.Filter needs the stack; with Config.Handler use PcapOptions.Filter or filter in the handler")
+	case len(c.Filter) > 0 && c.IPv4.Filter != nil:
+		return errors.New("rxpath: set Config.Filter or Config.IPv4.Filter, not both")
+	case c.Tap != nil && c.Pcap != "":
+		return errors.New("rxpath: set Config.Tap or Config.Pcap, not both")
+	}
+	if _, err := parseRules(c.Filter); err != nil {
+		return fmt.Errorf("rxpath: %w", err)
+	}
+	return nil
 }
 
 // Node is a running interface with the stack (or a raw handler) attached.
@@ -93,12 +127,8 @@ type Config struct {
 // what the facade does not wrap; they are set by Open and must not be
 // changed.
 type Node struct {
-	// Engine is the device with one poller per queue; its Snapshot
-	// method returns the receive counters, and after Close its Final
-	// method returns the last snapshot, with every queue's buffer ledger.
-	Engine *engine.Engine
-	// Stack, IPv4, UDP and TCP are the layers of the stack, bottom up.
-	// They are nil when Config.Handler is set.
+	// Stack, IPv4, UDP and TCP are the layers of the stack, bottom up
+	// (Stack is the link layer). They are nil when Config.Handler is set.
 	Stack *stack.Stack
 	IPv4  *ipv4.IPv4
 	UDP   *udp.UDP
@@ -106,8 +136,15 @@ type Node struct {
 	// Tap is the capture that Open created for Config.Pcap, or nil.
 	Tap *tap.Tap
 
-	closed     atomic.Bool
-	stopExpire func() // the reassembly expiry ticker
+	cfg     Config
+	st      *Stack   // nil in raw mode
+	capture Capturer // Config.Tap or Tap
+	started time.Time
+	closed  atomic.Bool
+	// setupDone is set once the first binding ran Config.Setup; only
+	// the engine's onOpen touches it, one binding at a time.
+	setupDone bool
+	runs      // the engine, across re-attaches (mu guards it)
 }
 
 // Open binds the interface, builds the stack (or installs Config.Handler)
@@ -115,118 +152,96 @@ type Node struct {
 // interface's network namespace; the node may be used from any goroutine
 // afterwards. A failed Open releases whatever it had set up.
 func Open(cfg Config) (_ *Node, err error) {
-	if cfg.Interface == "" {
-		return nil, errors.New("rxpath: Config.Interface is required")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	raw := cfg.Handler != nil
-	switch {
-	case !raw && !cfg.Addr.IsValid():
-		return nil, errors.New("rxpath: Config.Addr is required")
-	case !raw && !cfg.Addr.Addr().Is4():
-		return nil, fmt.Errorf("rxpath: Config.Addr %v is not IPv4", cfg.Addr)
-	case raw && len(cfg.Filter) > 0:
-		return nil, errors.New("rxpath: Config.Filter needs the stack; with Config.Handler use PcapOptions.Filter or filter in the handler")
-	case len(cfg.Filter) > 0 && cfg.IPv4.Filter != nil:
-		return nil, errors.New("rxpath: set Config.Filter or Config.IPv4.Filter, not both")
-	case cfg.Tap != nil && cfg.Pcap != "":
-		return nil, errors.New("rxpath: set Config.Tap or Config.Pcap, not both")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	var rules []filter.Rule
-	for _, r := range cfg.Filter {
-		rule, err := filter.Parse(r)
-		if err != nil {
-			return nil, fmt.Errorf("rxpath: filter %q: %w", r, err)
-		}
-		rules = append(rules, rule)
-	}
-
-	n := &Node{}
+	n := &Node{cfg: cfg, capture: cfg.Tap, started: time.Now()}
 	defer func() {
 		if err != nil {
 			n.release()
 		}
 	}()
-	capture := cfg.Tap
-	eo := engine.Options{
-		Iface:     cfg.Interface,
-		Driver:    cfg.Driver,
-		CPUs:      cfg.CPUs,
-		Poller:    cfg.Poller,
-		WrapQueue: cfg.WrapQueue,
-		// Runs once the device is open, before the pollers start (and
-		// before HandlerFor), so that a missing interface leaves no
-		// capture file behind.
-		OnOpen: func(d *driver.Device) (err error) {
-			if cfg.Pcap != "" {
-				if n.Tap, err = tap.Create(cfg.Pcap, cfg.PcapOptions); err != nil {
-					return fmt.Errorf("rxpath: %w", err)
-				}
-				capture = n.Tap
-			}
-			if raw {
-				return nil
-			}
-			n.Stack, err = stack.New(stack.Options{MAC: d.MAC, Addrs: []netip.Prefix{cfg.Addr}, GatewayMAC: cfg.GatewayMAC, Tap: capture})
-			if err != nil {
-				return err
-			}
-			ipo := cfg.IPv4
-			if len(rules) > 0 {
-				ipo.Filter = filter.NewTable(rules)
-			}
-			n.IPv4 = ipv4.New(n.Stack, ipo)
-			n.stopExpire = n.IPv4.ExpireEvery(time.Second)
-			n.UDP = udp.New(n.IPv4, cfg.UDP)
-			to := cfg.TCP
-			if to.RcvMem == 0 {
-				// All windows together offer no more than the rx rings
-				// hold (tcp.Options.RcvMem).
-				ring := int(cfg.Driver.XDP.RxSize)
-				if ring == 0 {
-					ring = int(afxdp.DefaultOptions().RxSize)
-				}
-				to.RcvMem = len(d.Queues) * ring * 1448
-			}
-			n.TCP = tcp.New(n.IPv4, to)
-			n.Stack.Attach(d.Queues)
-			return nil
-		},
-		HandlerFor: func(int) poller.Handler {
-			if raw {
-				return rawHandler(cfg.Handler, capture)
-			}
-			return n.Stack.Handler()
-		},
-	}
-	if n.Engine, err = engine.Start(eo); err != nil {
+	e, err := startEngine(n.engineOptions())
+	if err != nil {
 		return nil, err
 	}
+	n.cur = e
 	return n, nil
 }
 
-// rawHandler offers each frame to the capture, if any, then hands the
-// batch to h: the same order as the stack, where the tap sees a frame
-// before anything parses it.
-func rawHandler(h poller.Handler, capture stack.Tap) poller.Handler {
-	if capture == nil {
-		return h
+// engineOptions binds the node's device: the first time it builds the
+// capture file, the stack and the sockets of Setup on it; on Reattach it
+// gives the same stack the new device's queues.
+func (n *Node) engineOptions() engineOptions {
+	cfg := n.cfg
+	open := cfg.OpenDevice
+	if open == nil {
+		open = driver.Open
 	}
-	return func(b *poller.Batch) {
-		for i := range b.Frames {
-			capture.Capture(b.Frames[i].Data, b.Queue)
-		}
-		h(b)
+	return engineOptions{
+		open:      func() (*driver.Device, error) { return open(cfg.Interface, cfg.Driver) },
+		cpus:      cfg.CPUs,
+		poller:    cfg.Poller,
+		wrapQueue: cfg.WrapQueue,
+		// Runs once the device is open, before the pollers start, so
+		// that a missing interface leaves no capture file behind.
+		onOpen: func(d *driver.Device) (err error) {
+			first := !n.setupDone
+			if cfg.Pcap != "" && n.Tap == nil {
+				if n.Tap, err = tap.Create(cfg.Pcap, cfg.PcapOptions); err != nil {
+					return fmt.Errorf("rxpath: %w", err)
+				}
+				n.capture = n.Tap
+			}
+			if cfg.Handler != nil {
+				return n.setup(first)
+			}
+			if n.st == nil {
+				sc := StackConfig{MAC: d.MAC, Addr: cfg.Addr, GatewayMAC: cfg.GatewayMAC, Filter: cfg.Filter,
+					IPv4: cfg.IPv4, UDP: cfg.UDP, TCP: cfg.TCP}
+				if sc.TCP.RcvMem == 0 {
+					sc.TCP.RcvMem = rcvMem(cfg, len(d.Queues))
+				}
+				if n.st, err = NewStack(sc); err != nil {
+					return err
+				}
+				n.Stack, n.IPv4, n.UDP, n.TCP = n.st.Link, n.st.IPv4, n.st.UDP, n.st.TCP
+			}
+			if err := n.st.Attach(NewQueueLink(d.MAC, 0, d.Queues...)); err != nil {
+				return fmt.Errorf("rxpath: %s: %w", d.Name, err)
+			}
+			return n.setup(first)
+		},
+		handler: func(int) poller.Handler {
+			h := cfg.Handler
+			if h == nil {
+				h = StackHandler(n.Stack)
+			}
+			return tapStage(h, n.capture)
+		},
 	}
 }
 
-// release stops what Open started before the engine: the TCP timers and
-// the capture file it created. It returns the capture's close error.
-func (n *Node) release() error {
-	if n.stopExpire != nil {
-		n.stopExpire()
+// setup runs Config.Setup on the first binding.
+func (n *Node) setup(first bool) error {
+	if !first {
+		return nil
 	}
-	if n.TCP != nil {
-		n.TCP.Close()
+	n.setupDone = true
+	if n.cfg.Setup == nil {
+		return nil
+	}
+	return n.cfg.Setup(n)
+}
+
+// release stops what Open started besides the engine: the stack's timers
+// and the capture file it created. It returns the capture's close error.
+func (n *Node) release() error {
+	if n.st != nil {
+		n.st.Close()
 	}
 	if n.Tap != nil {
 		return n.Tap.Close()
@@ -287,6 +302,6 @@ func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := n.Engine.Close()
+	err := n.closeEngine()
 	return errors.Join(err, n.release())
 }

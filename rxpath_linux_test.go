@@ -40,7 +40,7 @@ func openNode(t *testing.T, l *lab.Lab, cfg rxpath.Config) *rxpath.Node {
 		if err := n.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		for _, q := range n.Engine.Final().Queues {
+		for _, q := range n.Final().Queues {
 			if b := q.Driver.Buffers; b.Free != b.Total || b.BadRelease != 0 || b.Foreign != 0 {
 				t.Errorf("queue %d ledger after close: %+v", q.Queue, b)
 			}

@@ -95,8 +95,14 @@ func (d *Device) Link() LinkStats {
 	return d.link()
 }
 
-// Close closes the underlying device. It is idempotent.
-func (d *Device) Close() error { return d.closer.Close() }
+// Close closes the underlying device. It is idempotent. A Device built
+// around in-memory queues (no underlying device) has nothing to close.
+func (d *Device) Close() error {
+	if d.closer == nil {
+		return nil
+	}
+	return d.closer.Close()
+}
 
 // Open opens ifname with the driver o.Kind selects. With Auto it tries
 // AF_XDP and, when that fails for any reason but a missing interface,

@@ -29,6 +29,9 @@ type Options struct {
 	IdleSpin time.Duration
 	// PollTimeout bounds one sleep (default 100ms).
 	PollTimeout time.Duration
+	// Nice is the nice value of the loop's thread while it runs (0
+	// leaves it alone); negative values need CAP_SYS_NICE.
+	Nice int
 }
 
 // DefaultOptions returns the options the zero value stands for.
@@ -154,6 +157,10 @@ type Poller struct {
 	running atomic.Bool
 	done    chan struct{}
 	err     error
+	// started is closed once the loop's thread is locked, pinned and
+	// niced (or the loop failed to get there); tid is that thread.
+	started chan struct{}
+	tid     atomic.Int64
 
 	st struct {
 		processed, held, rounds, squeeze, busy, idle, polls, wakeups atomic.Uint64
@@ -174,7 +181,24 @@ func New(q driver.Queue, h Handler, opts Options) *Poller {
 		release: make([]driver.Frame, 0, opts.Weight),
 	}
 	p.b = Batch{Queue: q.ID(), p: p, held: make([]bool, opts.Weight)}
+	p.started = make(chan struct{})
 	return p
+}
+
+// ThreadID waits until the loop runs on its thread and returns that
+// thread's id (to read its CPU time), or 0 if the loop could not start
+// or the poller was never started. Safe for concurrent use.
+func (p *Poller) ThreadID() int {
+	select {
+	case <-p.started:
+		return int(p.tid.Load())
+	default:
+	}
+	if !p.running.Load() {
+		return 0
+	}
+	<-p.started
+	return int(p.tid.Load())
 }
 
 // Start runs the loop on a new goroutine.
@@ -225,6 +249,8 @@ func (p *Poller) loop() (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer p.running.Store(false)
+	startOnce := sync.OnceFunc(func() { close(p.started) })
+	defer startOnce()
 	if p.opts.Pin {
 		undo, err := affinity.PinUndo(p.opts.CPU)
 		if err != nil {
@@ -232,6 +258,15 @@ func (p *Poller) loop() (err error) {
 		}
 		defer undo() // before the thread is unlocked
 	}
+	if p.opts.Nice != 0 {
+		undo, err := setNice(p.opts.Nice)
+		if err != nil {
+			return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
+		}
+		defer undo()
+	}
+	p.tid.Store(int64(threadID()))
+	startOnce()
 	p.retMu.Lock()
 	p.draining = true
 	p.retMu.Unlock()

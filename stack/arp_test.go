@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/header"
@@ -25,7 +25,7 @@ func newStack(t *testing.T, cache int) (*stack.Stack, *channel.Queue) {
 		t.Fatal(err)
 	}
 	q := channel.New(0, 16, 1024)
-	s.Attach([]driver.Queue{q})
+	rxpath.AttachQueues(s, q)
 	f, ok := q.ReadOutbound(time.Second)
 	if !ok {
 		t.Fatal("no gratuitous ARP")
@@ -127,7 +127,7 @@ func TestARPFloodSparesBusyNeighbors(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := channel.New(0, 16, 4096)
-	s.Attach([]driver.Queue{q})
+	rxpath.AttachQueues(s, q)
 	drain(q) // gratuitous ARP
 	peerIP := func(i int) [4]byte { return [4]byte{10, 99, 0, byte(10 + i)} }
 	peerMAC := func(i int) header.MAC { return header.MAC{2, 0, 0, 0, 1, byte(i)} }
@@ -242,7 +242,7 @@ func TestARPPendingAndGiveUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := channel.New(0, 16, 64)
-	s.Attach([]driver.Queue{q})
+	rxpath.AttachQueues(s, q)
 	drain(q) // gratuitous ARP
 	silent, answering := [4]byte{10, 99, 0, 7}, [4]byte{10, 99, 0, 8}
 	answeringMAC := header.MAC{2, 0, 0, 0, 0, 8}

@@ -56,25 +56,13 @@ func (s *Stack) WriteIPv4(queue int, dst [4]byte, frame []byte) error {
 	return s.transmit(queue, frame)
 }
 
-// transmit hands a complete frame to the driver.
+// transmit hands a complete frame to the link.
 func (s *Stack) transmit(queue int, frame []byte) error {
-	qs := s.queues.Load()
-	if qs == nil || len(*qs) == 0 {
+	lb := s.link.Load()
+	if lb == nil {
 		return ErrNotAttached
 	}
-	q := (*qs)[0]
-	for _, c := range *qs {
-		if c.ID() == queue {
-			q = c
-			break
-		}
-	}
-	vec := s.vecPool.Get().(*[1][]byte)
-	vec[0] = frame
-	n := q.Transmit(vec[:])
-	vec[0] = nil
-	s.vecPool.Put(vec)
-	if n == 0 {
+	if !lb.l.WritePacket(queue, frame) {
 		s.st.txRingFull.Add(1)
 		return ErrTxFull
 	}

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -9,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack/header"
 )
 
@@ -21,18 +20,30 @@ var (
 	// ErrNeighborPending: the next hop is being resolved and its queue
 	// of waiting packets is full.
 	ErrNeighborPending = errors.New("neighbour resolution pending, queue full")
-	// ErrNotAttached: no driver queue to transmit on.
-	ErrNotAttached = errors.New("stack has no driver queues attached")
+	// ErrNotAttached: no link to transmit on (Attach was not called).
+	ErrNotAttached = errors.New("stack has no link attached")
 	// ErrTxFull: the driver's transmit ring is full.
 	ErrTxFull = errors.New("transmit ring full")
 )
 
-// Tap is the capture hook (package tap): it sees every frame first.
-type Tap interface {
-	// Capture offers a frame that arrived on receive queue queue,
-	// before any parsing. It must not block or keep frame (a view into
-	// driver memory) after it returns; it reports whether it kept a copy.
-	Capture(frame []byte, queue int) bool
+// LinkEndpoint is the device below the link layer, as the stack sees it:
+// the seam the stack owns, like gVisor's stack.LinkEndpoint. The stack
+// imports no driver; the assembly point (package rxpath) adapts a device's
+// queues to this interface, and tests adapt whatever they like.
+//
+// Frames go the other way through Deliver: whoever drives the receive
+// queues (a poller) hands each received frame to the stack.
+type LinkEndpoint interface {
+	// MAC is the device's hardware address.
+	MAC() net.HardwareAddr
+	// MTU is the largest IPv4 packet the device carries.
+	MTU() int
+	// WritePacket transmits one complete Ethernet frame on the transmit
+	// queue that pairs with receive queue queue (the first queue when
+	// there is no such queue). It copies frame before it returns and
+	// reports false when the transmit ring had no room. It is called
+	// concurrently, from pollers and application goroutines.
+	WritePacket(queue int, frame []byte) bool
 }
 
 // Options configures a Stack.
@@ -53,8 +64,6 @@ type Options struct {
 	// unanswered request is retried after a second and given up after
 	// three tries.
 	ARPTimeout time.Duration
-	// Tap, if set, captures every frame before any parsing.
-	Tap Tap
 	// Clock returns the time (default time.Now); tests use a fake.
 	Clock func() time.Time
 }
@@ -126,7 +135,6 @@ type Stack struct {
 	bcasts []uint32 // directed broadcast addresses of our prefixes
 	mtu    int
 	clock  func() time.Time
-	tap    Tap
 
 	// protos is the ptype_base table, copied on write so lookups take
 	// no lock and allocate nothing.
@@ -136,18 +144,17 @@ type Stack struct {
 
 	multicast atomic.Pointer[map[header.MAC]struct{}]
 
-	queues atomic.Pointer[[]driver.Queue]
-	neigh  *neighbors
+	link  atomic.Pointer[linkBox]
+	neigh *neighbors
 
-	txPool  sync.Pool // *TxBuffer
-	vecPool sync.Pool // *[1][]byte for driver.Queue.Transmit
-	ipID    atomic.Uint32
+	txPool sync.Pool // *TxBuffer
+	ipID   atomic.Uint32
 
 	st counters
 }
 
-// New returns a stack. Attach a device's queues and give Handler to their
-// pollers to start receiving.
+// New returns a stack. Attach a link to transmit, and hand received frames
+// to Deliver.
 func New(o Options) (*Stack, error) {
 	if len(o.MAC) != 6 {
 		return nil, fmt.Errorf("stack: MAC %v is not a 6-byte Ethernet address", o.MAC)
@@ -175,7 +182,7 @@ func New(o Options) (*Stack, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	s := &Stack{addrs: o.Addrs, mtu: o.MTU, clock: o.Clock, tap: o.Tap}
+	s := &Stack{addrs: o.Addrs, mtu: o.MTU, clock: o.Clock}
 	for _, p := range o.Addrs {
 		mask := ^uint32(0) << (32 - p.Bits())
 		if p.Bits() == 0 {
@@ -195,7 +202,6 @@ func New(o Options) (*Stack, error) {
 	}
 	s.neigh = newNeighbors(s, o.ARPCacheSize, o.ARPTimeout)
 	s.txPool.New = func() any { return &TxBuffer{b: make([]byte, header.EthernetSize+65535)} }
-	s.vecPool.New = func() any { return new([1][]byte) }
 	s.ipID.Store(uint32(o.Clock().UnixNano()))
 	return s, nil
 }
@@ -345,41 +351,37 @@ func (s *Stack) protocol(typ uint16) NetworkHandler {
 	return nil
 }
 
-// Attach gives the stack the device's queues for transmitting and sends a
-// gratuitous ARP for each local address. Handler must be given to the
-// queues' pollers.
-func (s *Stack) Attach(queues []driver.Queue) {
-	qs := append([]driver.Queue(nil), queues...)
-	s.queues.Store(&qs)
+// linkBox holds the attached link behind an atomic pointer.
+type linkBox struct{ l LinkEndpoint }
+
+// Attach makes l the link the stack transmits on, replacing an earlier
+// one (a device bound again after it went away), and sends a gratuitous
+// ARP for each local address. It fails if l's MAC is not the stack's or
+// l carries less than the stack's MTU. Safe for concurrent use.
+func (s *Stack) Attach(l LinkEndpoint) error {
+	if mac := l.MAC(); !bytes.Equal(mac, s.mac[:]) {
+		return fmt.Errorf("stack: link MAC %v is not the stack's %v", mac, net.HardwareAddr(s.mac[:]))
+	}
+	if m := l.MTU(); m < s.mtu {
+		return fmt.Errorf("stack: link MTU %d is below the stack's %d", m, s.mtu)
+	}
+	s.link.Store(&linkBox{l})
 	for _, p := range s.addrs {
 		s.neigh.gratuitous(p.Addr().As4())
 	}
+	return nil
 }
 
-// Handler returns a poller handler that runs every received frame through
-// the stack. Give each poller its own: a handler keeps per-poller scratch
-// state so that the receive path allocates nothing.
-func (s *Stack) Handler() poller.Handler {
-	p := new(Packet)
-	return func(b *poller.Batch) {
-		for i := range b.Frames {
-			*p = Packet{Frame: b.Frames[i].Data, Queue: b.Queue}
-			s.Deliver(p)
-		}
-		*p = Packet{} // drop the views
-	}
-}
-
-// Deliver runs one frame through the link layer. p.Frame and p.Queue must
-// be set. It is what Handler calls for each frame; tests and other drivers
-// may call it directly.
+// Deliver runs one received frame through the link layer. p.Frame and
+// p.Queue must be set; the rest of p is scratch that Deliver overwrites.
+// The frame is a view that Deliver does not keep (what must outlive the
+// call is copied). Deliver allocates nothing for a frame that is not kept:
+// a receive loop reuses one Packet per goroutine. Safe for concurrent use
+// by several receive loops, each with its own Packet.
 func (s *Stack) Deliver(p *Packet) {
 	f := p.Frame
 	s.st.frames.Add(1)
 	s.st.bytes.Add(uint64(len(f)))
-	if s.tap != nil {
-		s.tap.Capture(f, p.Queue)
-	}
 	eth := header.Ethernet(f)
 	if !eth.IsValid() {
 		s.st.tooShort.Add(1)

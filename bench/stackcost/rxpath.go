@@ -1,31 +1,30 @@
 package stackcost
 
 import (
-	"net/netip"
 	"time"
 
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/poller"
-	"github.com/rxpath/rxpath/stack"
-	"github.com/rxpath/rxpath/stack/ipv4"
 	"github.com/rxpath/rxpath/stack/udp"
 )
 
 type rxpathSink struct {
-	s    *stack.Stack
+	s    *rxpath.Stack
 	conn *udp.Conn
 	msgs []udp.Message
 }
 
-// NewRxpath returns rxpath's stack (link layer, IPv4, UDP) answering for
-// Prefix on DstMAC, with a socket on Dst in queue mode.
+// NewRxpath returns rxpath's stack (rxpath.NewStack: link layer, IPv4,
+// UDP, TCP) answering for Prefix on DstMAC, with a socket on Dst in queue
+// mode.
 func NewRxpath() (Sink, error) {
-	s, err := stack.New(stack.Options{MAC: DstMAC, Addrs: []netip.Prefix{Prefix}})
+	s, err := rxpath.NewStack(rxpath.StackConfig{MAC: DstMAC, Addr: Prefix})
 	if err != nil {
 		return nil, err
 	}
-	u := udp.New(ipv4.New(s, ipv4.Options{}), udp.Options{})
-	c, err := u.Listen(Dst, udp.SocketOptions{})
+	c, err := s.UDP.Listen(Dst, udp.SocketOptions{})
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	// A deadline in the past makes ReadBatch return at once when the
@@ -54,4 +53,8 @@ func (k *rxpathSink) Drain() int {
 	}
 }
 
-func (k *rxpathSink) Close() error { return k.conn.Close() }
+func (k *rxpathSink) Close() error {
+	err := k.conn.Close()
+	k.s.Close()
+	return err
+}

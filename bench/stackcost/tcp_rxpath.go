@@ -3,20 +3,17 @@ package stackcost
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/poller"
-	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/header"
-	"github.com/rxpath/rxpath/stack/ipv4"
 	"github.com/rxpath/rxpath/stack/tcp"
 )
 
 type rxpathTCPSink struct {
-	s   *stack.Stack
+	s   *rxpath.Stack
 	t   *tcp.TCP
 	l   *tcp.Listener
 	c   *tcp.Conn
@@ -41,14 +38,16 @@ func NewRxpathTCP(f *Feed) (TCPSink, error) { return newRxpathTCP(f, false) }
 func NewRxpathTCPHandler(f *Feed) (TCPSink, error) { return newRxpathTCP(f, true) }
 
 func newRxpathTCP(f *Feed, handler bool) (TCPSink, error) {
-	s, err := stack.New(stack.Options{MAC: DstMAC, Addrs: []netip.Prefix{Prefix}})
+	s, err := rxpath.NewStack(rxpath.StackConfig{MAC: DstMAC, Addr: Prefix})
 	if err != nil {
 		return nil, err
 	}
-	k := &rxpathTCPSink{s: s, f: f, handler: handler, buf: make([]byte, 64<<10)}
-	k.t = tcp.New(ipv4.New(s, ipv4.Options{}), tcp.Options{})
-	s.AddStaticNeighbor(Src.Addr().As4(), header.MAC(SrcMAC))
-	s.Attach([]driver.Queue{f})
+	k := &rxpathTCPSink{s: s, t: s.TCP, f: f, handler: handler, buf: make([]byte, 64<<10)}
+	s.Link.AddStaticNeighbor(Src.Addr().As4(), header.MAC(SrcMAC))
+	if err := s.Attach(rxpath.NewQueueLink(DstMAC, 0, f)); err != nil {
+		s.Close()
+		return nil, err
+	}
 	var lo tcp.ListenOptions
 	if handler {
 		lo.Handler = func(*tcp.Conn) func([]byte) {
@@ -56,7 +55,7 @@ func newRxpathTCP(f *Feed, handler bool) (TCPSink, error) {
 		}
 	}
 	if k.l, err = k.t.Listen(Dst, lo); err != nil {
-		k.t.Close()
+		k.s.Close()
 		return nil, err
 	}
 	return k, nil
@@ -125,6 +124,7 @@ func (k *rxpathTCPSink) Close() error {
 	if k.c != nil {
 		errs = append(errs, k.c.Close())
 	}
-	errs = append(errs, k.l.Close(), k.t.Close())
+	errs = append(errs, k.l.Close())
+	k.s.Close()
 	return errors.Join(errs...)
 }

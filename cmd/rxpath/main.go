@@ -17,11 +17,11 @@ const usage = `usage:
 `
 
 func main() {
-	os.Exit(rxpath(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(mainCmd(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // rxpath runs the command line args and returns the exit code.
-func rxpath(args []string, stdout, stderr io.Writer) int {
+func mainCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

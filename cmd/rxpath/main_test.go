@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath/internal/engine"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 )
@@ -32,7 +32,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := rxpath(tc.args, &out, &errb)
+			code := mainCmd(tc.args, &out, &errb)
 			if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.want) {
 				t.Fatalf("exit %d, output %q; want exit %d mentioning %q", code, out.String()+errb.String(), tc.code, tc.want)
 			}
@@ -111,7 +111,7 @@ func TestKill9LeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	var s engine.Snapshot
+	var s rxpath.Snapshot
 	if err := json.Unmarshal(out, &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out)
 	}
@@ -142,7 +142,7 @@ func TestSignalShutdown(t *testing.T) {
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("exit: %v\n%s", err, stderr.String())
 			}
-			var s engine.Snapshot
+			var s rxpath.Snapshot
 			if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
 				t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
 			}
@@ -170,13 +170,13 @@ func TestLabCommand(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	t.Cleanup(func() { lab.Down(lab.DefaultConfig()) })
-	if code := rxpath([]string{"lab", "up", "--queues", "2"}, &out, &errb); code != 0 {
+	if code := mainCmd([]string{"lab", "up", "--queues", "2"}, &out, &errb); code != 0 {
 		t.Fatalf("lab up: exit %d: %s", code, errb.String())
 	}
 	if !strings.Contains(out.String(), "rxp-dut") || !strings.Contains(out.String(), "2 queues") {
 		t.Fatalf("lab up output: %s", out.String())
 	}
-	if code := rxpath([]string{"lab", "down"}, &out, &errb); code != 0 {
+	if code := mainCmd([]string{"lab", "down"}, &out, &errb); code != 0 {
 		t.Fatalf("lab down: exit %d: %s", code, errb.String())
 	}
 	if _, err := os.Stat("/var/run/netns/rxp-dut"); err == nil {

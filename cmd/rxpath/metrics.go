@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rxpath/rxpath/internal/engine"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/internal/metrics"
 )
 
@@ -135,7 +135,7 @@ func listenMetrics(addr string, withPprof bool, stderr io.Writer) (*metricsServe
 // serve starts serving metrics of e and st (nil without --ip) and returns
 // the snapshot function the run loop must use from then on. On a nil
 // server it returns e.Snapshot.
-func (m *metricsServer) serve(snapshot func() engine.Snapshot, st *stackRun) func() engine.Snapshot {
+func (m *metricsServer) serve(snapshot func() rxpath.Snapshot, st *stackRun) func() rxpath.Snapshot {
 	if m == nil {
 		return snapshot
 	}
@@ -175,7 +175,7 @@ func (m *metricsServer) serve(snapshot func() engine.Snapshot, st *stackRun) fun
 	}
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go m.srv.Serve(m.ln)
-	return func() engine.Snapshot {
+	return func() rxpath.Snapshot {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return snapshot()

@@ -4,17 +4,17 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/internal/preflight"
 )
 
 // preflightCheck runs the checks for what o is about to bind, prints the
 // warnings and failures on w, and returns the failures as an error.
-func preflightCheck(o engine.Options, w io.Writer) error {
+func preflightCheck(o rxpath.Config, w io.Writer) error {
 	c := preflight.Config{
-		Iface:       o.Iface,
+		Iface:       o.Interface,
 		Queues:      o.Driver.XDP.Queues,
 		FrameSize:   o.Driver.XDP.UMEM.FrameSize,
 		Frames:      o.Driver.XDP.UMEM.FrameCount,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,15 +11,16 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/driver/faulty"
 	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/internal/netdev"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/umem"
@@ -73,8 +75,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if *iface == "" {
 		return usageError{fmt.Errorf("run: --iface is required")}
 	}
-	o := engine.Options{
-		Iface: *iface,
+	o := rxpath.Config{
+		Interface: *iface,
 		Driver: driver.Options{
 			XDP: afxdp.Options{
 				UMEM:     umem.Options{FrameSize: *frameSz, FrameCount: *frames},
@@ -139,13 +141,18 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if *ipAddr != "" {
 		st, err = newStackRun(stackFlags{ip: *ipAddr, gateway: *gateway, sinks: sinks, filters: filters, pcap: *pcapPath,
 			tcpSinks: tcpSinks, tcpEcho: tcpEchos, httpPorts: httpPort,
-			pcapng: *pcapng, snaplen: *snaplen, tapFilter: *tapExpr, portUnreachable: *portUnr, rxRing: int(*rxRing)})
+			pcapng: *pcapng, snaplen: *snaplen, tapFilter: *tapExpr, portUnreachable: *portUnr})
 		if err != nil {
 			return err
 		}
 		defer st.close()
-		o.OnOpen = st.attach
-		o.HandlerFor = st.handlerFor
+		st.configure(&o)
+	} else {
+		o.Handler = func(*poller.Batch) {} // count only
+	}
+	o.Logger = log
+	if err := o.Validate(); err != nil {
+		return usageError{err}
 	}
 
 	sigs := make(chan os.Signal, 1)
@@ -157,13 +164,13 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ms.close()
-	runs, err := startRuns(o)
+	n, err := rxpath.Open(o)
 	if err != nil {
 		return err
 	}
-	snapshot := ms.serve(runs.snapshot, st)
+	snapshot := ms.serve(n.Snapshot, st)
 	logStart := func() {
-		d := runs.device()
+		d := n.Device()
 		log.Info("receiving on "+*iface, "queues", len(d.Queues), "driver", d.Kind.String(), "mode", d.Mode, "cpus", fmt.Sprint(o.CPUs))
 		if d.Reason != "" {
 			log.Warn("fell back to AF_PACKET", "reason", d.Reason)
@@ -198,11 +205,11 @@ loop:
 		case s := <-sigs:
 			view.forget()
 			if s == syscall.SIGHUP {
-				if st == nil || st.tap == nil {
+				if n.Tap == nil {
 					log.Info("SIGHUP: no pcap to reopen")
 					continue
 				}
-				if err := st.tap.Reopen(); err != nil {
+				if err := n.Tap.Reopen(); err != nil {
 					log.Error("SIGHUP: reopening the pcap", "file", *pcapPath, "err", err)
 				} else {
 					log.Info("SIGHUP: reopened the pcap", "file", *pcapPath)
@@ -213,13 +220,13 @@ loop:
 			break loop
 		case <-stop:
 			break loop
-		case runErr = <-runs.err():
+		case runErr = <-n.Err():
 			if !*reattach || !errors.Is(runErr, driver.ErrLinkGone) {
 				break loop
 			}
 			view.forget()
 			log.Warn("the interface was deleted; waiting for it to return (--reattach)", "iface", *iface, "err", runErr)
-			stopped, err := runs.reattach(sigs, stop, log)
+			stopped, err := reattachUntil(n, sigs, stop)
 			if runErr = err; err != nil || stopped {
 				break loop
 			}
@@ -227,13 +234,13 @@ loop:
 			prev = snapshot()
 		}
 	}
-	ms.close() // no scrape may take a snapshot while the engine closes
-	closeErr := runs.close()
-	final := Summary{Snapshot: runs.final(), Reattached: runs.reattached()}
+	ms.close() // no scrape may take a snapshot while the node closes
 	if st != nil {
-		if err := st.close(); err != nil && closeErr == nil {
-			closeErr = err
-		}
+		st.close()
+	}
+	closeErr := n.Close()
+	final := Summary{Snapshot: n.Final(), Reattached: n.Reattached()}
+	if st != nil {
 		st.fill(&final, true)
 	}
 	if *asJSON {
@@ -269,11 +276,11 @@ func newLogger(w io.Writer) *slog.Logger {
 
 // defaultCPUs pins each bound queue's poller to the CPU its interrupt is
 // steered to, else round robin (affinity.QueueCPUs).
-func defaultCPUs(o engine.Options) ([]int, error) {
+func defaultCPUs(o rxpath.Config) ([]int, error) {
 	qs := o.Driver.XDP.Queues
 	if qs == nil {
 		n := 1
-		if info, err := netdev.Lookup(o.Iface); err == nil && info.NumRxQueues > 0 {
+		if info, err := netdev.Lookup(o.Interface); err == nil && info.NumRxQueues > 0 {
 			n, _ = netdev.RxQueueCount(info)
 		}
 		if o.Driver.Kind == driver.Packet && o.Driver.Packet.Queues > 0 {
@@ -283,7 +290,7 @@ func defaultCPUs(o engine.Options) ([]int, error) {
 			qs = append(qs, q)
 		}
 	}
-	cpus, _, err := affinity.QueueCPUs(o.Iface, qs)
+	cpus, _, err := affinity.QueueCPUs(o.Interface, qs)
 	return cpus, err
 }
 
@@ -304,7 +311,7 @@ func intList(s string) ([]int, error) {
 
 // statsLine is the per-interval line: rates since the previous snapshot and
 // the drop counters by place.
-func statsLine(prev, cur engine.Snapshot) string {
+func statsLine(prev, cur rxpath.Snapshot) string {
 	dt := cur.Elapsed - prev.Elapsed
 	if dt <= 0 {
 		dt = 1
@@ -326,7 +333,7 @@ func statsLine(prev, cur engine.Snapshot) string {
 		cur.Elapsed, pps/1e6, bps/1e9, cur.Frames, fillEmpty, ringFull, kdrop, invalid, squeeze, polls, wakeups)
 }
 
-func summary(s engine.Snapshot) string {
+func summary(s rxpath.Snapshot) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d frames, %d bytes in %.1fs (%.3f Mpps), %s (%s), dropped %d\n",
 		s.Iface, s.Frames, s.Bytes, s.Elapsed, float64(s.Frames)/s.Elapsed/1e6, s.Driver, s.Mode, s.Dropped)
@@ -349,4 +356,36 @@ func summary(s engine.Snapshot) string {
 		fmt.Fprintf(&b, "  LEDGER ERROR: %s\n", s.LedgerErr)
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// reattachUntil runs n.Reattach until it binds the interface again or a
+// signal (SIGHUP aside, which is ignored meanwhile) or the end of
+// --duration comes first; stopped says which.
+func reattachUntil(n *rxpath.Node, sigs <-chan os.Signal, stop <-chan time.Time) (stopped bool, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var halted atomic.Bool
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					continue
+				}
+			case <-stop:
+			case <-done:
+				return
+			}
+			halted.Store(true)
+			cancel()
+			return
+		}
+	}()
+	err = n.Reattach(ctx)
+	if halted.Load() {
+		return true, nil
+	}
+	return false, err
 }

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/internal/engine"
-	"github.com/rxpath/rxpath/poller"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/filter"
 	"github.com/rxpath/rxpath/stack/ipv4"
@@ -37,36 +33,28 @@ type stackFlags struct {
 	snaplen         int
 	tapFilter       string
 	portUnreachable bool
-	// rxRing is the rx ring size per queue: it sizes TCP's shared
-	// receive window budget.
-	rxRing int
 }
 
-// stackRun is the stack `rxpath run --ip` builds on the device: link
-// layer, IPv4 with the filter, UDP with the sinks, and the tap.
+// stackRun is what `rxpath run --ip` adds to the node: the flags that
+// shape its stack, and the sinks, echo and HTTP servers bound on it. The
+// root package builds the stack; stackRun only configures it and binds
+// its sockets (rxpath.Config.Setup).
 type stackRun struct {
-	f stackFlags
-	// stopExpire stops the reassembly expiry ticker.
-	stopExpire func()
-	addr       netip.Prefix
-	gw         net.HardwareAddr
-	table      *filter.Table
-	tap        *tap.Tap
-	s          *stack.Stack
-	ip         *ipv4.IPv4
-	u          *udp.UDP
-	sinks      []*udpSink
-	conns      []*udp.Conn
-	tcp        *tcp.TCP
-	tsinks     []*tcpSink
-	lns        []*tcp.Listener
-	closed     bool
+	f      stackFlags
+	addr   netip.Prefix
+	gw     net.HardwareAddr
+	n      *rxpath.Node
+	sinks  []*udpSink
+	conns  []*udp.Conn
+	tsinks []*tcpSink
+	lns    []*tcp.Listener
+	closed bool
 }
 
-// Summary is the JSON summary of `rxpath run`: the engine's counters and,
-// with --ip, each stack layer's.
+// Summary is the JSON summary of `rxpath run`: the node's receive counters
+// and, with --ip, each stack layer's.
 type Summary struct {
-	engine.Snapshot
+	rxpath.Snapshot
 	Stack    *stack.Stats       `json:"stack,omitempty"`
 	IPv4     *ipv4.Stats        `json:"ipv4,omitempty"`
 	UDP      *udp.Stats         `json:"udp,omitempty"`
@@ -92,15 +80,11 @@ func newStackRun(f stackFlags) (*stackRun, error) {
 			return nil, usageError{fmt.Errorf("run: --gateway-mac: %w", err)}
 		}
 	}
-	var rules []filter.Rule
 	for _, s := range f.filters {
-		rule, err := filter.Parse(s)
-		if err != nil {
+		if _, err := filter.Parse(s); err != nil {
 			return nil, usageError{fmt.Errorf("run: --filter: %w", err)}
 		}
-		rules = append(rules, rule)
 	}
-	r.table = filter.NewTable(rules)
 	for _, s := range f.sinks {
 		p, err := strconv.ParseUint(s, 10, 16)
 		if err != nil || p == 0 {
@@ -122,57 +106,44 @@ func newStackRun(f stackFlags) (*stackRun, error) {
 			}
 		}
 	}
-	if f.pcap != "" {
-		o := tap.Options{Snaplen: f.snaplen, Filter: f.tapFilter}
-		if f.pcapng {
-			o.Format = tap.PCAPNG
-		}
-		if r.tap, err = tap.Create(f.pcap, o); err != nil {
+	if f.pcap != "" && f.tapFilter != "" {
+		// Fail on a bad capture filter before anything is bound.
+		if _, err := tap.CompileFilter(f.tapFilter); err != nil {
 			return nil, fmt.Errorf("run: --pcap: %w", err)
 		}
 	}
 	return r, nil
 }
 
-// ethernetMSS is the TCP payload of a 1500-byte frame with timestamps.
-const ethernetMSS = 1448
-
-// attach builds the stack on the opened device (engine.Options.OnOpen).
-func (r *stackRun) attach(d *driver.Device) error {
-	if r.s != nil {
-		// --reattach: the same stack, sockets and connections, on the
-		// interface's new queues.
-		if mac := r.s.MAC(); !bytes.Equal(d.MAC, mac[:]) {
-			return fmt.Errorf("%s came back with MAC %v, the stack has %v; restart rxpath", d.Name, d.MAC, net.HardwareAddr(mac[:]))
+// configure puts the stack's part of the flags into cfg.
+func (r *stackRun) configure(cfg *rxpath.Config) {
+	cfg.Addr, cfg.GatewayMAC, cfg.Filter = r.addr, r.gw, r.f.filters
+	cfg.UDP.PortUnreachable = r.f.portUnreachable
+	if r.f.pcap != "" {
+		cfg.Pcap = r.f.pcap
+		cfg.PcapOptions = tap.Options{Snaplen: r.f.snaplen, Filter: r.f.tapFilter}
+		if r.f.pcapng {
+			cfg.PcapOptions.Format = tap.PCAPNG
 		}
-		r.s.Attach(d.Queues)
-		return nil
 	}
-	so := stack.Options{MAC: d.MAC, Addrs: []netip.Prefix{r.addr}, GatewayMAC: r.gw}
-	if r.tap != nil {
-		so.Tap = r.tap
-	}
-	var err error
-	if r.s, err = stack.New(so); err != nil {
-		return err
-	}
-	r.ip = ipv4.New(r.s, ipv4.Options{Filter: r.table})
-	r.stopExpire = r.ip.ExpireEvery(time.Second)
-	r.u = udp.New(r.ip, udp.Options{PortUnreachable: r.f.portUnreachable})
+	cfg.Setup = r.setup
+}
+
+// setup binds the sinks and servers on the node's stack, before the
+// pollers start (rxpath.Config.Setup).
+func (r *stackRun) setup(n *rxpath.Node) error {
+	r.n = n
 	for _, k := range r.sinks {
-		c, err := r.u.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), k.port), udp.SocketOptions{})
+		c, err := n.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), k.port))
 		if err != nil {
 			return fmt.Errorf("udp sink %d: %w", k.port, err)
 		}
 		c.SetHandler(k.handle)
 		r.conns = append(r.conns, c)
 	}
-	// All windows together never offer more than the rx rings hold, so
-	// many senders bursting at once do not overflow them (tcp_mem).
-	r.tcp = tcp.New(r.ip, tcp.Options{RcvMem: len(d.Queues) * r.f.rxRing * ethernetMSS})
 	any4 := netip.IPv4Unspecified()
 	for _, k := range r.tsinks {
-		l, err := r.tcp.Listen(netip.AddrPortFrom(any4, k.port), k.options())
+		l, err := n.ListenTCP(netip.AddrPortFrom(any4, k.port), k.options())
 		if err != nil {
 			return fmt.Errorf("tcp sink %d: %w", k.port, err)
 		}
@@ -183,7 +154,7 @@ func (r *stackRun) attach(d *driver.Device) error {
 	for i, list := range [][]string{r.f.tcpEcho, r.f.httpPorts} {
 		for _, s := range list {
 			p, _ := strconv.ParseUint(s, 10, 16)
-			l, err := r.tcp.Listen(netip.AddrPortFrom(any4, uint16(p)), tcp.ListenOptions{Backlog: 1024})
+			l, err := n.ListenTCP(netip.AddrPortFrom(any4, uint16(p)), tcp.ListenOptions{Backlog: 1024})
 			if err != nil {
 				return fmt.Errorf("tcp port %d: %w", p, err)
 			}
@@ -195,19 +166,16 @@ func (r *stackRun) attach(d *driver.Device) error {
 			}
 		}
 	}
-	r.s.Attach(d.Queues)
 	return nil
 }
-
-func (r *stackRun) handlerFor(int) poller.Handler { return r.s.Handler() }
 
 // line is the stack's part of the per-interval stats from the live
 // counters.
 func (r *stackRun) line() string {
-	if r.s == nil {
+	if r.n == nil {
 		return ""
 	}
-	ss, ip, u := r.s.Stats(), r.ip.Stats(), r.u.Stats()
+	ss, ip, u := r.n.Stack.Stats(), r.n.IPv4.Stats(), r.n.UDP.Stats()
 	s := Summary{Stack: &ss, IPv4: &ip, UDP: &u}
 	for _, k := range r.sinks {
 		s.UDPSinks = append(s.UDPSinks, k.stats())
@@ -231,48 +199,42 @@ func stackLine(s Summary) string {
 		u.InDatagrams, u.NoPorts, u.CsumErrors, u.RcvbufErrors, sink)
 }
 
-// close closes the sockets and the tap (flushing the pcap). Idempotent.
-func (r *stackRun) close() error {
+// close closes the sockets and listeners. Idempotent. The node closes
+// the stack's timers and the capture.
+func (r *stackRun) close() {
 	if r.closed {
-		return nil
+		return
 	}
 	r.closed = true
-	if r.stopExpire != nil {
-		r.stopExpire()
-	}
 	for _, c := range r.conns {
 		c.Close()
 	}
 	for _, l := range r.lns {
 		l.Close()
 	}
-	if r.tcp != nil {
-		r.tcp.Close()
-	}
-	if r.tap != nil {
-		return r.tap.Close()
-	}
-	return nil
 }
 
 // fill adds the stack's counters to s; with records, each TCP sink's
 // connection list too (the JSON summary has it, metrics only count).
 func (r *stackRun) fill(s *Summary, records bool) {
-	if r.s == nil {
+	if r.n == nil {
 		return
 	}
-	ss, ip, u := r.s.Stats(), r.ip.Stats(), r.u.Stats()
+	n := r.n
+	ss, ip, u := n.Stack.Stats(), n.IPv4.Stats(), n.UDP.Stats()
 	s.Stack, s.IPv4, s.UDP = &ss, &ip, &u
-	s.Filter = r.table.Stats()
-	if r.tap != nil {
-		ts := r.tap.Stats()
+	if t := n.IPv4.Filter(); t != nil {
+		s.Filter = t.Stats()
+	}
+	if n.Tap != nil {
+		ts := n.Tap.Stats()
 		s.Tap = &ts
 		s.PcapFile = r.f.pcap
 	}
 	for _, k := range r.sinks {
 		s.UDPSinks = append(s.UDPSinks, k.stats())
 	}
-	ts := r.tcp.Stats()
+	ts := n.TCP.Stats()
 	s.TCP = &ts
 	for _, k := range r.tsinks {
 		s.TCPSinks = append(s.TCPSinks, k.stats(records))

@@ -19,9 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/channel"
-	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
 )
@@ -42,7 +42,7 @@ func TestStatsUsage(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := rxpath(tc.args, &out, &errb)
+			code := mainCmd(tc.args, &out, &errb)
 			if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.want) {
 				t.Fatalf("exit %d, output %q; want exit %d mentioning %q", code, out.String()+errb.String(), tc.code, tc.want)
 			}
@@ -97,13 +97,16 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 2}
 	q := channel.New(0, 256, 1024)
 	q.DiscardTx(true)
-	if err := st.attach(&driver.Device{Name: "chan0", MAC: mac, Queues: []driver.Queue{q}}); err != nil {
+	cfg := rxpath.Config{Interface: "chan0", OpenDevice: func(string, driver.Options) (*driver.Device, error) {
+		return &driver.Device{Name: "chan0", MAC: mac, Queues: []driver.Queue{q}}, nil
+	}}
+	st.configure(&cfg)
+	node, err := rxpath.Open(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := poller.New(q, st.handlerFor(0), poller.Options{})
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
+	defer node.Close()
+	p := node.Pollers()[0]
 	const n = 100
 	payload := make([]byte, 32)
 	for i := range n {
@@ -120,7 +123,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := p.Stats()
-	want := Summary{Snapshot: engine.Snapshot{Iface: "chan0", Driver: "channel", Mode: "test", Elapsed: 2.5,
+	want := Summary{Snapshot: rxpath.Snapshot{Iface: "chan0", Driver: "channel", Mode: "test", Elapsed: 2.5,
 		Frames: ps.Processed, Bytes: ps.Driver.RxBytes, Dropped: ps.Dropped(), Queues: []poller.Stats{ps}}}
 	st.fill(&want, false)
 
@@ -134,7 +137,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 	defer srv.Close()
 
 	var out, errb bytes.Buffer
-	if code := rxpath([]string{"stats", "--once", "--interval", "0", "--json", srv.URL}, &out, &errb); code != 0 {
+	if code := mainCmd([]string{"stats", "--once", "--interval", "0", "--json", srv.URL}, &out, &errb); code != 0 {
 		t.Fatalf("stats --json: exit %d: %s", code, errb.String())
 	}
 	var got Summary
@@ -149,7 +152,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 	}
 
 	out.Reset()
-	if code := rxpath([]string{"stats", "--once", "--interval", "0", srv.URL}, &out, &errb); code != 0 {
+	if code := mainCmd([]string{"stats", "--once", "--interval", "0", srv.URL}, &out, &errb); code != 0 {
 		t.Fatalf("stats: exit %d: %s", code, errb.String())
 	}
 	if runs := summary(want.Snapshot) + "\n" + st.summary(want) + "\n"; out.String() != runs {

@@ -8,14 +8,14 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/rxpath/rxpath/internal/engine"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/poller"
 )
 
 // intervalLines is the live stats for one interval: the totals line, the
 // stack's counters when stack is not empty, then one compact line per
 // queue.
-func intervalLines(prev, cur engine.Snapshot, stack string) []string {
+func intervalLines(prev, cur rxpath.Snapshot, stack string) []string {
 	lines := []string{statsLine(prev, cur)}
 	if stack != "" {
 		lines = append(lines, "  stack "+stack)

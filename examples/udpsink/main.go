@@ -68,7 +68,7 @@ func run() (err error) {
 		return err
 	}
 	context.AfterFunc(ctx, func() { c.Close() }) // unblocks ReadBatch
-	dev := n.Engine.Device()
+	dev := n.Device()
 	fmt.Printf("listening on %v (%v: %s)\n", c.LocalAddrPort(), dev.Kind, dev.Mode)
 
 	msgs := make([]udp.Message, 64)

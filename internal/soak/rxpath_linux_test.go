@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath/internal/engine"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/ipv4"
@@ -29,7 +29,7 @@ import (
 // (cmd/rxpath's Summary; its sink types are package main's, so their JSON
 // shape is restated here).
 type runSummary struct {
-	engine.Snapshot
+	rxpath.Snapshot
 	Stack    *stack.Stats `json:"stack"`
 	IPv4     *ipv4.Stats  `json:"ipv4"`
 	UDP      *udp.Stats   `json:"udp"`

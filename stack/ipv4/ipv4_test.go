@@ -10,7 +10,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/filter"
@@ -45,7 +45,7 @@ func newRig(t *testing.T, o ipv4.Options) *rig {
 	r.s = s
 	o.Reassembly.Clock = clock
 	r.ip = ipv4.New(s, o)
-	s.Attach([]driver.Queue{r.q})
+	rxpath.AttachQueues(s, r.q)
 	r.q.ReadOutbound(time.Second) // gratuitous ARP
 	// Learn the peer as a kernel's ARP request would teach us.
 	r.deliver(serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},

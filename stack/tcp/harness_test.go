@@ -11,7 +11,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/ipv4"
@@ -69,7 +69,7 @@ func newHarness(t *testing.T, o tcp.Options) *harness {
 		o.CookieSecret = bytes.Repeat([]byte{7}, 32)
 	}
 	h.tcp = tcp.New(ip, o)
-	s.Attach([]driver.Queue{h.q})
+	rxpath.AttachQueues(s, h.q)
 	h.drain() // gratuitous ARP
 	h.learnPeer()
 	t.Cleanup(func() { h.tcp.Close() })

@@ -17,7 +17,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
@@ -234,8 +234,8 @@ func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.q = channel.New(0, 64, 1024)
-	s.Attach([]driver.Queue{w.q})
-	w.p = poller.New(w.q, s.Handler(), poller.Options{})
+	rxpath.AttachQueues(s, w.q)
+	w.p = poller.New(w.q, rxpath.StackHandler(s), poller.Options{})
 	w.drainOut()
 	return w
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/replay"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
@@ -38,7 +39,7 @@ func BenchmarkStackReplay(b *testing.B) {
 				msgs[i].Buf = make([]byte, 64)
 			}
 			c.SetReadDeadline(time.Unix(1, 0)) // ReadBatch on an empty queue returns at once
-			p := poller.New(q, s.Handler(), poller.Options{})
+			p := poller.New(q, rxpath.StackHandler(s), poller.Options{})
 			b.ReportAllocs()
 			b.ResetTimer()
 			done := 0

@@ -12,7 +12,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
@@ -102,8 +102,8 @@ func FuzzStack(f *testing.F) {
 		var handled uint64
 		hc.SetHandler(func(d udp.Datagram) { handled++; _ = d.Payload[len(d.Payload):] })
 		q := channel.New(0, 64, 256)
-		s.Attach([]driver.Queue{q})
-		p := poller.New(q, s.Handler(), poller.Options{})
+		rxpath.AttachQueues(s, q)
+		p := poller.New(q, rxpath.StackHandler(s), poller.Options{})
 		var injected uint64
 		for len(in) >= 2 {
 			n := int(binary.BigEndian.Uint16(in))

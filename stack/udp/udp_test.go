@@ -13,7 +13,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
@@ -46,12 +46,12 @@ func newRig(t *testing.T, uo udp.Options) *rig {
 	r := &rig{q: channel.New(0, 256, 1024), s: s}
 	r.ip = ipv4.New(s, ipv4.Options{})
 	r.u = udp.New(r.ip, uo)
-	s.Attach([]driver.Queue{r.q})
+	rxpath.AttachQueues(s, r.q)
 	// Drain the gratuitous ARP.
 	if f, ok := r.q.ReadOutbound(time.Second); !ok || len(f) < 42 {
 		t.Fatal("no gratuitous ARP at attach")
 	}
-	r.p = poller.New(r.q, s.Handler(), poller.Options{IdleSpin: time.Microsecond, PollTimeout: 10 * time.Millisecond})
+	r.p = poller.New(r.q, rxpath.StackHandler(s), poller.Options{IdleSpin: time.Microsecond, PollTimeout: 10 * time.Millisecond})
 	if err := r.p.Start(); err != nil {
 		t.Fatal(err)
 	}

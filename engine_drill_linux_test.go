@@ -1,4 +1,4 @@
-package engine_test
+package rxpath_test
 
 import (
 	"errors"
@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
@@ -38,14 +38,17 @@ func xdpDriver(xo afxdp.Options) driver.Options { return driver.Options{Kind: dr
 // startXDP starts the engine on l's DUT end, inside its namespace, with
 // the AF_XDP driver and the poller pinned to pollerCPU. A cleanup closes
 // it if the test has not (Close is idempotent).
-func startXDP(t *testing.T, l *lab.Lab, xo afxdp.Options, o engine.Options) *engine.Engine {
+func startXDP(t *testing.T, l *lab.Lab, xo afxdp.Options, o rxpath.Config) *rxpath.Node {
 	t.Helper()
-	o.Iface = l.DUTIf
+	o.Interface = l.DUTIf
 	o.Driver = xdpDriver(xo)
 	o.CPUs = []int{pollerCPU}
-	var e *engine.Engine
+	if o.Handler == nil {
+		o.Handler = func(*poller.Batch) {} // count only
+	}
+	var e *rxpath.Node
 	if err := lab.InNS(l.DUTNS, func() (err error) {
-		e, err = engine.Start(o)
+		e, err = rxpath.Open(o)
 		return err
 	}); err != nil {
 		t.Fatalf("engine start: %v", err)
@@ -56,7 +59,7 @@ func startXDP(t *testing.T, l *lab.Lab, xo afxdp.Options, o engine.Options) *eng
 
 // closeXDP closes e and checks that Close balanced every ledger (every
 // frame free, none released twice or foreign) and detached the program.
-func closeXDP(t *testing.T, l *lab.Lab, e *engine.Engine) {
+func closeXDP(t *testing.T, l *lab.Lab, e *rxpath.Node) {
 	t.Helper()
 	if err := e.Close(); err != nil {
 		t.Fatalf("engine close: %v", err)
@@ -76,7 +79,7 @@ func closeXDP(t *testing.T, l *lab.Lab, e *engine.Engine) {
 }
 
 // queueStats returns the only queue's poller and driver counters.
-func queueStats(e *engine.Engine) poller.Stats { return e.Pollers()[0].Stats() }
+func queueStats(e *rxpath.Node) poller.Stats { return e.Pollers()[0].Stats() }
 
 // checkLedger checks that the ledger accounts for every frame while the
 // engine runs: free + kernel + held + tx = total.
@@ -149,7 +152,7 @@ func TestDrillFillRingStarved(t *testing.T) {
 		hold atomic.Bool
 	)
 	hold.Store(true)
-	e := startXDP(t, l, afxdp.Options{UMEM: umem.Options{FrameCount: frames, TxFrames: txFrames}}, engine.Options{
+	e := startXDP(t, l, afxdp.Options{UMEM: umem.Options{FrameCount: frames, TxFrames: txFrames}}, rxpath.Config{
 		Handler: func(b *poller.Batch) {
 			s.Handle(b)
 			if !hold.Load() {
@@ -263,7 +266,7 @@ func TestDrillRxRingOverflow(t *testing.T) {
 	s1, s2 := labtest.NewSink(slowPort, blast), labtest.NewSink(fastPort, burst)
 	var slow atomic.Bool
 	slow.Store(true)
-	e := startXDP(t, l, afxdp.Options{RxSize: ring}, engine.Options{
+	e := startXDP(t, l, afxdp.Options{RxSize: ring}, rxpath.Config{
 		Poller: poller.Options{Weight: weight},
 		Handler: func(b *poller.Batch) {
 			if slow.Load() {
@@ -402,7 +405,7 @@ func TestDrillOversizeFrames(t *testing.T) {
 	}
 	sBig, sOK := labtest.NewSink(bigPort, len(big)), labtest.NewSink(okPort, len(ok))
 	var lenOK atomic.Uint64 // frames on okPort with the length they were sent with
-	e := startXDP(t, l, afxdp.Options{Attach: afxdp.AttachGeneric, UMEM: umem.Options{FrameSize: frameSize}}, engine.Options{
+	e := startXDP(t, l, afxdp.Options{Attach: afxdp.AttachGeneric, UMEM: umem.Options{FrameSize: frameSize}}, rxpath.Config{
 		Handler: func(b *poller.Batch) {
 			sBig.Handle(b)
 			sOK.Handle(b)

@@ -1,4 +1,4 @@
-package engine_test
+package rxpath_test
 
 import (
 	"bufio"
@@ -17,10 +17,11 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/poller"
 )
 
 // procResources is what the process holds at one moment.
@@ -149,10 +150,10 @@ func TestDrillStartCloseLoop(t *testing.T) {
 		if i%2 == 1 {
 			xo.Attach = afxdp.AttachGeneric
 		}
-		var e *engine.Engine
+		var e *rxpath.Node
 		ts := time.Now()
 		if err := lab.InNS(l.DUTNS, func() (err error) {
-			e, err = engine.Start(engine.Options{Iface: l.DUTIf, Driver: xdpDriver(xo), CPUs: []int{pollerCPU}})
+			e, err = rxpath.Open(rxpath.Config{Interface: l.DUTIf, Handler: func(*poller.Batch) {}, Driver: xdpDriver(xo), CPUs: []int{pollerCPU}})
 			return err
 		}); err != nil {
 			t.Fatalf("cycle %d: start: %v", i, err)

@@ -1,4 +1,4 @@
-package engine_test
+package rxpath_test
 
 import (
 	"encoding/binary"
@@ -99,7 +99,7 @@ func TestDrillStuckTap(t *testing.T) {
 			defer uc.Close()
 			uc.SetHandler(func(d udp.Datagram) { count(d.Payload) })
 		}
-		e := node.Engine
+		e := node
 		start := time.Now()
 		var sent int
 		var serr error

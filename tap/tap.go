@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rxpath/rxpath/tap/pcapexpr"
 	"golang.org/x/net/bpf"
 )
 
@@ -232,13 +233,13 @@ func newTap(opts Options) (*Tap, error) {
 		exited:  make(chan struct{}),
 	}
 	if opts.Filter != "" {
-		prog, err := CompileFilter(opts.Filter)
+		prog, err := pcapexpr.Compile(opts.Filter)
 		if err != nil {
 			return nil, fmt.Errorf("tap: %w", err)
 		}
 		vm, err := bpf.NewVM(prog)
 		if err != nil {
-			return nil, fmt.Errorf("tap: %w %q: %w", ErrFilter, opts.Filter, err)
+			return nil, fmt.Errorf("tap: %w %q: %w", pcapexpr.ErrExpr, opts.Filter, err)
 		}
 		t.vm = vm
 	}

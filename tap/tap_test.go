@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/rxpath/rxpath/tap/internal/framecorpus"
+	"github.com/rxpath/rxpath/tap/pcapexpr"
 	"golang.org/x/net/bpf"
 )
 
@@ -42,7 +44,7 @@ var clockBase = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
 func testFrames(t testing.TB, n int) [][]byte {
 	t.Helper()
-	all, whole := corpus(t)
+	all, whole := framecorpus.Frames(t)
 	all = all[:whole]
 	out := make([][]byte, n)
 	for i := range out {
@@ -302,7 +304,7 @@ func TestTruncation(t *testing.T) {
 func TestFilterCapture(t *testing.T) {
 	frames := testFrames(t, 500)
 	const expr = "udp port 53 or (tcp and not port 80) or arp"
-	prog, err := CompileFilter(expr)
+	prog, err := pcapexpr.Compile(expr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,8 +372,8 @@ func TestBadOptions(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(io.Discard, Options{Filter: "vlan"}); !errors.Is(err, ErrFilter) {
-		t.Errorf("bad filter error %v does not wrap ErrFilter", err)
+	if _, err := New(io.Discard, Options{Filter: "vlan"}); !errors.Is(err, pcapexpr.ErrExpr) {
+		t.Errorf("bad filter error %v does not wrap pcapexpr.ErrExpr", err)
 	}
 	if _, err := Create(filepath.Join(t.TempDir(), "no", "such", "dir"), Options{}); err == nil {
 		t.Error("Create in a missing directory succeeded")

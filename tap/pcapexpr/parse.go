@@ -1,4 +1,4 @@
-package tap
+package pcapexpr
 
 import (
 	"errors"
@@ -11,31 +11,34 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// ErrFilter is wrapped by every error CompileFilter returns, so callers can
-// tell a bad capture filter from an I/O error with errors.Is.
-var ErrFilter = errors.New("capture filter")
+// ErrExpr is wrapped by every error Compile returns, so callers can tell a
+// bad capture expression from an I/O error with errors.Is. Its text is
+// "capture filter", tcpdump's name for what it compiles, so messages read
+// `capture filter "vlan": unsupported keyword "vlan" at offset 0`.
+var ErrExpr = errors.New("capture filter")
 
 // acceptLen is what a compiled program returns for an accepted frame. It is
 // libpcap's MAXIMUM_SNAPLEN, what tcpdump's programs return too; the tap only
 // looks at zero or non-zero.
 const acceptLen = 262144
 
-// CompileFilter compiles a capture filter in tcpdump (pcap-filter(7)) syntax
+// Compile compiles a capture expression in tcpdump (pcap-filter(7)) syntax
 // for LINKTYPE_ETHERNET frames into a classic BPF program that accepts a
 // frame by returning non-zero. It is pure Go and needs no libpcap; the
 // supported subset is listed in the package documentation, and anything
-// outside it is an error naming the part that is not supported. An empty
-// expression is an error: a Tap without a filter simply has no program.
+// outside it is an error wrapping ErrExpr that names the part that is not
+// supported. An empty expression is an error: a tap without an expression
+// simply has no program.
 //
-// CompileFilter is safe for concurrent use.
-func CompileFilter(expr string) ([]bpf.Instruction, error) {
-	root, err := parseFilter(expr)
+// Compile is safe for concurrent use.
+func Compile(expr string) ([]bpf.Instruction, error) {
+	root, err := parse(expr)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrFilter, expr, err)
+		return nil, fmt.Errorf("%w %q: %w", ErrExpr, expr, err)
 	}
 	prog, err := generate(root)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrFilter, expr, err)
+		return nil, fmt.Errorf("%w %q: %w", ErrExpr, expr, err)
 	}
 	return prog, nil
 }
@@ -252,7 +255,7 @@ type parser struct {
 	last *quals
 }
 
-func parseFilter(expr string) (node, error) {
+func parse(expr string) (node, error) {
 	toks, err := lex(expr)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,12 @@
 // It has nothing to do with the stack's netfilter-like rules (package
 // stack/filter) or with a socket's kernel filter.
 //
+// Compiling follows libpcap's own pipeline: lex.go splits the expression
+// into tokens (scanner.l), parse.go parses them into a tree of and, or,
+// not and tests (grammar.y), primitive.go builds the tests each primitive
+// stands for (gencode.c), and codegen.go lays the tree out as forward
+// jumps and resolves them.
+//
 // # The supported subset
 //
 //   - Operators: and (&&), or (||), not (!), parentheses. As in

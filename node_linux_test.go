@@ -88,7 +88,7 @@ func TestNodeRaw(t *testing.T) {
 	}
 	var frames atomic.Uint64
 	var buf bytes.Buffer
-	tp, err := tap.New(&buf, tap.Options{Filter: "udp"})
+	tp, err := tap.New(&buf, tap.Options{Expr: "udp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestOpenFails(t *testing.T) {
 		t.Fatalf("capture file after a failed Open: %v", err)
 	}
 	// The device opens, then the capture filter fails to compile.
-	if _, err := openIn(l, rxpath.Config{Interface: l.DUTIf, Addr: prefixOf(l), Pcap: path, PcapOptions: tap.Options{Filter: "vlan"}}); !errors.Is(err, pcapexpr.ErrExpr) {
+	if _, err := openIn(l, rxpath.Config{Interface: l.DUTIf, Addr: prefixOf(l), Pcap: path, PcapOptions: tap.Options{Expr: "vlan"}}); !errors.Is(err, pcapexpr.ErrExpr) {
 		t.Fatalf("Open with a bad capture filter: %v, want pcapexpr.ErrExpr", err)
 	}
 	if got := settledGoroutines(before); got > before {

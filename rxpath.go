@@ -70,7 +70,7 @@ type Config struct {
 	// Pcap, if set, is the path of a capture file that Open creates with
 	// tap.Create(Pcap, PcapOptions) and that receives every frame before
 	// any parsing, as Tap does. PcapOptions selects pcap or pcapng, a
-	// tcpdump-syntax capture filter, the snap length and rotation.
+	// tcpdump capture expression (Expr), the snap length and rotation.
 	// Node.Tap is the capture and its counters; Node.Close flushes and
 	// closes it after the pollers stop.
 	Pcap        string
@@ -125,7 +125,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	case !raw && !cfg.Addr.Addr().Is4():
 		return nil, fmt.Errorf("rxpath: Config.Addr %v is not IPv4", cfg.Addr)
 	case raw && len(cfg.Filter) > 0:
-		return nil, errors.New("rxpath: Config.Filter needs the stack; with Config.Handler use PcapOptions.Filter or filter in the handler")
+		return nil, errors.New("rxpath: Config.Filter needs the stack; with Config.Handler use PcapOptions.Expr or filter in the handler")
 	case len(cfg.Filter) > 0 && cfg.IPv4.Filter != nil:
 		return nil, errors.New("rxpath: set Config.Filter or Config.IPv4.Filter, not both")
 	case cfg.Tap != nil && cfg.Pcap != "":

@@ -25,12 +25,13 @@
 //
 //   - New and Create allocate a pool of QueueSize slots of
 //     min(MaxFrame, Snaplen) bytes once, and start one writer goroutine.
-//   - Capture (any number of pollers, concurrently) runs the filter, takes
-//     a free slot with a non-blocking receive from a channel of slot
-//     indices, copies the frame and its arrival time into it and sends the
-//     index to the writer's channel, which always has room. It never
-//     waits, never allocates (TestCaptureAllocs) and never fails loudly:
-//     with no free slot the frame is dropped and counted in Stats.Dropped.
+//   - Capture (any number of pollers, concurrently) runs the capture
+//     expression's program, takes a free slot with a non-blocking receive
+//     from a channel of slot indices, copies the frame and its arrival
+//     time into it and sends the index to the writer's channel, which
+//     always has room. It never waits, never allocates
+//     (TestCaptureAllocs) and never fails loudly: with no free slot the
+//     frame is dropped and counted in Stats.Dropped.
 //   - The writer encodes each frame with gopacket's pcapgo (pcap with
 //     nanosecond timestamps, or pcapng with one interface per receive
 //     queue) into a memory buffer, hands the slot back, and writes the
@@ -57,9 +58,9 @@
 // capture. Reopen, for SIGHUP after logrotate has moved the file, closes
 // the current file between two records and starts a new one at path.
 //
-// # Capture filters
+// # Capture expressions
 //
-// Options.Filter takes a tcpdump (pcap-filter(7)) expression for Ethernet
+// Options.Expr takes a tcpdump (pcap-filter(7)) expression for Ethernet
 // frames. New and Create compile it once, in pure Go and without libpcap,
 // with package pcapexpr (which lists the supported subset), into a classic
 // BPF program that Capture runs on every frame in golang.org/x/net/bpf's VM,

@@ -123,7 +123,7 @@ func newStackRun(f stackFlags) (*stackRun, error) {
 		}
 	}
 	if f.pcap != "" {
-		o := tap.Options{Snaplen: f.snaplen, Filter: f.tapFilter}
+		o := tap.Options{Snaplen: f.snaplen, Expr: f.tapFilter}
 		if f.pcapng {
 			o.Format = tap.PCAPNG
 		}

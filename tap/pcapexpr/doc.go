@@ -8,8 +8,8 @@
 // returns a golang.org/x/net/bpf program for LINKTYPE_ETHERNET frames. The
 // program returns 262144 (libpcap's MAXIMUM_SNAPLEN, what tcpdump's
 // programs return) for a frame it accepts and 0 for a frame it rejects. It
-// is never loaded into the kernel: package tap compiles Options.Filter
-// once, when the tap is made, and runs the program in user space, in x/net/bpf's
+// is never loaded into the kernel: package tap compiles Options.Expr once,
+// when the tap is made, and runs the program in user space, in x/net/bpf's
 // VM (which does not allocate per run), on every frame Capture is offered.
 // It has nothing to do with the stack's netfilter-like rules (package
 // stack/filter) or with a socket's kernel filter.

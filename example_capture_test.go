@@ -37,7 +37,7 @@ func countFrames(ctx context.Context, ifname, pcapPath, filter string, want int,
 			frames.Add(uint64(len(b.Frames)))
 		},
 		Pcap:        pcapPath,
-		PcapOptions: tap.Options{Filter: filter},
+		PcapOptions: tap.Options{Expr: filter},
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/tap"
+	"github.com/rxpath/rxpath/tap/pcapexpr"
 )
 
 // openIn runs rxpath.Open in the lab's DUT namespace.
@@ -87,7 +88,7 @@ func TestNodeRaw(t *testing.T) {
 	}
 	var frames atomic.Uint64
 	var buf bytes.Buffer
-	tp, err := tap.New(&buf, tap.Options{Filter: "udp"})
+	tp, err := tap.New(&buf, tap.Options{Expr: "udp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +138,8 @@ func TestOpenFails(t *testing.T) {
 		t.Fatalf("capture file after a failed Open: %v", err)
 	}
 	// The device opens, then the capture filter fails to compile.
-	if _, err := openIn(l, rxpath.Config{Interface: l.DUTIf, Addr: prefixOf(l), Pcap: path, PcapOptions: tap.Options{Filter: "vlan"}}); !errors.Is(err, tap.ErrFilter) {
-		t.Fatalf("Open with a bad capture filter: %v, want tap.ErrFilter", err)
+	if _, err := openIn(l, rxpath.Config{Interface: l.DUTIf, Addr: prefixOf(l), Pcap: path, PcapOptions: tap.Options{Expr: "vlan"}}); !errors.Is(err, pcapexpr.ErrExpr) {
+		t.Fatalf("Open with a bad capture filter: %v, want pcapexpr.ErrExpr", err)
 	}
 	if got := settledGoroutines(before); got > before {
 		t.Fatalf("%d goroutines after the failed Opens, %d before", got, before)

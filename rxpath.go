@@ -72,7 +72,7 @@ type Config struct {
 	// Pcap, if set, is the path of a capture file that Open creates with
 	// tap.Create(Pcap, PcapOptions) and that receives every frame before
 	// any parsing, as Tap does. PcapOptions selects pcap or pcapng, a
-	// tcpdump-syntax capture filter, the snap length and rotation.
+	// tcpdump capture expression (Expr), the snap length and rotation.
 	// Node.Tap is the capture and its counters; Node.Close flushes and
 	// closes it after the pollers stop.
 	Pcap        string
@@ -108,7 +108,7 @@ func (c Config) Validate() error {
 	case !raw && !c.Addr.Addr().Is4():
 		return fmt.Errorf("rxpath: Config.Addr %v is not IPv4", c.Addr)
 	case raw && len(c.Filter) > 0:
-		return errors.New("rxpath: Config.Filter needs the stack; with Config.Handler use PcapOptions.Filter or filter in the handler")
+		return errors.New("rxpath: Config.Filter needs the stack; with Config.Handler use PcapOptions.Expr or filter in the handler")
 	case len(c.Filter) > 0 && c.IPv4.Filter != nil:
 		return errors.New("rxpath: set Config.Filter or Config.IPv4.Filter, not both")
 	case c.Tap != nil && c.Pcap != "":

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rxpath/rxpath/tap/pcapexpr"
 	"golang.org/x/net/bpf"
 )
 
@@ -56,10 +57,12 @@ type Options struct {
 	// 262144); longer frames are truncated, so their record's caplen is
 	// less than their len.
 	Snaplen int
-	// Filter is an optional capture filter in tcpdump syntax (see the
-	// package documentation for the supported subset), compiled to classic
-	// BPF in pure Go and run on every frame in Capture.
-	Filter string
+	// Expr is an optional capture expression in tcpdump's syntax,
+	// pcap-filter(7): "udp port 53 or arp". New and Create compile it to classic
+	// BPF with package pcapexpr (which lists the supported subset), and
+	// Capture runs the program on every frame; the frames it rejects
+	// count in Stats.Filtered. Empty: every frame is captured.
+	Expr string
 	// QueueSize is how many frames can wait for the writer (default 4096).
 	QueueSize int
 	// MaxFrame is the size of a queue slot (default 9216); longer frames
@@ -97,7 +100,7 @@ var (
 // frame ends in Written or WriteErrors.
 type Stats struct {
 	Seen     uint64 // frames passed to Capture
-	Filtered uint64 // rejected by the capture filter
+	Filtered uint64 // rejected by Options.Expr
 	Queued   uint64 // copied into a slot for the writer
 	Written  uint64 // records that reached the output (writer accepted the bytes)
 	// Dropped counts frames that found no free slot: the writer is behind
@@ -160,8 +163,9 @@ type Tap struct {
 
 // New starts a Tap that writes to w, which it never closes. The file
 // header is buffered, not written, so New does not block on w; the
-// writer goroutine started here does all the writing. A bad filter or
-// option is an error and nothing is started.
+// writer goroutine started here does all the writing. A bad expression
+// (wrapping pcapexpr.ErrExpr) or option is an error and nothing is
+// started.
 func New(w io.Writer, opts Options) (*Tap, error) {
 	if w == nil {
 		return nil, errors.New("tap: nil writer")
@@ -231,14 +235,14 @@ func newTap(opts Options) (*Tap, error) {
 		done:    make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
-	if opts.Filter != "" {
-		prog, err := CompileFilter(opts.Filter)
+	if opts.Expr != "" {
+		prog, err := pcapexpr.Compile(opts.Expr)
 		if err != nil {
 			return nil, fmt.Errorf("tap: %w", err)
 		}
 		vm, err := bpf.NewVM(prog)
 		if err != nil {
-			return nil, fmt.Errorf("tap: %w %q: %w", ErrFilter, opts.Filter, err)
+			return nil, fmt.Errorf("tap: %w %q: %w", pcapexpr.ErrExpr, opts.Expr, err)
 		}
 		t.vm = vm
 	}
@@ -256,10 +260,11 @@ func newTap(opts Options) (*Tap, error) {
 func (t *Tap) start() { go t.w.run() }
 
 // Capture offers one received frame, from receive queue queue, to the tap.
-// It runs the filter, then copies the frame (up to the snap length) into a
-// free slot for the writer goroutine and returns true. It returns false,
-// counting why, when the filter rejects the frame or no slot is free: it
-// never waits for the writer, never allocates, and does not retain frame.
+// It runs Options.Expr's program, then copies the frame (up to the snap
+// length) into a free slot for the writer goroutine and returns true. It
+// returns false, counting why, when the program rejects the frame or no
+// slot is free: it never waits for the writer, never allocates, and does
+// not retain frame.
 //
 // Capture is safe for concurrent use; pollers call it for every frame,
 // before any parsing.

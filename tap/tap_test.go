@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/rxpath/rxpath/tap/internal/framecorpus"
+	"github.com/rxpath/rxpath/tap/pcapexpr"
 	"golang.org/x/net/bpf"
 )
 
@@ -42,7 +44,7 @@ var clockBase = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
 func testFrames(t testing.TB, n int) [][]byte {
 	t.Helper()
-	all, whole := corpus(t)
+	all, whole := framecorpus.Frames(t)
 	all = all[:whole]
 	out := make([][]byte, n)
 	for i := range out {
@@ -299,10 +301,10 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
-func TestFilterCapture(t *testing.T) {
+func TestCaptureExpr(t *testing.T) {
 	frames := testFrames(t, 500)
 	const expr = "udp port 53 or (tcp and not port 80) or arp"
-	prog, err := CompileFilter(expr)
+	prog, err := pcapexpr.Compile(expr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,10 +319,10 @@ func TestFilterCapture(t *testing.T) {
 		}
 	}
 	if len(match) == 0 || len(match) == len(frames) {
-		t.Fatalf("filter matches %d of %d frames: not a useful test", len(match), len(frames))
+		t.Fatalf("expression matches %d of %d frames: not a useful test", len(match), len(frames))
 	}
 	path := filepath.Join(t.TempDir(), "filtered.pcap")
-	tp := mustCreate(t, path, Options{Filter: expr})
+	tp := mustCreate(t, path, Options{Expr: expr})
 	accepted := 0
 	for _, f := range frames {
 		if tp.Capture(f, 0) {
@@ -332,7 +334,7 @@ func TestFilterCapture(t *testing.T) {
 	}
 	got := readPcap(t, path)
 	if len(got) != len(match) || accepted != len(match) {
-		t.Fatalf("captured %d frames (Capture accepted %d), filter matches %d", len(got), accepted, len(match))
+		t.Fatalf("captured %d frames (Capture accepted %d), expression matches %d", len(got), accepted, len(match))
 	}
 	for i := range got {
 		if !bytes.Equal(got[i].Data, match[i]) {
@@ -351,8 +353,8 @@ func TestBadOptions(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"filter", Options{Filter: "tcp and vlan"}, `unsupported keyword "vlan"`},
-		{"filter syntax", Options{Filter: "port"}, "expected an address"},
+		{"expr", Options{Expr: "tcp and vlan"}, `unsupported keyword "vlan"`},
+		{"expr syntax", Options{Expr: "port"}, "expected an address"},
 		{"format", Options{Format: 7}, "unknown format"},
 		{"snaplen", Options{Snaplen: MaxSnaplen + 1}, "snaplen"},
 		{"queue", Options{QueueSize: -1}, "queue size"},
@@ -370,8 +372,8 @@ func TestBadOptions(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(io.Discard, Options{Filter: "vlan"}); !errors.Is(err, ErrFilter) {
-		t.Errorf("bad filter error %v does not wrap ErrFilter", err)
+	if _, err := New(io.Discard, Options{Expr: "vlan"}); !errors.Is(err, pcapexpr.ErrExpr) {
+		t.Errorf("bad expression error %v does not wrap pcapexpr.ErrExpr", err)
 	}
 	if _, err := Create(filepath.Join(t.TempDir(), "no", "such", "dir"), Options{}); err == nil {
 		t.Error("Create in a missing directory succeeded")
@@ -846,9 +848,9 @@ func TestCaptureAllocs(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{"no filter", Options{}},
-		{"filter", Options{Filter: "tcp and (port 80 or port 443) or udp portrange 50-60 or arp"}},
-		{"filter rejects all", Options{Filter: "icmp6 and host 2001:db8::99"}},
+		{"no expr", Options{}},
+		{"expr", Options{Expr: "tcp and (port 80 or port 443) or udp portrange 50-60 or arp"}},
+		{"expr rejects all", Options{Expr: "icmp6 and host 2001:db8::99"}},
 		{"tiny queue drops", Options{QueueSize: 1}},
 		{"pcapng", Options{Format: PCAPNG}},
 	}
@@ -878,9 +880,9 @@ func BenchmarkCapture(b *testing.B) {
 		name string
 		opts Options
 	}{
-		{"nofilter", Options{}},
-		{"filter", Options{Filter: "tcp and (port 80 or port 443) or udp portrange 50-60 or arp"}},
-		{"filtered-out", Options{Filter: "icmp6 and host 2001:db8::99"}},
+		{"noexpr", Options{}},
+		{"expr", Options{Expr: "tcp and (port 80 or port 443) or udp portrange 50-60 or arp"}},
+		{"filtered-out", Options{Expr: "icmp6 and host 2001:db8::99"}},
 		{"full-queue", Options{QueueSize: 1}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

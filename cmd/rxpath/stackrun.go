@@ -14,6 +14,7 @@ import (
 	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/stack/udp"
 	"github.com/rxpath/rxpath/tap"
+	"github.com/rxpath/rxpath/tap/pcapexpr"
 )
 
 // multiFlag is a repeatable string flag.
@@ -108,7 +109,7 @@ func newStackRun(f stackFlags) (*stackRun, error) {
 	}
 	if f.pcap != "" && f.tapFilter != "" {
 		// Fail on a bad capture filter before anything is bound.
-		if _, err := tap.CompileFilter(f.tapFilter); err != nil {
+		if _, err := pcapexpr.Compile(f.tapFilter); err != nil {
 			return nil, fmt.Errorf("run: --pcap: %w", err)
 		}
 	}
@@ -121,7 +122,7 @@ func (r *stackRun) configure(cfg *rxpath.Config) {
 	cfg.UDP.PortUnreachable = r.f.portUnreachable
 	if r.f.pcap != "" {
 		cfg.Pcap = r.f.pcap
-		cfg.PcapOptions = tap.Options{Snaplen: r.f.snaplen, Filter: r.f.tapFilter}
+		cfg.PcapOptions = tap.Options{Snaplen: r.f.snaplen, Expr: r.f.tapFilter}
 		if r.f.pcapng {
 			cfg.PcapOptions.Format = tap.PCAPNG
 		}

@@ -52,7 +52,7 @@ func run() (err error) {
 	if err != nil {
 		return err
 	}
-	opts := tap.Options{Filter: *filter}
+	opts := tap.Options{Expr: *filter}
 	if *ng {
 		opts.Format = tap.PCAPNG
 	}

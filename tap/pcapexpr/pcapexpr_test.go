@@ -1,4 +1,4 @@
-package tap
+package pcapexpr
 
 import (
 	"bufio"
@@ -10,10 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rxpath/rxpath/tap/internal/framecorpus"
 	"golang.org/x/net/bpf"
 )
 
-// differentialExprs are compiled both by CompileFilter and by tcpdump's
+// differentialExprs are compiled both by Compile and by tcpdump's
 // libpcap, and must accept and reject the same frames of the corpus.
 var differentialExprs = append([]string{
 	// long programs
@@ -117,21 +118,21 @@ func tcpdumpProgram(expr string, optimize bool) ([]bpf.Instruction, error) {
 	return prog, nil
 }
 
-// TestFilterDifferential compiles each expression with CompileFilter and
+// TestDifferential compiles each expression with Compile and
 // with tcpdump's libpcap (tcpdump -ddd) and checks that both programs, run
 // in x/net/bpf's VM, decide every frame of the corpus the same way.
-func TestFilterDifferential(t *testing.T) {
+func TestDifferential(t *testing.T) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Skip("tcpdump not installed: the differential filter test needs it as the reference compiler")
 	}
 	if _, err := tcpdumpProgram("ip", true); err != nil {
 		t.Skipf("tcpdump cannot compile filters here: %v", err)
 	}
-	frames, whole := corpus(t)
+	frames, whole := framecorpus.Frames(t)
 	t.Logf("corpus: %d frames, %d of them whole", len(frames), whole)
 	for _, expr := range differentialExprs {
 		t.Run(expr, func(t *testing.T) {
-			got, err := CompileFilter(expr)
+			got, err := Compile(expr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +203,7 @@ func disasm(prog []bpf.Instruction) string {
 	return sb.String()
 }
 
-func TestFilterErrors(t *testing.T) {
+func TestErrors(t *testing.T) {
 	tests := []struct {
 		expr string
 		want string // substring of the error
@@ -238,51 +239,55 @@ func TestFilterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			_, err := CompileFilter(tt.expr)
+			_, err := Compile(tt.expr)
 			if err == nil {
-				t.Fatalf("CompileFilter(%q) = nil error, want one containing %q", tt.expr, tt.want)
+				t.Fatalf("Compile(%q) = nil error, want one containing %q", tt.expr, tt.want)
 			}
-			if !errors.Is(err, ErrFilter) {
-				t.Errorf("error %v does not wrap ErrFilter", err)
+			if !errors.Is(err, ErrExpr) {
+				t.Errorf("error %v does not wrap ErrExpr", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("CompileFilter(%q) error = %q, want it to contain %q", tt.expr, err, tt.want)
+				t.Errorf("Compile(%q) error = %q, want it to contain %q", tt.expr, err, tt.want)
+			}
+			// The wording predates the package; scripts may match it.
+			if prefix := fmt.Sprintf("capture filter %q: ", tt.expr); !strings.HasPrefix(err.Error(), prefix) {
+				t.Errorf("Compile(%q) error = %q, want it to start with %q", tt.expr, err, prefix)
 			}
 		})
 	}
 }
 
-// TestFilterTooLarge checks that the kernel's 4096-instruction limit is an
+// TestTooLarge checks that the kernel's 4096-instruction limit is an
 // error, not a truncated program.
-func TestFilterTooLarge(t *testing.T) {
+func TestTooLarge(t *testing.T) {
 	var parts []string
 	for i := range 400 {
 		parts = append(parts, fmt.Sprintf("host 10.%d.%d.1", i/200, i%200))
 	}
-	_, err := CompileFilter(strings.Join(parts, " or "))
+	_, err := Compile(strings.Join(parts, " or "))
 	if err == nil || !strings.Contains(err.Error(), "exceeds the limit of 4096") {
 		t.Fatalf("err = %v, want the instruction limit error", err)
 	}
 }
 
-func FuzzCompileFilter(f *testing.F) {
+func FuzzCompile(f *testing.F) {
 	for _, e := range differentialExprs {
 		f.Add(e)
 	}
 	f.Add("tcp[tcpflags] & (tcp-syn|tcp-ack|tcp-fin) != 0 and not (src net 10/8 or dst portrange 1-2)")
-	all, _ := corpus(f)
+	all, _ := framecorpus.Frames(f)
 	frames := all[:64]
 	f.Fuzz(func(t *testing.T, expr string) {
-		prog, err := CompileFilter(expr)
+		prog, err := Compile(expr)
 		if err != nil {
-			if !errors.Is(err, ErrFilter) {
-				t.Fatalf("error %v does not wrap ErrFilter", err)
+			if !errors.Is(err, ErrExpr) {
+				t.Fatalf("error %v does not wrap ErrExpr", err)
 			}
 			return
 		}
 		vm, err := bpf.NewVM(prog)
 		if err != nil {
-			t.Fatalf("CompileFilter(%q) made an invalid program: %v\n%s", expr, err, disasm(prog))
+			t.Fatalf("Compile(%q) made an invalid program: %v\n%s", expr, err, disasm(prog))
 		}
 		for _, fr := range frames {
 			if _, err := vm.Run(fr); err != nil {

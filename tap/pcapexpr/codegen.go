@@ -1,4 +1,4 @@
-package tap
+package pcapexpr
 
 import (
 	"fmt"
@@ -54,7 +54,7 @@ func (g *codegen) gen(n node, t, f int) {
 		}
 		g.out = append(g.out, genInsn{cond: n.cond, val: n.val, jt: t, jf: f})
 	default:
-		panic(fmt.Sprintf("tap: unknown filter node %T", n))
+		panic(fmt.Sprintf("pcapexpr: unknown node %T", n))
 	}
 }
 

@@ -1,4 +1,4 @@
-package tap
+package framecorpus
 
 import (
 	"net"
@@ -8,13 +8,14 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// corpus builds the frames the filter tests run programs over: TCP, UDP,
-// SCTP, ICMP and IGMP over IPv4 (with options, first and later fragments),
-// TCP, UDP and ICMPv6 over IPv6 (with and without a fragment header), ARP,
-// RARP, other ethertypes, broadcast and multicast addresses, and truncated
-// copies of a sample of them, so out-of-bounds loads are compared as well.
-// The first whole frames are complete; the rest are the truncated copies.
-func corpus(tb testing.TB) (frames [][]byte, whole int) {
+// Frames builds the corpus: TCP, UDP, SCTP, ICMP and IGMP over IPv4 (with
+// options, first and later fragments), TCP, UDP and ICMPv6 over IPv6 (with
+// and without a fragment header), ARP, RARP, other ethertypes, broadcast
+// and multicast addresses, and truncated copies of a sample of them, so
+// out-of-bounds loads are exercised as well. The first whole frames are
+// complete; the rest are the truncated copies. The frames are the same on
+// every call, and each call returns new slices the caller may keep.
+func Frames(tb testing.TB) (frames [][]byte, whole int) {
 	tb.Helper()
 	ser := func(ls ...gopacket.SerializableLayer) []byte {
 		buf := gopacket.NewSerializeBuffer()

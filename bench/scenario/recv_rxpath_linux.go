@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
@@ -191,7 +192,7 @@ func (r *rxpathRx) Segments(d map[string]int64) uint64 { return pos(d["tcp.in_se
 // runThread runs f on a thread of its own pinned to cpu.
 func (r *rxpathRx) runThread(cpu, nice int, ready chan<- error, f func()) {
 	defer r.wg.Done()
-	tid, err := pinThread(cpu, nice)
+	tid, err := affinity.PinThread(cpu, nice)
 	if err != nil {
 		ready <- err
 		return

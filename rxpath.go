@@ -11,6 +11,7 @@ import (
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
@@ -35,8 +36,8 @@ type Config struct {
 	// namespace (see the package documentation).
 	Interface string
 	// Driver selects AF_XDP or AF_PACKET (default: AF_XDP, falling back
-	// to AF_PACKET when AF_XDP is unavailable; see driver.Open).
-	Driver driver.Options
+	// to AF_PACKET when AF_XDP is unavailable; see auto.Open).
+	Driver auto.Options
 	// CPUs pins queue i's poller to CPUs[i%len(CPUs)] (default unpinned).
 	CPUs []int
 	// Poller tunes the poll loops (NAPI weight, budget, idle spin).

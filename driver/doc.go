@@ -9,8 +9,8 @@
 // called. Transmit sends frames out of the same queue, which the stack needs
 // for ARP, ICMP and TCP replies.
 //
-// Drivers live in subpackages. Open picks one of the two for real
-// interfaces:
+// Drivers live in subpackages, and package auto picks one of the two for
+// real interfaces:
 //
 //   - afxdp: AF_XDP sockets fed by an XDP program, one per NIC queue. The
 //     frame leaves the kernel at the XDP hook: in the NIC driver's NAPI

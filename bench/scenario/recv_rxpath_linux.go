@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/poller"
@@ -61,7 +62,7 @@ func newRxpath(h *liveLab, kind recvKind) (_ receiver, err error) {
 			r.Close()
 		}
 	}()
-	dopts := driver.Options{Kind: driver.XDP}
+	dopts := auto.Options{Kind: driver.XDP}
 	if kind == recvAFPacket {
 		dopts.Kind = driver.Packet
 	}
@@ -82,7 +83,7 @@ func newRxpath(h *liveLab, kind recvKind) (_ receiver, err error) {
 		}
 	}
 	err = lab.InNS(h.l.DUTNS, func() (err error) {
-		r.dev, err = driver.Open(h.l.DUTIf, dopts)
+		r.dev, err = auto.Open(h.l.DUTIf, dopts)
 		return err
 	})
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package engine ties an opened device (AF_XDP or AF_PACKET, see
-// driver.Open) to one poller per queue: the wiring between the NIC queues
+// auto.Open) to one poller per queue: the wiring between the NIC queues
 // and whatever handles their frames. It is what rxpath.Open, `rxpath run`
 // and the demo start; the stack plugs in as the handler (Options.OnOpen
 // attaches it to the device's queues for transmit, Options.HandlerFor

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/internal/engine"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
@@ -158,7 +159,7 @@ func TestDrillStartCloseLoop(t *testing.T) {
 			t.Fatalf("cycle %d: start: %v", i, err)
 		}
 		ready := time.Now()
-		x := e.Device().XDP
+		x := auto.XDP(e.Device())
 		pid, err := x.ProgramID()
 		if err != nil {
 			e.Close()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/poller"
 )
 
@@ -15,7 +16,7 @@ type Options struct {
 	// Iface is the interface to bind.
 	Iface string
 	// Driver selects and configures the driver.
-	Driver driver.Options
+	Driver auto.Options
 	// CPUs pins the poller of the i-th bound queue to CPUs[i%len(CPUs)];
 	// empty leaves pollers unpinned.
 	CPUs []int
@@ -52,7 +53,7 @@ type Engine struct {
 // Start opens the device and starts one poller per queue. It must run on a
 // thread in the interface's network namespace.
 func Start(o Options) (*Engine, error) {
-	dev, err := driver.Open(o.Iface, o.Driver)
+	dev, err := auto.Open(o.Iface, o.Driver)
 	if err != nil {
 		return nil, err
 	}

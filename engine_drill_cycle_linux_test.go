@@ -19,6 +19,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
@@ -159,7 +160,7 @@ func TestDrillStartCloseLoop(t *testing.T) {
 			t.Fatalf("cycle %d: start: %v", i, err)
 		}
 		ready := time.Now()
-		x := e.Device().XDP
+		x := auto.XDP(e.Device())
 		pid, err := x.ProgramID()
 		if err != nil {
 			e.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
@@ -33,7 +34,7 @@ const (
 )
 
 // xdpDriver selects the AF_XDP driver with options xo.
-func xdpDriver(xo afxdp.Options) driver.Options { return driver.Options{Kind: driver.XDP, XDP: xo} }
+func xdpDriver(xo afxdp.Options) auto.Options { return auto.Options{Kind: driver.XDP, XDP: xo} }
 
 // startXDP starts the engine on l's DUT end, inside its namespace, with
 // the AF_XDP driver and the poller pinned to pollerCPU. A cleanup closes
@@ -416,7 +417,7 @@ func TestDrillOversizeFrames(t *testing.T) {
 			}
 		},
 	})
-	if got := e.Device().XDP.Queues()[0].UMEM().MaxFrameLen(); got != maxLen {
+	if got := auto.XDP(e.Device()).Queues()[0].UMEM().MaxFrameLen(); got != maxLen {
 		t.Fatalf("UMEM MaxFrameLen %d, want %d", got, maxLen)
 	}
 	t.Logf("device %s, MTU %d, UMEM frame %d: at most %d bytes of frame per UMEM frame", e.Snapshot().Mode, mtu, frameSize, maxLen)

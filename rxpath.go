@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/ipv4"
@@ -33,11 +34,11 @@ type Config struct {
 	// namespace (see the package documentation).
 	Interface string
 	// Driver selects AF_XDP or AF_PACKET (default: AF_XDP, falling back
-	// to AF_PACKET when AF_XDP is unavailable; see driver.Open).
-	Driver driver.Options
-	// OpenDevice, if set, opens the device in place of driver.Open (an
+	// to AF_PACKET when AF_XDP is unavailable; see auto.Open).
+	Driver auto.Options
+	// OpenDevice, if set, opens the device in place of auto.Open (an
 	// in-memory device, say). It is called again on Reattach.
-	OpenDevice func(iface string, o driver.Options) (*driver.Device, error)
+	OpenDevice func(iface string, o auto.Options) (*driver.Device, error)
 	// CPUs pins queue i's poller to CPUs[i%len(CPUs)] (default unpinned).
 	CPUs []int
 	// Poller tunes the poll loops (NAPI weight, budget, idle spin, nice).
@@ -179,7 +180,7 @@ func (n *Node) engineOptions() engineOptions {
 	cfg := n.cfg
 	open := cfg.OpenDevice
 	if open == nil {
-		open = driver.Open
+		open = auto.Open
 	}
 	return engineOptions{
 		open:      func() (*driver.Device, error) { return open(cfg.Interface, cfg.Driver) },

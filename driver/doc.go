@@ -9,8 +9,8 @@
 // called. Transmit sends frames out of the same queue, which the stack needs
 // for ARP, ICMP and TCP replies.
 //
-// Drivers live in subpackages. Open picks one of the two for real
-// interfaces:
+// Drivers live in subpackages, and package auto picks one of the two for
+// real interfaces:
 //
 //   - afxdp: AF_XDP sockets fed by an XDP program, one per NIC queue. The
 //     frame leaves the kernel at the XDP hook: in the NIC driver's NAPI
@@ -28,7 +28,10 @@
 // Ownership: a Frame's Data is a view into driver memory (for AF_XDP, a UMEM
 // frame). It is valid from Receive until the frame is passed to Release, and
 // must not be touched afterwards. Every frame returned by Receive must be
-// released exactly once.
+// released exactly once. A queue's Buffers ledger says where each buffer
+// is (free, owned by the kernel for receive or transmit, or held by the
+// application) and counts bad and foreign releases; Check verifies that the
+// counts add up once the queue is quiescent.
 //
 // Concurrency: Receive, Release, Refill and Wait belong to one goroutine, the
 // queue's poller. Transmit, Wake and Stats are safe for concurrent use.

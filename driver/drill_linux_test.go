@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
@@ -70,7 +71,7 @@ func TestLinkDeleted(t *testing.T) {
 
 			var d *driver.Device
 			if err := lab.InNS(gone.DUTNS, func() (err error) {
-				d, err = driver.Open(gone.DUTIf, dr.opts)
+				d, err = auto.Open(gone.DUTIf, dr.opts)
 				return err
 			}); err != nil {
 				t.Fatal(err)

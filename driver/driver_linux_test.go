@@ -13,6 +13,7 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
@@ -25,20 +26,20 @@ import (
 // XPS gives each CPU its own queue for AF_XDP).
 var drivers = []struct {
 	name string
-	opts driver.Options
+	opts auto.Options
 }{
-	{"afxdp-native", driver.Options{Kind: driver.XDP, XDP: afxdp.Options{Attach: afxdp.AttachNative}}},
-	{"afxdp-generic", driver.Options{Kind: driver.XDP, XDP: afxdp.Options{Attach: afxdp.AttachGeneric}}},
-	{"afpacket", driver.Options{Kind: driver.Packet, Packet: afpacket.Options{Fanout: afpacket.FanoutCPU}}},
+	{"afxdp-native", auto.Options{Kind: driver.XDP, XDP: afxdp.Options{Attach: afxdp.AttachNative}}},
+	{"afxdp-generic", auto.Options{Kind: driver.XDP, XDP: afxdp.Options{Attach: afxdp.AttachGeneric}}},
+	{"afpacket", auto.Options{Kind: driver.Packet, Packet: afpacket.Options{Fanout: afpacket.FanoutCPU}}},
 }
 
 // open opens the DUT end with o and registers a cleanup that closes it,
 // checks every queue's ledger, and checks that nothing is left attached.
-func open(t *testing.T, l *lab.Lab, o driver.Options) *driver.Device {
+func open(t *testing.T, l *lab.Lab, o auto.Options) *driver.Device {
 	t.Helper()
 	var d *driver.Device
 	if err := lab.InNS(l.DUTNS, func() (err error) {
-		d, err = driver.Open(l.DUTIf, o)
+		d, err = auto.Open(l.DUTIf, o)
 		return err
 	}); err != nil {
 		t.Fatalf("open %s: %v", l.DUTIf, err)
@@ -196,7 +197,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 			for round := 0; round < 3; round++ {
 				var d *driver.Device
 				if err := lab.InNS(l.DUTNS, func() (err error) {
-					d, err = driver.Open(l.DUTIf, dr.opts)
+					d, err = auto.Open(l.DUTIf, dr.opts)
 					return err
 				}); err != nil {
 					t.Fatalf("round %d: open: %v", round, err)
@@ -299,13 +300,13 @@ func TestTransmit(t *testing.T) {
 // native XDP on veth, Auto falls back to AF_PACKET and says why.
 func TestAutoFallsBack(t *testing.T) {
 	l := labtest.New(t, lab.Config{MTU: 9000})
-	d := open(t, l, driver.Options{Kind: driver.Auto, XDP: afxdp.Options{Attach: afxdp.AttachNative}})
+	d := open(t, l, auto.Options{Kind: driver.Auto, XDP: afxdp.Options{Attach: afxdp.AttachNative}})
 	if d.Kind != driver.Packet || !strings.Contains(d.Reason, "MTU 9000") {
 		t.Fatalf("Auto opened %v with reason %q; want AF_PACKET and a reason naming the MTU", d.Kind, d.Reason)
 	}
 	// Forced XDP reports the same error instead.
 	err := lab.InNS(l.DUTNS, func() error {
-		x, err := driver.Open(l.DUTIf, driver.Options{Kind: driver.XDP, XDP: afxdp.Options{Attach: afxdp.AttachNative}})
+		x, err := auto.Open(l.DUTIf, auto.Options{Kind: driver.XDP, XDP: afxdp.Options{Attach: afxdp.AttachNative}})
 		if err == nil {
 			x.Close()
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/bench/gen"
+	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 )
 
@@ -25,7 +26,7 @@ func startGen(ns string, cpu, nice int) (*genWorker, error) {
 	go func() {
 		defer close(w.done)
 		err := lab.InNS(ns, func() error {
-			tid, err := pinThread(cpu, nice) // never unlocked: InNS's unlock leaves it locked
+			tid, err := affinity.PinThread(cpu, nice) // never unlocked: InNS's unlock leaves it locked
 			if err != nil {
 				return err
 			}

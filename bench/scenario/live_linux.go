@@ -506,26 +506,6 @@ func (h *liveLab) measureTCP(rx tcpReceiver, cl *tcpClient, d Def, dur time.Dura
 	return rep, nil
 }
 
-// pinThread locks the calling goroutine to its thread for good (the
-// thread ends with the goroutine, so its CPU mask and priority never leak
-// into the runtime's pool), pins it to cpu, sets its nice value and
-// returns its id.
-func pinThread(cpu, nice int) (int, error) {
-	runtime.LockOSThread()
-	var set unix.CPUSet
-	set.Set(cpu)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return 0, fmt.Errorf("pin to CPU %d: %w", cpu, os.NewSyscallError("sched_setaffinity", err))
-	}
-	tid := unix.Gettid()
-	if nice != 0 {
-		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil {
-			return 0, fmt.Errorf("nice %d: %w", nice, os.NewSyscallError("setpriority", err))
-		}
-	}
-	return tid, nil
-}
-
 func kernelRelease() string {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/bench/report"
+	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 )
 
@@ -97,7 +98,7 @@ func newAsavie(h *liveLab) (_ receiver, err error) {
 
 func (a *asavieRx) read(s *xdp.Socket, cpu, nice int, ready chan<- error) {
 	defer a.wg.Done()
-	tid, err := pinThread(cpu, nice)
+	tid, err := affinity.PinThread(cpu, nice)
 	if err != nil {
 		ready <- err
 		return

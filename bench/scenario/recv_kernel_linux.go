@@ -17,6 +17,7 @@ import (
 
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/bench/sysstat"
+	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 )
 
@@ -88,7 +89,7 @@ func setRcvBufForce(c *net.UDPConn, n int) error {
 
 func (k *kernelRx) read(cpu, nice int, ready chan<- error) {
 	defer k.wg.Done()
-	tid, err := pinThread(cpu, nice)
+	tid, err := affinity.PinThread(cpu, nice)
 	if err != nil {
 		ready <- err
 		return

@@ -12,6 +12,8 @@ import (
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
+	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack/header"
@@ -55,7 +57,7 @@ func newRxpath(h *liveLab, kind recvKind) (_ receiver, err error) {
 	}()
 	cfg := rxpath.Config{
 		Interface: h.l.DUTIf,
-		Driver:    driver.Options{Kind: driver.XDP},
+		Driver:    auto.Options{Kind: driver.XDP},
 		Poller:    poller.Options{Nice: h.cfg.Nice},
 		// The benchmark's TCP row has measured the stack without the
 		// shared receive window budget from the start; keep it so.
@@ -166,7 +168,7 @@ func (r *rxpathRx) Segments(d map[string]int64) uint64 { return pos(d["tcp.in_se
 // runThread runs f on a thread of its own pinned to cpu.
 func (r *rxpathRx) runThread(cpu, nice int, ready chan<- error, f func()) {
 	defer r.wg.Done()
-	tid, err := pinThread(cpu, nice)
+	tid, err := affinity.PinThread(cpu, nice)
 	if err != nil {
 		ready <- err
 		return

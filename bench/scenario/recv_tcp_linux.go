@@ -18,6 +18,7 @@ import (
 
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/bench/sysstat"
+	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/lab"
 )
 
@@ -180,7 +181,7 @@ func newTCPKernel(h *liveLab) (_ receiver, err error) {
 // serve accepts one connection and reads it until it ends.
 func (k *tcpKernelRx) serve(cpu, nice int, ready chan<- error) {
 	defer k.wg.Done()
-	tid, err := pinThread(cpu, nice)
+	tid, err := affinity.PinThread(cpu, nice)
 	if err != nil {
 		ready <- err
 		return

@@ -310,8 +310,7 @@ func (d *demo) runPing() demoPing {
 // goroutine ends locked to it, so the runtime ends the thread.
 func demoPinned(ns string, cpu int, fn func() error) error {
 	return lab.InNS(ns, func() error {
-		runtime.LockOSThread() // never unlocked, see above
-		if err := affinity.Pin(cpu); err != nil {
+		if _, err := affinity.PinThread(cpu, 0); err != nil {
 			return err
 		}
 		return fn()
@@ -485,8 +484,7 @@ func (d *demo) kernelBurst() (k demoKernel) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runtime.LockOSThread() // never unlocked: the pinned thread ends with the goroutine
-		if err := affinity.Pin(d.rxCPU); err != nil {
+		if _, err := affinity.PinThread(d.rxCPU, 0); err != nil {
 			ready <- err
 			return
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/driver/faulty"
 	"github.com/rxpath/rxpath/internal/affinity"
 	"github.com/rxpath/rxpath/internal/netdev"
@@ -77,7 +78,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	o := rxpath.Config{
 		Interface: *iface,
-		Driver: driver.Options{
+		Driver: auto.Options{
 			XDP: afxdp.Options{
 				UMEM:     umem.Options{FrameSize: *frameSz, FrameCount: *frames},
 				RxSize:   uint32(*rxRing),

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/driver/channel"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
@@ -97,7 +98,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 2}
 	q := channel.New(0, 256, 1024)
 	q.DiscardTx(true)
-	cfg := rxpath.Config{Interface: "chan0", OpenDevice: func(string, driver.Options) (*driver.Device, error) {
+	cfg := rxpath.Config{Interface: "chan0", OpenDevice: func(string, auto.Options) (*driver.Device, error) {
 		return &driver.Device{Name: "chan0", MAC: mac, Queues: []driver.Queue{q}}, nil
 	}}
 	st.configure(&cfg)

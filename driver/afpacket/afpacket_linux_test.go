@@ -18,8 +18,8 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afpacket"
-	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/lab"
 	"github.com/rxpath/rxpath/internal/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
@@ -546,8 +546,8 @@ func TestReleaseAfterClose(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		write(t, c, labtest.Payload(buf, uint64(i)))
 	}
-	frames := make([]queue.Frame, 8)
-	var got []queue.Frame
+	frames := make([]driver.Frame, 8)
+	var got []driver.Frame
 	labtest.WaitFor(t, "three frames", func() bool {
 		if err := q.Wait(10 * time.Millisecond); err != nil {
 			t.Fatal(err)
@@ -557,8 +557,8 @@ func TestReleaseAfterClose(t *testing.T) {
 		return len(got) >= 3
 	})
 	q.Release(got[:1])
-	q.Release(got[:1])                          // double release
-	q.Release([]queue.Frame{{Handle: 1 << 40}}) // no such block
+	q.Release(got[:1])                           // double release
+	q.Release([]driver.Frame{{Handle: 1 << 40}}) // no such block
 	held := q.Stats().Buffers.Held
 	if b := q.Stats().Buffers; b.BadRelease != 1 || b.Foreign != 1 || b.Held < 1 {
 		t.Fatalf("ledger %+v, want one bad and one foreign release and a block held", b)
@@ -581,7 +581,7 @@ func TestReleaseAfterClose(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, f := range got[1:] {
 		wg.Add(1)
-		go func() { defer wg.Done(); q.Release([]queue.Frame{f}) }()
+		go func() { defer wg.Done(); q.Release([]driver.Frame{f}) }()
 	}
 	wg.Wait()
 	if err := q.Check(); err != nil {
@@ -605,8 +605,8 @@ func TestWaitSleepsWhileHolding(t *testing.T) {
 	d := open(t, l, afpacket.Options{})
 	q := d.Queues()[0]
 	write(t, labtest.UDPSender(t, l, 9000), make([]byte, 64))
-	frames := make([]queue.Frame, 4)
-	var got []queue.Frame
+	frames := make([]driver.Frame, 4)
+	var got []driver.Frame
 	labtest.WaitFor(t, "a frame", func() bool {
 		if err := q.Wait(10 * time.Millisecond); err != nil {
 			t.Fatal(err)
@@ -921,7 +921,7 @@ func TestRingFullCounted(t *testing.T) {
 // to port, appends its sequence number to seqs and releases it.
 func drainRing(t *testing.T, q *afpacket.Queue, port uint16, seqs *[]uint64) {
 	t.Helper()
-	frames := make([]queue.Frame, 64)
+	frames := make([]driver.Frame, 64)
 	for {
 		k := q.Receive(frames)
 		if k == 0 {

@@ -8,8 +8,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/internal/netdev"
 )
 
@@ -19,11 +18,11 @@ type Device struct{}
 // Queue is not available off Linux.
 type Queue struct{}
 
-var _ queue.Queue = (*Queue)(nil)
+var _ driver.Queue = (*Queue)(nil)
 
-// Open reports queue.ErrNotSupported: AF_PACKET exists only on Linux.
+// Open reports driver.ErrNotSupported: AF_PACKET exists only on Linux.
 func Open(ifname string, opts Options) (*Device, error) {
-	return nil, fmt.Errorf("afpacket on %s: %w", runtime.GOOS, queue.ErrNotSupported)
+	return nil, fmt.Errorf("afpacket on %s: %w", runtime.GOOS, driver.ErrNotSupported)
 }
 
 // Close does nothing.
@@ -33,7 +32,7 @@ func (d *Device) Close() error { return nil }
 func (d *Device) Queues() []*Queue { return nil }
 
 // DriverQueues returns nothing.
-func (d *Device) DriverQueues() []queue.Queue { return nil }
+func (d *Device) DriverQueues() []driver.Queue { return nil }
 
 // Info returns nothing.
 func (d *Device) Info() netdev.Info { return netdev.Info{} }
@@ -54,13 +53,13 @@ func (q *Queue) FD() int { return -1 }
 func (q *Queue) Refill() int { return 0 }
 
 // Receive receives nothing.
-func (q *Queue) Receive([]queue.Frame) int { return 0 }
+func (q *Queue) Receive([]driver.Frame) int { return 0 }
 
 // Release does nothing.
-func (q *Queue) Release([]queue.Frame) {}
+func (q *Queue) Release([]driver.Frame) {}
 
-// Wait reports queue.ErrNotSupported.
-func (q *Queue) Wait(time.Duration) error { return queue.ErrNotSupported }
+// Wait reports driver.ErrNotSupported.
+func (q *Queue) Wait(time.Duration) error { return driver.ErrNotSupported }
 
 // Wake does nothing.
 func (q *Queue) Wake() {}
@@ -69,7 +68,7 @@ func (q *Queue) Wake() {}
 func (q *Queue) Transmit([][]byte) int { return 0 }
 
 // Stats returns zeros.
-func (q *Queue) Stats() queue.QueueStats { return queue.QueueStats{} }
+func (q *Queue) Stats() driver.QueueStats { return driver.QueueStats{} }
 
 // Check does nothing.
 func (q *Queue) Check() error { return nil }
@@ -78,4 +77,4 @@ func (q *Queue) Check() error { return nil }
 func (q *Queue) Close() error { return nil }
 
 // Link returns zeros.
-func (d *Device) Link() linkstate.Stats { return linkstate.Stats{} }
+func (d *Device) Link() driver.LinkStats { return driver.LinkStats{} }

@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 )
 
@@ -140,9 +140,9 @@ func privileged(err error) error {
 // Queues returns the sockets, in fanout-group order.
 func (d *Device) Queues() []*Queue { return d.queues }
 
-// DriverQueues returns the sockets as queue.Queue values.
-func (d *Device) DriverQueues() []queue.Queue {
-	out := make([]queue.Queue, len(d.queues))
+// DriverQueues returns the sockets as driver.Queue values.
+func (d *Device) DriverQueues() []driver.Queue {
+	out := make([]driver.Queue, len(d.queues))
 	for i, q := range d.queues {
 		out[i] = q
 	}
@@ -177,9 +177,9 @@ func (d *Device) Close() error {
 
 // Link returns the link's state as the device saw it: up or down, how
 // often and how long it went down, and whether it was deleted.
-func (d *Device) Link() linkstate.Stats {
+func (d *Device) Link() driver.LinkStats {
 	if d.watch == nil {
-		return linkstate.Stats{}
+		return driver.LinkStats{}
 	}
 	return d.watch.Stats()
 }

@@ -50,7 +50,7 @@
 // the ring exists, and after Close the blocks nothing holds are.
 //
 // Concurrency: a Device is safe for concurrent use. Each Queue follows the
-// contract of queue.Queue: one poller goroutine calls Receive, Release,
+// contract of driver.Queue: one poller goroutine calls Receive, Release,
 // Refill and Wait; Transmit, Wake, Stats and Close may be called from
 // anywhere. Close wakes the poller and waits out its current call before it
 // unmaps the ring, so a running poller never touches freed memory. Frames

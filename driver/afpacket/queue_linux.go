@@ -14,11 +14,11 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/driver/internal/queue"
 )
 
-var _ queue.Queue = (*Queue)(nil)
+var _ driver.Queue = (*Queue)(nil)
 
 // Layout of the TPACKET_V3 ring (linux/if_packet.h).
 const (
@@ -45,7 +45,7 @@ const (
 var ne = binary.NativeEndian
 
 // Queue is one AF_PACKET socket of the device's fanout group with its
-// TPACKET_V3 receive ring. See queue.Queue and the package documentation
+// TPACKET_V3 receive ring. See driver.Queue and the package documentation
 // for the concurrency contract.
 type Queue struct {
 	id    int
@@ -90,7 +90,7 @@ type Queue struct {
 	st counters
 
 	statsMu sync.Mutex
-	kernel  queue.KernelStats // PACKET_STATISTICS, accumulated
+	kernel  driver.KernelStats // PACKET_STATISTICS, accumulated
 }
 
 // block is the user side's view of one ring block.
@@ -260,7 +260,7 @@ func (q *Queue) Refill() int {
 // Receive walks the ring from the cursor and fills frames with zero-copy
 // views of up to len(frames) frames. A batch may end in the middle of a
 // block; the next call continues there. Poller goroutine only.
-func (q *Queue) Receive(frames []queue.Frame) int {
+func (q *Queue) Receive(frames []driver.Frame) int {
 	q.life.RLock()
 	defer q.life.RUnlock()
 	if q.closed.Load() || q.ring == nil {
@@ -313,7 +313,7 @@ func (q *Queue) Receive(frames []queue.Frame) int {
 		q.live[q.cur*q.words+int(off/alignment/64)] |= 1 << (off / alignment % 64)
 		b.out++
 		q.outstanding++
-		frames[k] = queue.Frame{Data: p[mac:end:end], Handle: handle(b.gen, q.cur, off)}
+		frames[k] = driver.Frame{Data: p[mac:end:end], Handle: handle(b.gen, q.cur, off)}
 		nbytes += uint64(snap)
 		k++
 	}
@@ -384,7 +384,7 @@ func (q *Queue) giveBackLocked(i int) {
 // soon as it has been walked and all its frames are released. Unknown
 // handles and double releases are counted and ignored. Poller goroutine
 // only; after Close it may be called from any goroutine.
-func (q *Queue) Release(frames []queue.Frame) {
+func (q *Queue) Release(frames []driver.Frame) {
 	if len(frames) == 0 {
 		return
 	}
@@ -434,7 +434,7 @@ func (q *Queue) readyLocked() bool {
 
 // Wait sleeps until the kernel retires the next block, Wake is called, or
 // timeout passes. It returns at once if the next block is ready, an error
-// wrapping net.ErrClosed after Close, and one wrapping queue.ErrQueueDown
+// wrapping net.ErrClosed after Close, and one wrapping driver.ErrQueueDown
 // when the interface goes down.
 func (q *Queue) Wait(timeout time.Duration) error {
 	q.life.RLock()
@@ -483,7 +483,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	}
 	if linkEvent {
 		if err := q.link.Update(); err != nil {
-			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, queue.ErrQueueDown)
+			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, driver.ErrQueueDown)
 		}
 	}
 	if sockErr {
@@ -506,7 +506,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 func (q *Queue) socketError() error {
 	v, err := unix.GetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
-		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, os.NewSyscallError("getsockopt SO_ERROR", err), queue.ErrQueueDown)
+		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, os.NewSyscallError("getsockopt SO_ERROR", err), driver.ErrQueueDown)
 	}
 	switch e := unix.Errno(v); e {
 	case unix.ENETDOWN:
@@ -515,10 +515,10 @@ func (q *Queue) socketError() error {
 		// deleted link ends the queue; a down one is counted by the
 		// watcher.
 		if err := q.link.Check(); err != nil {
-			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, queue.ErrQueueDown)
+			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, driver.ErrQueueDown)
 		}
 	case unix.ENODEV, unix.ENXIO:
-		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, e, queue.ErrQueueDown)
+		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, e, driver.ErrQueueDown)
 	}
 	return nil
 }
@@ -621,8 +621,8 @@ func (q *Queue) sendLocked() (int, bool) {
 
 // Stats returns the queue's counters, with PACKET_STATISTICS accumulated
 // (reading them resets the kernel's). Safe for concurrent use.
-func (q *Queue) Stats() queue.QueueStats {
-	s := queue.QueueStats{
+func (q *Queue) Stats() driver.QueueStats {
+	s := driver.QueueStats{
 		Queue:       q.id,
 		RxFrames:    q.st.rxFrames.Load(),
 		RxBytes:     q.st.rxBytes.Load(),
@@ -652,8 +652,8 @@ func (q *Queue) Stats() queue.QueueStats {
 	return s
 }
 
-func (q *Queue) buffersLocked() queue.Buffers {
-	b := queue.Buffers{
+func (q *Queue) buffersLocked() driver.Buffers {
+	b := driver.Buffers{
 		Unit:       "ring block",
 		Total:      uint64(len(q.blocks)),
 		Held:       uint64(q.held),

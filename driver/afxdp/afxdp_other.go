@@ -7,8 +7,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/internal/netdev"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -19,9 +18,9 @@ type Device struct{}
 // Queue is not available off Linux.
 type Queue struct{}
 
-// Open reports queue.ErrNotSupported: AF_XDP exists only on Linux.
+// Open reports driver.ErrNotSupported: AF_XDP exists only on Linux.
 func Open(ifname string, opts Options) (*Device, error) {
-	return nil, fmt.Errorf("afxdp on %s: %w", runtime.GOOS, queue.ErrNotSupported)
+	return nil, fmt.Errorf("afxdp on %s: %w", runtime.GOOS, driver.ErrNotSupported)
 }
 
 // Close does nothing.
@@ -31,7 +30,7 @@ func (d *Device) Close() error { return nil }
 func (d *Device) Queues() []*Queue { return nil }
 
 // DriverQueues returns nothing.
-func (d *Device) DriverQueues() []queue.Queue { return nil }
+func (d *Device) DriverQueues() []driver.Queue { return nil }
 
 // Info returns nothing.
 func (d *Device) Info() netdev.Info { return netdev.Info{} }
@@ -55,13 +54,13 @@ func (q *Queue) UMEM() *umem.UMEM { return nil }
 func (q *Queue) Refill() int { return 0 }
 
 // Receive receives nothing.
-func (q *Queue) Receive([]queue.Frame) int { return 0 }
+func (q *Queue) Receive([]driver.Frame) int { return 0 }
 
 // Release does nothing.
-func (q *Queue) Release([]queue.Frame) {}
+func (q *Queue) Release([]driver.Frame) {}
 
-// Wait reports queue.ErrNotSupported.
-func (q *Queue) Wait(time.Duration) error { return queue.ErrNotSupported }
+// Wait reports driver.ErrNotSupported.
+func (q *Queue) Wait(time.Duration) error { return driver.ErrNotSupported }
 
 // Wake does nothing.
 func (q *Queue) Wake() {}
@@ -70,7 +69,7 @@ func (q *Queue) Wake() {}
 func (q *Queue) Transmit([][]byte) int { return 0 }
 
 // Stats returns zeros.
-func (q *Queue) Stats() queue.QueueStats { return queue.QueueStats{} }
+func (q *Queue) Stats() driver.QueueStats { return driver.QueueStats{} }
 
 // Close does nothing.
 func (q *Queue) Close() error { return nil }
@@ -79,4 +78,4 @@ func (q *Queue) Close() error { return nil }
 func (q *Queue) Check() error { return nil }
 
 // Link returns zeros.
-func (d *Device) Link() linkstate.Stats { return linkstate.Stats{} }
+func (d *Device) Link() driver.LinkStats { return driver.LinkStats{} }

@@ -13,8 +13,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/internal/netdev"
 )
 
@@ -170,9 +170,9 @@ func privileged(err error) error {
 // Queues returns the bound queues, in the order of Options.Queues.
 func (d *Device) Queues() []*Queue { return d.queues }
 
-// DriverQueues returns the bound queues as queue.Queue values.
-func (d *Device) DriverQueues() []queue.Queue {
-	out := make([]queue.Queue, len(d.queues))
+// DriverQueues returns the bound queues as driver.Queue values.
+func (d *Device) DriverQueues() []driver.Queue {
+	out := make([]driver.Queue, len(d.queues))
 	for i, q := range d.queues {
 		out[i] = q
 	}
@@ -236,9 +236,9 @@ func (d *Device) Close() error {
 
 // Link returns the link's state as the device saw it: up or down, how
 // often and how long it went down, and whether it was deleted.
-func (d *Device) Link() linkstate.Stats {
+func (d *Device) Link() driver.LinkStats {
 	if d.watch == nil {
-		return linkstate.Stats{}
+		return driver.LinkStats{}
 	}
 	return d.watch.Stats()
 }

@@ -22,7 +22,7 @@
 // SO_BUSY_POLL and SO_BUSY_POLL_BUDGET.
 //
 // Concurrency: a Device is safe for concurrent use. Each Queue follows the
-// contract of queue.Queue: one poller goroutine receives; Transmit, Wake,
+// contract of driver.Queue: one poller goroutine receives; Transmit, Wake,
 // Stats and Close may be called from anywhere. Close detaches the program
 // first, then wakes and waits out the poller's current call before it
 // unmaps the rings, so a running poller never touches freed memory.

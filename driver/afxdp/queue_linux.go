@@ -11,16 +11,16 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/driver/internal/queue"
 	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
 )
 
-var _ queue.Queue = (*Queue)(nil)
+var _ driver.Queue = (*Queue)(nil)
 
 // Queue is one AF_XDP socket bound to one rx queue, with its UMEM and rings.
-// See queue.Queue for the concurrency contract.
+// See driver.Queue for the concurrency contract.
 type Queue struct {
 	id       int
 	fd       int
@@ -54,7 +54,7 @@ type Queue struct {
 	// Stats may run on several goroutines at once (a metrics scrape and
 	// the stats line), so it has its own lock.
 	statsMu   sync.Mutex
-	lastStats queue.KernelStats
+	lastStats driver.KernelStats
 }
 
 type counters struct {
@@ -232,7 +232,7 @@ func (q *Queue) Refill() int {
 
 // Receive takes up to len(frames) frames off the rx ring. Poller
 // goroutine only.
-func (q *Queue) Receive(frames []queue.Frame) int {
+func (q *Queue) Receive(frames []driver.Frame) int {
 	q.life.RLock()
 	defer q.life.RUnlock()
 	if q.closed.Load() || q.rx == nil {
@@ -253,7 +253,7 @@ func (q *Queue) Receive(frames []queue.Frame) int {
 			q.st.rxInvalid.Add(1)
 			continue
 		}
-		frames[k] = queue.Frame{Data: b, Handle: d.Addr}
+		frames[k] = driver.Frame{Data: b, Handle: d.Addr}
 		bytes += uint64(d.Len)
 		k++
 	}
@@ -265,7 +265,7 @@ func (q *Queue) Receive(frames []queue.Frame) int {
 
 // Release returns received frames to the free list. Poller goroutine
 // only; after Close it may be called from any goroutine.
-func (q *Queue) Release(frames []queue.Frame) {
+func (q *Queue) Release(frames []driver.Frame) {
 	if q.closed.Load() {
 		for i := range frames {
 			q.umem.ReleaseClosed(frames[i].Handle)
@@ -279,7 +279,7 @@ func (q *Queue) Release(frames []queue.Frame) {
 
 // Wait re-arms the wakeup and sleeps in poll(2) until the rx ring has
 // frames, Wake is called, or timeout passes. It returns an error wrapping
-// net.ErrClosed after Close and queue.ErrQueueDown when the socket
+// net.ErrClosed after Close and driver.ErrQueueDown when the socket
 // reports an error (the device went away).
 func (q *Queue) Wait(timeout time.Duration) error {
 	q.life.RLock()
@@ -315,11 +315,11 @@ func (q *Queue) Wait(timeout time.Duration) error {
 		return net.ErrClosed
 	}
 	if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
-		return fmt.Errorf("afxdp queue %d: poll revents %#x: %w", q.id, fds[0].Revents, queue.ErrQueueDown)
+		return fmt.Errorf("afxdp queue %d: poll revents %#x: %w", q.id, fds[0].Revents, driver.ErrQueueDown)
 	}
 	if fds[0].Revents&unix.POLLIN == 0 {
 		if err := q.link.Update(); err != nil {
-			return fmt.Errorf("afxdp queue %d: %w: %w", q.id, err, queue.ErrQueueDown)
+			return fmt.Errorf("afxdp queue %d: %w: %w", q.id, err, driver.ErrQueueDown)
 		}
 	}
 	if fds[0].Revents&unix.POLLIN != 0 {
@@ -435,8 +435,8 @@ func (q *Queue) reapLocked() {
 
 // Stats returns the queue's counters, with the kernel's XDP_STATISTICS.
 // Safe for concurrent use.
-func (q *Queue) Stats() queue.QueueStats {
-	s := queue.QueueStats{
+func (q *Queue) Stats() driver.QueueStats {
+	s := driver.QueueStats{
 		Queue:       q.id,
 		RxFrames:    q.st.rxFrames.Load(),
 		RxBytes:     q.st.rxBytes.Load(),
@@ -454,7 +454,7 @@ func (q *Queue) Stats() queue.QueueStats {
 		Wakeups:     q.st.wakeups.Load(),
 	}
 	u := q.umem.Stats()
-	s.Buffers = queue.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
+	s.Buffers = driver.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
 		BadRelease: u.BadRelease, Foreign: u.Foreign}
 	q.life.RLock()
 	defer q.life.RUnlock()

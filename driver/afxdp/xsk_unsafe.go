@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/rxring"
 )
 
@@ -26,12 +26,12 @@ func getsockopt(fd, opt int, p unsafe.Pointer, size uintptr) error {
 	return nil
 }
 
-func xdpStatistics(fd int) (queue.KernelStats, error) {
+func xdpStatistics(fd int) (driver.KernelStats, error) {
 	var st unix.XDPStatistics
 	if err := getsockopt(fd, unix.XDP_STATISTICS, unsafe.Pointer(&st), unsafe.Sizeof(st)); err != nil {
-		return queue.KernelStats{}, os.NewSyscallError("getsockopt XDP_STATISTICS", err)
+		return driver.KernelStats{}, os.NewSyscallError("getsockopt XDP_STATISTICS", err)
 	}
-	return queue.KernelStats{
+	return driver.KernelStats{
 		RxDropped:       st.Rx_dropped,
 		RxInvalidDescs:  st.Rx_invalid_descs,
 		TxInvalidDescs:  st.Tx_invalid_descs,

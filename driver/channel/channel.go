@@ -7,10 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 )
 
-var _ queue.Queue = (*Queue)(nil)
+var _ driver.Queue = (*Queue)(nil)
 
 // Queue is an in-memory receive queue. Inject and Transmit are safe for
 // concurrent use; the receive side follows the driver.Queue contract.
@@ -89,7 +89,7 @@ func (q *Queue) ID() int { return q.id }
 func (q *Queue) Refill() int { return 0 }
 
 // Receive hands out injected frames.
-func (q *Queue) Receive(frames []queue.Frame) int {
+func (q *Queue) Receive(frames []driver.Frame) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := 0
@@ -100,7 +100,7 @@ func (q *Queue) Receive(frames []queue.Frame) int {
 		q.held[h] = true
 		q.pending[0] = nil
 		q.pending = q.pending[1:]
-		frames[n] = queue.Frame{Data: q.out[h], Handle: h}
+		frames[n] = driver.Frame{Data: q.out[h], Handle: h}
 		n++
 	}
 	q.rx.Add(uint64(n))
@@ -108,7 +108,7 @@ func (q *Queue) Receive(frames []queue.Frame) int {
 }
 
 // Release returns frames.
-func (q *Queue) Release(frames []queue.Frame) {
+func (q *Queue) Release(frames []driver.Frame) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, f := range frames {
@@ -175,18 +175,18 @@ func (q *Queue) Transmit(frames [][]byte) int {
 }
 
 // Stats returns the counters.
-func (q *Queue) Stats() queue.QueueStats {
+func (q *Queue) Stats() driver.QueueStats {
 	q.mu.Lock()
 	held := uint64(q.heldLocked())
 	total := uint64(len(q.out))
 	q.mu.Unlock()
-	return queue.QueueStats{
+	return driver.QueueStats{
 		Queue:      q.id,
 		RxFrames:   q.rx.Load(),
 		TxFrames:   q.txFrames.Load(),
 		TxRingFull: q.txDropped.Load(),
-		Kernel:     queue.KernelStats{RxDropped: q.dropped.Load()},
-		Buffers:    queue.Buffers{Unit: "slot", Total: total, Free: total - held, Held: held, BadRelease: q.badRelease.Load()},
+		Kernel:     driver.KernelStats{RxDropped: q.dropped.Load()},
+		Buffers:    driver.Buffers{Unit: "slot", Total: total, Free: total - held, Held: held, BadRelease: q.badRelease.Load()},
 	}
 }
 

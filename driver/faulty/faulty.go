@@ -5,10 +5,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 )
 
-var _ queue.Queue = (*Queue)(nil)
+var _ driver.Queue = (*Queue)(nil)
 
 // Options sets the fault probabilities, each in [0, 1].
 type Options struct {
@@ -23,13 +23,13 @@ type Options struct {
 // Queue is a queue with faults. It follows the driver.Queue contract of
 // the queue it wraps.
 type Queue struct {
-	queue.Queue
+	driver.Queue
 	o    Options
 	rng  *rand.Rand
-	held queue.Frame
+	held driver.Frame
 	has  bool
-	tmp  []queue.Frame
-	drop []queue.Frame
+	tmp  []driver.Frame
+	drop []driver.Frame
 
 	// Lost and Reordered count the frames dropped and delayed by the
 	// faults. Safe to read from any goroutine.
@@ -37,7 +37,7 @@ type Queue struct {
 }
 
 // Wrap returns q with faults injected on receive.
-func Wrap(q queue.Queue, o Options) *Queue {
+func Wrap(q driver.Queue, o Options) *Queue {
 	seed := o.Seed
 	if seed == 0 {
 		seed = 0x5eed
@@ -47,10 +47,10 @@ func Wrap(q queue.Queue, o Options) *Queue {
 
 // Receive takes frames from the wrapped queue, drops some, and swaps some
 // with the frame that follows.
-func (q *Queue) Receive(frames []queue.Frame) int {
+func (q *Queue) Receive(frames []driver.Frame) int {
 	if cap(q.tmp) < len(frames) {
-		q.tmp = make([]queue.Frame, len(frames))
-		q.drop = make([]queue.Frame, 0, len(frames))
+		q.tmp = make([]driver.Frame, len(frames))
+		q.drop = make([]driver.Frame, 0, len(frames))
 	}
 	in := q.tmp[:len(frames)]
 	n := q.Queue.Receive(in[:len(frames)-1]) // room for a held frame
@@ -100,7 +100,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 // poller has stopped, before closing the device.
 func (q *Queue) Flush() {
 	if q.has {
-		q.Queue.Release([]queue.Frame{q.held})
+		q.Queue.Release([]driver.Frame{q.held})
 		q.has = false
 	}
 }

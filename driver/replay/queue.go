@@ -15,10 +15,10 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 )
 
-var _ queue.Queue = (*Queue)(nil)
+var _ driver.Queue = (*Queue)(nil)
 
 // Options configures a Queue. The zero value plays the recording once, at
 // full speed, unchanged.
@@ -226,7 +226,7 @@ func (q *Queue) Refill() int { return 0 }
 // recorded order. It stops early at the end of the replay, at a frame not
 // yet due (Timing), or at a slot whose frame from the previous pass is
 // still held. Poller goroutine only.
-func (q *Queue) Receive(frames []queue.Frame) int {
+func (q *Queue) Receive(frames []driver.Frame) int {
 	if len(frames) == 0 || q.closed.Load() {
 		return 0
 	}
@@ -257,7 +257,7 @@ func (q *Queue) Receive(frames []queue.Frame) int {
 		}
 		state[i] = slotHeld
 		v := views[i]
-		frames[k] = queue.Frame{Data: v, Handle: uint64(i)}
+		frames[k] = driver.Frame{Data: v, Handle: uint64(i)}
 		k++
 		nbytes += len(v)
 		if i++; i < len(views) {
@@ -297,7 +297,7 @@ func (q *Queue) Receive(frames []queue.Frame) int {
 // a slot is counted in Buffers.Foreign, one whose slot is not held in
 // Buffers.BadRelease; both are otherwise ignored. Poller goroutine, or any
 // goroutine while no poller runs the queue.
-func (q *Queue) Release(frames []queue.Frame) {
+func (q *Queue) Release(frames []driver.Frame) {
 	if len(frames) == 0 {
 		return
 	}
@@ -475,8 +475,8 @@ func (q *Queue) Counters() Counters {
 // Stats returns the queue's counters. Buffers counts recorded frames:
 // Held are handed out and not yet released, Free the rest. Safe for
 // concurrent use.
-func (q *Queue) Stats() queue.QueueStats {
-	return queue.QueueStats{
+func (q *Queue) Stats() driver.QueueStats {
+	return driver.QueueStats{
 		Queue:    q.id,
 		RxFrames: q.st.rxFrames.Load(),
 		RxBytes:  q.st.rxBytes.Load(),
@@ -484,7 +484,7 @@ func (q *Queue) Stats() queue.QueueStats {
 		TxBytes:  q.st.txBytes.Load(),
 		Waits:    q.st.waits.Load(),
 		Wakeups:  q.st.wakeups.Load(),
-		Buffers: queue.Buffers{
+		Buffers: driver.Buffers{
 			Unit:       "recorded frame",
 			Total:      uint64(len(q.state)),
 			Free:       uint64(q.free.Load()),

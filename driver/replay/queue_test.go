@@ -12,7 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/replay"
 )
 
@@ -56,7 +56,7 @@ func TestRepeatInOrder(t *testing.T) {
 			if q.ID() != 5 || q.Refill() != 0 {
 				t.Errorf("ID = %d, Refill = %d", q.ID(), q.Refill())
 			}
-			frames := make([]queue.Frame, tc.batch)
+			frames := make([]driver.Frame, tc.batch)
 			var got []int
 			var bytesGot uint64
 			for {
@@ -101,7 +101,7 @@ func TestRepeatInOrder(t *testing.T) {
 
 func TestForever(t *testing.T) {
 	q := replay.New(seqFrames(t, 3), replay.Options{Repeat: -1})
-	frames := make([]queue.Frame, 2)
+	frames := make([]driver.Frame, 2)
 	for i := 0; i < 100; i++ {
 		k := q.Receive(frames)
 		if k != 2 {
@@ -122,7 +122,7 @@ func TestHoldAcrossWrap(t *testing.T) {
 	const n = 4
 	q := replay.New(seqFrames(t, n), replay.Options{Repeat: 2})
 	defer q.Close()
-	fr := make([]queue.Frame, 8)
+	fr := make([]driver.Frame, 8)
 
 	// Pass 0: 0 and 1, released; then 2 and 3, of which 2 stays held.
 	if k := q.Receive(fr[:2]); k != 2 {
@@ -155,7 +155,7 @@ func TestHoldAcrossWrap(t *testing.T) {
 	waited := make(chan error)
 	go func() { waited <- q.Wait(10 * time.Second) }()
 	time.Sleep(20 * time.Millisecond)
-	q.Release([]queue.Frame{held})
+	q.Release([]driver.Frame{held})
 	select {
 	case err := <-waited:
 		if err != nil {
@@ -187,7 +187,7 @@ func TestHoldAcrossWrap(t *testing.T) {
 func TestHoldSingleFrame(t *testing.T) {
 	q := replay.New(seqFrames(t, 1), replay.Options{Repeat: -1})
 	defer q.Close()
-	fr := make([]queue.Frame, 4)
+	fr := make([]driver.Frame, 4)
 	if k := q.Receive(fr); k != 1 {
 		t.Fatalf("Receive = %d, want 1", k)
 	}
@@ -206,11 +206,11 @@ func TestHoldSingleFrame(t *testing.T) {
 func TestBadRelease(t *testing.T) {
 	q := replay.New(seqFrames(t, 3), replay.Options{})
 	defer q.Close()
-	fr := make([]queue.Frame, 3)
+	fr := make([]driver.Frame, 3)
 	k := q.Receive(fr)
 	q.Release(fr[:k])
-	q.Release(fr[:1])                                               // double release
-	q.Release([]queue.Frame{{Handle: 3}, {Handle: 1 << 40}, fr[1]}) // two foreign, one double
+	q.Release(fr[:1])                                                // double release
+	q.Release([]driver.Frame{{Handle: 3}, {Handle: 1 << 40}, fr[1]}) // two foreign, one double
 	b := q.Stats().Buffers
 	if b.BadRelease != 2 || b.Foreign != 2 {
 		t.Errorf("BadRelease %d, Foreign %d; want 2, 2", b.BadRelease, b.Foreign)
@@ -234,7 +234,7 @@ func TestWait(t *testing.T) {
 	t.Run("exhausted-timeout", func(t *testing.T) {
 		q := replay.New(seqFrames(t, 2), replay.Options{})
 		defer q.Close()
-		fr := make([]queue.Frame, 4)
+		fr := make([]driver.Frame, 4)
 		q.Release(fr[:q.Receive(fr)])
 		start := time.Now()
 		if err := q.Wait(30 * time.Millisecond); err != nil {
@@ -271,7 +271,7 @@ func TestWait(t *testing.T) {
 	})
 	t.Run("close", func(t *testing.T) {
 		q := replay.New(seqFrames(t, 2), replay.Options{Repeat: -1})
-		fr := make([]queue.Frame, 2)
+		fr := make([]driver.Frame, 2)
 		k := q.Receive(fr)
 		if k != 2 || q.Receive(fr) != 0 {
 			t.Fatal("want the replay stalled on held frames")
@@ -348,7 +348,7 @@ func TestTiming(t *testing.T) {
 			start := clk.Now()
 			q := replay.New(pkts, replay.Options{Repeat: 2, Timing: true, Speed: tc.speed, Clock: clk.Now})
 			defer q.Close()
-			fr := make([]queue.Frame, 16)
+			fr := make([]driver.Frame, 16)
 			for _, s := range tc.steps {
 				clk.mu.Lock()
 				clk.now = start.Add(s.at)
@@ -385,7 +385,7 @@ func TestTimingWait(t *testing.T) {
 	pkts[1].Time = pkts[0].Time.Add(60 * time.Millisecond)
 	q := replay.New(pkts, replay.Options{Timing: true})
 	defer q.Close()
-	fr := make([]queue.Frame, 4)
+	fr := make([]driver.Frame, 4)
 	if err := q.Wait(time.Hour); err != nil {
 		t.Fatal(err) // before the first Receive the first frame is due
 	}
@@ -538,7 +538,7 @@ func TestNewPanicsOnBadOptions(t *testing.T) {
 func TestZeroAllocs(t *testing.T) {
 	for _, timing := range []bool{false, true} {
 		q := replay.New(seqFrames(t, 100), replay.Options{Repeat: -1, Timing: timing})
-		fr := make([]queue.Frame, 64)
+		fr := make([]driver.Frame, 64)
 		allocs := testing.AllocsPerRun(1000, func() {
 			k := q.Receive(fr)
 			q.Release(fr[:k])
@@ -553,7 +553,7 @@ func TestZeroAllocs(t *testing.T) {
 func BenchmarkReceiveRelease(b *testing.B) {
 	q := replay.New(seqFrames(b, 256), replay.Options{Repeat: -1})
 	defer q.Close()
-	fr := make([]queue.Frame, 64)
+	fr := make([]driver.Frame, 64)
 	b.ReportAllocs()
 	frames := 0
 	for b.Loop() {

@@ -14,7 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/replay"
 )
 
@@ -116,7 +116,7 @@ func TestReadFileRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer q.Close()
-			frames := make([]queue.Frame, 2*len(want))
+			frames := make([]driver.Frame, 2*len(want))
 			n := q.Receive(frames)
 			if n != len(want) {
 				t.Fatalf("Receive = %d, want %d", n, len(want))
@@ -206,7 +206,7 @@ func TestReadEmpty(t *testing.T) {
 	default:
 		t.Error("Done is open on an empty recording")
 	}
-	if n := q.Receive(make([]queue.Frame, 4)); n != 0 {
+	if n := q.Receive(make([]driver.Frame, 4)); n != 0 {
 		t.Errorf("Receive = %d on an empty recording", n)
 	}
 	if err := q.Check(); err != nil {

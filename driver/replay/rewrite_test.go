@@ -10,7 +10,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/rxpath/rxpath/driver/internal/queue"
+	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/replay"
 )
 
@@ -30,7 +30,7 @@ func rewritten(t *testing.T, rw *replay.Rewrite, frames ...[]byte) ([][]byte, *r
 	}
 	q := replay.New(pkts, replay.Options{Rewrite: rw})
 	t.Cleanup(func() { q.Close() })
-	fr := make([]queue.Frame, len(frames))
+	fr := make([]driver.Frame, len(frames))
 	if k := q.Receive(fr); k != len(frames) {
 		t.Fatalf("Receive = %d, want %d", k, len(frames))
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/tap"
 )
@@ -62,7 +63,7 @@ func run() (err error) {
 	var frames, bytes atomic.Uint64
 	n, err := rxpath.Open(rxpath.Config{
 		Interface: *ifname,
-		Driver:    driver.Options{Kind: k},
+		Driver:    auto.Options{Kind: k},
 		// Runs on the poller goroutine, with zero-copy views valid
 		// until it returns: count, do not block.
 		Handler: func(b *poller.Batch) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/stack/tcp"
 )
 
@@ -55,7 +56,7 @@ func run() (err error) {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := rxpath.Open(rxpath.Config{Interface: *ifname, Addr: prefix, Driver: driver.Options{Kind: k}})
+	n, err := rxpath.Open(rxpath.Config{Interface: *ifname, Addr: prefix, Driver: auto.Options{Kind: k}})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package affinity
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,4 +35,25 @@ func PinUndo(cpu int) (undo func(), err error) {
 		return nil, err
 	}
 	return func() { unix.SchedSetaffinity(0, &old) }, nil
+}
+
+// PinThread locks the calling goroutine to its OS thread for good, pins
+// the thread to cpu, sets its nice value unless nice is 0, and returns the
+// thread's id. The goroutine must never unlock: when it ends, the runtime
+// ends the thread with it, so the one-CPU mask and the priority never leak
+// into the threads that run other goroutines. For threads that live as
+// long as their goroutine (a receiver, a sender); a thread that goes back
+// to the runtime uses PinUndo.
+func PinThread(cpu, nice int) (tid int, err error) {
+	runtime.LockOSThread()
+	if err := Pin(cpu); err != nil {
+		return 0, err
+	}
+	tid = unix.Gettid()
+	if nice != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil {
+			return 0, fmt.Errorf("nice %d: %w", nice, os.NewSyscallError("setpriority", err))
+		}
+	}
+	return tid, nil
 }

@@ -2,7 +2,7 @@
 // (index, MTU, queue count, link state, an attached XDP program) over
 // rtnetlink, in the network namespace of the calling thread. The drivers
 // use it to find the interface, read its MAC and size their queues to its
-// rx queue count; driver.Open does not fall back from AF_XDP to AF_PACKET
+// rx queue count; auto.Open does not fall back from AF_XDP to AF_PACKET
 // when the interface is missing (ErrNoInterface). The XDP fields show
 // whether a program is attached.
 //

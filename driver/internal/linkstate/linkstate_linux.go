@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rxpath/rxpath/driver"
 )
 
 // Watcher follows one interface. Safe for concurrent use.
@@ -54,7 +56,7 @@ func Watch(index int) (*Watcher, error) {
 	}
 	if gone {
 		w.Close()
-		return nil, fmt.Errorf("linkstate: ifindex %d: %w", index, ErrGone)
+		return nil, fmt.Errorf("linkstate: ifindex %d: %w", index, driver.ErrLinkGone)
 	}
 	w.up = up
 	if !up {
@@ -75,7 +77,8 @@ func (w *Watcher) FD() int {
 }
 
 // Update reads the pending link events and applies them. It returns an
-// error wrapping ErrGone once the interface is deleted. It never blocks.
+// error wrapping driver.ErrLinkGone once the interface is deleted. It
+// never blocks.
 func (w *Watcher) Update() error {
 	if w == nil {
 		return nil
@@ -151,7 +154,7 @@ func (w *Watcher) Check() error {
 
 // goneErr names the interface's fate and the errno a socket on it gets.
 func (w *Watcher) goneErr() error {
-	return fmt.Errorf("ifindex %d: %w (%w)", w.index, ErrGone, unix.ENODEV)
+	return fmt.Errorf("ifindex %d: %w (%w)", w.index, driver.ErrLinkGone, unix.ENODEV)
 }
 
 func (w *Watcher) apply(m syscall.NetlinkMessage) {
@@ -213,14 +216,14 @@ func (w *Watcher) query() (up, gone bool, err error) {
 }
 
 // Stats returns the link's state and counters.
-func (w *Watcher) Stats() Stats {
+func (w *Watcher) Stats() driver.LinkStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := w.downTotal
 	if !w.up {
 		d += w.now().Sub(w.downSince)
 	}
-	return Stats{Up: w.up, Downs: w.downs, DownTime: d.Seconds(), Deleted: w.gone}
+	return driver.LinkStats{Up: w.up, Downs: w.downs, DownTime: d.Seconds(), Deleted: w.gone}
 }
 
 // Close closes the watcher's sockets. It is idempotent.

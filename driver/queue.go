@@ -1,17 +1,6 @@
-package queue
+package driver
 
-import (
-	"errors"
-	"time"
-)
-
-// Sentinel errors that callers branch on.
-var (
-	// ErrNotSupported: the driver cannot run here (kernel, NIC or GOOS).
-	ErrNotSupported = errors.New("not supported")
-	// ErrQueueDown: the queue's device went away or reported an error.
-	ErrQueueDown = errors.New("queue down")
-)
+import "time"
 
 // Frame is a received frame: a view into driver memory plus the handle
 // that releases it.
@@ -23,7 +12,8 @@ type Frame struct {
 	Handle uint64
 }
 
-// Queue is one receive queue with its buffers, driven by one poller.
+// Queue is one receive queue with its buffers, driven by one poller. See
+// the package documentation for its contract.
 type Queue interface {
 	// ID is the queue's index on its interface.
 	ID() int

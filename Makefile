@@ -10,7 +10,7 @@ GO          ?= go
 BIN         := bin
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that need no privilege also run under the race detector.
-RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/netdev/... ./internal/metrics/... ./internal/affinity/... ./driver/channel/... ./driver/replay/... ./tap/... ./stack/...
+RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/sys/... ./internal/cli/metrics/... ./driver/channel/... ./driver/replay/... ./tap/... ./stack/...
 
 # Every fuzz target runs briefly in `make test` (FUZZTIME each, through
 # fuzz-smoke) and for 30 s each in `make fuzz`. After each target it prints
@@ -52,7 +52,7 @@ need-root:
 # so that both the live-frame path and the fallbacks stay tested whether or
 # not this kernel allows live frames.
 GEN_TESTS   := '^(TestSmoke|TestDemo|TestGenerators)$$'
-GEN_PKGS    := ./cmd/rxbench ./cmd/rxpath ./bench/gen
+GEN_PKGS    := ./cmd/rxbench ./cmd/rxpath ./internal/harness/traffic
 test: deps build
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
 	RXPATH_GEN_LIVE=off $(GO) test -p 1 -count=1 -timeout 15m -run $(GEN_TESTS) $(GEN_PKGS)
@@ -126,14 +126,14 @@ demo: need-root deps build
 bench: build
 	$(BIN)/rxbench --json bench.json --plot bench.png
 
-# The soak (internal/soak): rxpath run with the stack under mixed
+# The soak (internal/harness/soak): rxpath run with the stack under mixed
 # legitimate and hostile traffic for DURATION; soak.csv, soak.png and
 # summary.txt go to soak-out/. make test runs the same test for 2 minutes.
 # -timeout is DURATION plus 15 minutes: Go adds up "30m15m".
 DURATION    ?= 30m
 soak:
 	RXPATH_SOAK_DURATION=$(DURATION) RXPATH_SOAK_OUT=$(CURDIR)/soak-out \
-		$(GO) test -count=1 -v -run '^TestSoak$$' -timeout $(DURATION)15m ./internal/soak/
+		$(GO) test -count=1 -v -run '^TestSoak$$' -timeout $(DURATION)15m ./internal/harness/soak/
 
 clean:
 	rm -rf $(BIN)

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath"
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/tap"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 	"github.com/rxpath/rxpath/poller"
 )
 

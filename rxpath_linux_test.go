@@ -15,9 +15,9 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/rxpath/rxpath"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 	"github.com/rxpath/rxpath/stack/ipv4"
 	"github.com/rxpath/rxpath/stack/ipv4/fragment"
 	"github.com/rxpath/rxpath/stack/udp"

@@ -14,9 +14,9 @@ import (
 	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/driver/auto"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 	"github.com/rxpath/rxpath/poller"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/internal/affinity"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 )
 
 // Options configures a Poller. The zero value means DefaultOptions.

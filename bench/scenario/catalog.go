@@ -5,9 +5,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/bench/stackcost"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
 )
 
 // recvKind is the receiver a live row runs, or the stack a cost row uses.
@@ -88,7 +88,7 @@ func Catalog() []Def {
 		live("asavie", recvAsavie, minFrame, "asavie/xdp rx-and-drop with its own Poll, native XDP"),
 	}
 	for _, payload := range []int{512, 1472} {
-		fl := gen.FrameLenForPayload(payload)
+		fl := traffic.FrameLenForPayload(payload)
 		defs = append(defs,
 			live(fmt.Sprintf("rxpath-udp-handler-%d", payload), recvHandler, fl, fmt.Sprintf("rxpath-udp-handler with %d-byte UDP payloads", payload)),
 			live(fmt.Sprintf("kernel-recvmmsg-%d", payload), recvKernel, fl, fmt.Sprintf("kernel-recvmmsg with %d-byte UDP payloads", payload)),

@@ -6,10 +6,10 @@ import (
 	"io"
 	"time"
 
-	"github.com/rxpath/rxpath/bench/gen"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
 )
 
-func validMethod(s string) bool { _, err := gen.ParseMethod(s); return err == nil }
+func validMethod(s string) bool { _, err := traffic.ParseMethod(s); return err == nil }
 
 // Config is a run's parameters. Preset returns the modes' values.
 type Config struct {
@@ -23,7 +23,7 @@ type Config struct {
 	Queues int
 	// Flows is the number of UDP source ports the generator cycles.
 	Flows int
-	// Generator is a generator method as gen.ParseMethod takes it:
+	// Generator is a generator method as traffic.ParseMethod takes it:
 	// "auto" (live frames, else AF_XDP, else AF_PACKET, each probed with
 	// a real send), "xdp", "xsk" or "packet".
 	Generator string
@@ -80,7 +80,7 @@ func (c Config) Validate() error {
 	case c.Flows < 1 || c.Flows > 1<<15:
 		return fmt.Errorf("flows %d out of range [1, 32768]", c.Flows)
 	case !validMethod(c.Generator):
-		_, err := gen.ParseMethod(c.Generator)
+		_, err := traffic.ParseMethod(c.Generator)
 		return err
 	case c.Port == 0:
 		return errors.New("port must not be 0")

@@ -4,9 +4,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/rxpath/rxpath/bench/gen"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 )
 
 func netipAddrPort(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
@@ -17,7 +17,7 @@ type genWorker struct {
 	reqs chan func()
 	done chan struct{}
 	tid  int
-	s    gen.Sender
+	s    traffic.Sender
 }
 
 func startGen(ns string, cpu, nice int) (*genWorker, error) {
@@ -62,18 +62,18 @@ func (w *genWorker) do(f func()) {
 }
 
 // configure replaces the generator with one for o. kind is a method as
-// gen.ParseMethod takes it ("auto" probes live frames, AF_XDP and
+// traffic.ParseMethod takes it ("auto" probes live frames, AF_XDP and
 // AF_PACKET in turn with a real send), or the Kind of a generator made
 // before. It returns the kind it made and, when auto passed methods over,
 // a line for each saying why (each refusal once per process).
-func (w *genWorker) configure(o gen.Options, kind string) (made string, notes []string, err error) {
+func (w *genWorker) configure(o traffic.Options, kind string) (made string, notes []string, err error) {
 	w.do(func() {
 		if w.s != nil {
 			w.s.Close()
 			w.s = nil
 		}
-		var s gen.Sender
-		s, err = gen.Open(o, kind, func(r gen.Refusal) { notes = append(notes, r.String()) })
+		var s traffic.Sender
+		s, err = traffic.Open(o, kind, func(r traffic.Refusal) { notes = append(notes, r.String()) })
 		if err == nil {
 			w.s, made = s, s.Kind()
 		}
@@ -81,7 +81,7 @@ func (w *genWorker) configure(o gen.Options, kind string) (made string, notes []
 	return made, notes, err
 }
 
-func (w *genWorker) send(d time.Duration) (res gen.Result, err error) {
+func (w *genWorker) send(d time.Duration) (res traffic.Result, err error) {
 	w.do(func() { res, err = w.s.Send(0, d) })
 	return res, err
 }

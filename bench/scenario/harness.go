@@ -9,8 +9,8 @@ import (
 
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/bench/stackcost"
-	"github.com/rxpath/rxpath/bench/sysstat"
 	"github.com/rxpath/rxpath/driver/replay"
+	"github.com/rxpath/rxpath/internal/sys/sysstat"
 )
 
 // liveRunner runs live scenarios on a lab; newLive makes one per run

@@ -16,10 +16,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
-	"github.com/rxpath/rxpath/bench/sysstat"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
+	"github.com/rxpath/rxpath/internal/sys/sysstat"
 )
 
 // receiver is one scenario's receiver on the DUT end.
@@ -125,8 +125,8 @@ func (h *liveLab) Describe() (string, string, []string) {
 }
 
 // genOptions is queue q's traffic for frames of frameLen bytes.
-func (h *liveLab) genOptions(q, frameLen int) gen.Options {
-	return gen.Options{
+func (h *liveLab) genOptions(q, frameLen int) traffic.Options {
+	return traffic.Options{
 		Ifindex: h.l.PeerIndex, SrcMAC: h.l.PeerMAC, DstMAC: h.l.DUTMAC,
 		Src:      netipAddrPort(h.l.PeerAddr.Addr(), 9000),
 		Dst:      netipAddrPort(h.l.DUTAddr, h.cfg.Port),
@@ -159,15 +159,15 @@ func (h *liveLab) configureGen(frameLen int) error {
 }
 
 // send runs every generator for d at once and sums what they sent.
-func (h *liveLab) send(d time.Duration) (gen.Result, error) {
-	res := make([]gen.Result, len(h.gens))
+func (h *liveLab) send(d time.Duration) (traffic.Result, error) {
+	res := make([]traffic.Result, len(h.gens))
 	errs := make([]error, len(h.gens))
 	var wg sync.WaitGroup
 	for i, w := range h.gens {
 		wg.Go(func() { res[i], errs[i] = w.send(d) })
 	}
 	wg.Wait()
-	var sum gen.Result
+	var sum traffic.Result
 	for _, r := range res {
 		sum.Sent += r.Sent
 		sum.Refused += r.Refused
@@ -421,7 +421,7 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	}
 	delta := sysstat.Delta(c0, c1)
 	if res.Refused > 0 {
-		delta["gen.refused"] = int64(res.Refused)
+		delta["traffic.refused"] = int64(res.Refused)
 	}
 	perCPU, soft := sysstat.SoftIRQDelta(t0.stat, t1.stat)
 	rep := report.Rep{

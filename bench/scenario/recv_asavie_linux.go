@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/bench/report"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 )
 
 // asavieRx is github.com/asavie/xdp receiving and dropping, the way its

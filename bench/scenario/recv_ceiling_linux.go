@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/rxpath/rxpath/bench/report"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
 )
 
 // ceiling is an XDP program on the DUT veth that counts every frame in a

@@ -17,9 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/bench/report"
-	"github.com/rxpath/rxpath/bench/sysstat"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/sysstat"
 )
 
 // tcpReceiver is a live TCP row's receiver: Delivered counts the stream

@@ -8,11 +8,11 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
-	"github.com/rxpath/rxpath/bench/sysstat"
 	"github.com/rxpath/rxpath/driver/replay"
-	"github.com/rxpath/rxpath/internal/affinity"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/sysstat"
 	"github.com/rxpath/rxpath/poller"
 )
 
@@ -29,8 +29,8 @@ var (
 // generator builds them: sequence numbers 0 to n-1 in the payload, source
 // ports spread over flows, UDP checksum zero.
 func FrameSet(n, frameLen, flows int) ([]replay.Packet, error) {
-	o := gen.Options{SrcMAC: SrcMAC, DstMAC: DstMAC, Src: Src, Dst: Dst, FrameLen: frameLen, Flows: flows}
-	tmpl, err := gen.Frame(o)
+	o := traffic.Options{SrcMAC: SrcMAC, DstMAC: DstMAC, Src: Src, Dst: Dst, FrameLen: frameLen, Flows: flows}
+	tmpl, err := traffic.Frame(o)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func FrameSet(n, frameLen, flows int) ([]replay.Packet, error) {
 	pkts := make([]replay.Packet, n)
 	for i := range pkts {
 		f := append([]byte(nil), tmpl...)
-		gen.Stamp(f, o, uint64(i))
+		traffic.Stamp(f, o, uint64(i))
 		pkts[i] = replay.Packet{Data: f, Time: t0.Add(time.Duration(i) * time.Microsecond)}
 	}
 	return pkts, nil

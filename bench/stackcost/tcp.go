@@ -11,8 +11,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/rxpath/rxpath/bench/report"
-	"github.com/rxpath/rxpath/bench/sysstat"
-	"github.com/rxpath/rxpath/internal/affinity"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/sysstat"
 	"github.com/rxpath/rxpath/poller"
 )
 

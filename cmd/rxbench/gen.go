@@ -8,9 +8,9 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/rxpath/rxpath/bench/gen"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 )
 
 // genCmd sends sequenced UDP frames from the lab's peer to its DUT with the
@@ -26,14 +26,14 @@ func genCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if _, err := gen.ParseMethod(*method); err != nil {
+	if _, err := traffic.ParseMethod(*method); err != nil {
 		return err
 	}
 	l, err := lab.Open(lab.DefaultConfig())
 	if err != nil {
 		return fmt.Errorf("open lab (run 'rxpath lab up' first): %w", err)
 	}
-	o := gen.Options{
+	o := traffic.Options{
 		Ifindex:  l.PeerIndex,
 		SrcMAC:   l.PeerMAC,
 		DstMAC:   l.DUTMAC,
@@ -45,7 +45,7 @@ func genCmd(args []string) error {
 	if *count == 0 {
 		o.Duration = *duration
 	}
-	var res gen.Result
+	var res traffic.Result
 	var kind string
 	err = lab.InNS(l.PeerNS, func() error {
 		if *cpu >= 0 {
@@ -54,7 +54,7 @@ func genCmd(args []string) error {
 				return err
 			}
 		}
-		g, err := gen.Open(o, *method, func(r gen.Refusal) { fmt.Fprintln(os.Stderr, r) })
+		g, err := traffic.Open(o, *method, func(r traffic.Refusal) { fmt.Fprintln(os.Stderr, r) })
 		if err != nil {
 			return err
 		}

@@ -34,9 +34,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/bench/scenario"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
 )
 
 func main() {
@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	warm := fs.Duration("warmup", -1, "warm-up before the repetitions (default: the mode's)")
 	queues := fs.Int("queues", 1, "veth queues: queue i is sent to from CPU i and received on CPU i+1 (mod the CPU count)")
 	flows := fs.Int("flows", 1, "UDP flows: source ports cycled by the generator")
-	genKind := fs.String("gen", "auto", "generator: auto (the first of xdp, xsk, packet that sends a probe frame), xdp (BPF_PROG_RUN live frames),\nxsk (AF_XDP transmit) or packet (AF_PACKET sendmmsg); "+gen.EnvLive+"=off makes auto skip live frames")
+	genKind := fs.String("gen", "auto", "generator: auto (the first of xdp, xsk, packet that sends a probe frame), xdp (BPF_PROG_RUN live frames),\nxsk (AF_XDP transmit) or packet (AF_PACKET sendmmsg); "+traffic.EnvLive+"=off makes auto skip live frames")
 	port := fs.Uint("port", 9000, "UDP destination port")
 	nice := fs.Int("nice", 0, "nice value of the generator and receiver threads (with --isolate: -20)")
 	isolate := fs.Bool("isolate", false, "run in a scheduling group of its own at nice -20 (a new session, its autogroup reniced),\nso that other work on the machine barely disturbs the figures; that work gets little CPU meanwhile")

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/bench/report"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -117,12 +117,12 @@ func TestSmoke(t *testing.T) {
 	// The generator is named, and when auto passed live frames over (the
 	// kernel refused them, or RXPATH_GEN_LIVE=off), the JSON says why.
 	switch g := r.Settings.Generator; {
-	case !slices.Contains(gen.Methods(), g):
+	case !slices.Contains(traffic.Methods(), g):
 		t.Errorf("generator %q is not a method", g)
-	case g != gen.MethodLive && (len(r.Settings.GeneratorRefused) == 0 || !strings.Contains(r.Settings.GeneratorRefused[0], gen.MethodLive)):
+	case g != traffic.MethodLive && (len(r.Settings.GeneratorRefused) == 0 || !strings.Contains(r.Settings.GeneratorRefused[0], traffic.MethodLive)):
 		t.Errorf("generator %s, but the JSON names no refusal of live frames: %q", g, r.Settings.GeneratorRefused)
-	case strings.EqualFold(os.Getenv(gen.EnvLive), "off") && g == gen.MethodLive:
-		t.Errorf("live frames used with %s=off", gen.EnvLive)
+	case strings.EqualFold(os.Getenv(traffic.EnvLive), "off") && g == traffic.MethodLive:
+		t.Errorf("live frames used with %s=off", traffic.EnvLive)
 	}
 	if !strings.Contains(out.String(), "generator "+r.Settings.Generator) {
 		t.Errorf("the table does not name the generator %s", r.Settings.Generator)

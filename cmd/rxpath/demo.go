@@ -27,10 +27,10 @@ import (
 
 	"golang.org/x/net/ipv4"
 
-	"github.com/rxpath/rxpath/bench/gen"
-	"github.com/rxpath/rxpath/bench/sysstat"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/sysstat"
 )
 
 // The demo's ports on the DUT address, served by `rxpath run`.
@@ -128,7 +128,7 @@ type demo struct {
 	genErr    error
 
 	ping   demoPing
-	udp    gen.Result
+	udp    traffic.Result
 	udpErr error
 	tcp    demoTCP
 	http   demoHTTP
@@ -158,7 +158,7 @@ type demoHTTP struct {
 }
 
 type demoKernel struct {
-	sent     gen.Result
+	sent     traffic.Result
 	received uint64
 	rcvbuf   uint64 // Udp RcvbufErrors during the burst: socket queue overflow
 	err      error
@@ -188,7 +188,7 @@ func (d *demo) run() error {
 	}
 
 	// Before rxpath starts, so that the probe frames find nobody.
-	d.step("choosing the traffic generator: the first of %s that sends a probe frame", strings.Join(gen.Methods(), ", "))
+	d.step("choosing the traffic generator: the first of %s that sends a probe frame", strings.Join(traffic.Methods(), ", "))
 	d.genMethod, d.genErr = d.chooseGen()
 	if d.genErr == nil {
 		d.step("generator: %s", d.genMethod)
@@ -319,8 +319,8 @@ func demoPinned(ns string, cpu int, fn func() error) error {
 
 // genOptions is the demo's traffic: 60-byte UDP frames from the peer to
 // the DUT's UDP sink, numbered from 1.
-func (d *demo) genOptions() gen.Options {
-	return gen.Options{
+func (d *demo) genOptions() traffic.Options {
+	return traffic.Options{
 		Ifindex: d.l.PeerIndex, SrcMAC: d.l.PeerMAC, DstMAC: d.l.DUTMAC,
 		Src:      netip.AddrPortFrom(d.l.PeerAddr.Addr(), demoUDPPort),
 		Dst:      netip.AddrPortFrom(d.l.DUTAddr, demoUDPPort),
@@ -333,7 +333,7 @@ func (d *demo) genOptions() gen.Options {
 // reported once, with its errno.
 func (d *demo) chooseGen() (method string, err error) {
 	err = demoPinned(d.l.PeerNS, d.sendCPU, func() error {
-		g, err := gen.Open(d.genOptions(), gen.MethodAuto, func(r gen.Refusal) { d.step("%s", r) })
+		g, err := traffic.Open(d.genOptions(), traffic.MethodAuto, func(r traffic.Refusal) { d.step("%s", r) })
 		if err != nil {
 			return err
 		}
@@ -348,13 +348,13 @@ func (d *demo) chooseGen() (method string, err error) {
 
 // sendBurst runs the chosen generator from the peer end to the DUT's UDP
 // port for d.burst, in slices so that an interrupt stops it quickly.
-func (d *demo) sendBurst() (gen.Result, error) {
-	var res gen.Result
+func (d *demo) sendBurst() (traffic.Result, error) {
+	var res traffic.Result
 	if d.genErr != nil {
 		return res, fmt.Errorf("UDP burst: %w", d.genErr)
 	}
 	err := demoPinned(d.l.PeerNS, d.sendCPU, func() error {
-		g, err := gen.Open(d.genOptions(), d.genMethod, nil)
+		g, err := traffic.Open(d.genOptions(), d.genMethod, nil)
 		if err != nil {
 			return err
 		}

@@ -17,9 +17,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/rxpath/rxpath/bench/gen"
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
 )
 
 // demoLab prepares a test of `rxpath demo`, which uses the default lab
@@ -133,10 +133,10 @@ func TestDemo(t *testing.T) {
 	switch {
 	case chosen == "":
 		t.Error("the demo does not say which generator it chose")
-	case chosen == gen.MethodLive && strings.EqualFold(os.Getenv(gen.EnvLive), "off"):
-		t.Errorf("live frames chosen with %s=off", gen.EnvLive)
-	case chosen != gen.MethodLive:
-		if n := bytes.Count(out, []byte(gen.MethodLive+" refused")); n != 1 {
+	case chosen == traffic.MethodLive && strings.EqualFold(os.Getenv(traffic.EnvLive), "off"):
+		t.Errorf("live frames chosen with %s=off", traffic.EnvLive)
+	case chosen != traffic.MethodLive:
+		if n := bytes.Count(out, []byte(traffic.MethodLive+" refused")); n != 1 {
 			t.Errorf("generator %s: the refusal of live frames is reported %d times, want once", chosen, n)
 		}
 	}

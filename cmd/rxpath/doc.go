@@ -11,7 +11,7 @@
 // run binds the queues with AF_XDP (or AF_PACKET), pins one poller per
 // queue, and with --ip carries frames up the stack (ARP, ICMP echo, IPv4
 // with filter rules and reassembly, UDP and TCP) to sinks, an echo and an
-// HTTP page. Before binding it runs preflight checks (internal/preflight);
+// HTTP page. Before binding it runs preflight checks (internal/cli/preflight);
 // while it runs it redraws a per-queue view and optionally serves
 // Prometheus metrics; at the end it prints a summary, or one JSON object
 // with --json. SIGHUP reopens the --pcap file.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
 
 // Fault drills through the binary (issue 8): the interface deleted under

@@ -25,9 +25,9 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
-	"github.com/rxpath/rxpath/internal/metrics"
+	"github.com/rxpath/rxpath/internal/cli/metrics"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/stack/ipv4/fragment"
 )
 

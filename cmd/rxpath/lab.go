@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
 )
 
 func labCmd(args []string, stdout, stderr io.Writer) error {

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rxpath/rxpath"
-	"github.com/rxpath/rxpath/internal/metrics"
+	"github.com/rxpath/rxpath/internal/cli/metrics"
 )
 
 // summaryOptions maps the JSON summary of `rxpath run` to Prometheus

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
 
 // TestSummarySchema: every field of Summary maps to a metric (a new slice

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
 
 // runFails runs `rxpath run` in the lab's DUT namespace (through prefix,

@@ -7,7 +7,7 @@ import (
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/preflight"
+	"github.com/rxpath/rxpath/internal/cli/preflight"
 )
 
 // preflightCheck runs the checks for what o is about to bind, prints the

@@ -21,8 +21,8 @@ import (
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/driver/faulty"
-	"github.com/rxpath/rxpath/internal/affinity"
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/umem"
 )

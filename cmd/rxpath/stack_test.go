@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
 
 // TestFilterDropsButTapCaptures: datagrams to a port with a drop rule

@@ -16,7 +16,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/rxpath/rxpath/internal/metrics"
+	"github.com/rxpath/rxpath/internal/cli/metrics"
 )
 
 // statsCmd is `rxpath stats ADDR`: it reads a running instance's /metrics,

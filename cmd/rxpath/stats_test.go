@@ -23,7 +23,7 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/driver/channel"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
 )
 

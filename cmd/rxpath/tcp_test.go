@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
 
 // dialPeer opens n kernel TCP connections from the peer namespace.

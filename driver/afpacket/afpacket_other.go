@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 )
 
 // Device is not available off Linux; Open always fails.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 )
 
 // Device is an interface with a fanout group of AF_PACKET sockets, each

@@ -15,7 +15,7 @@ import (
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/linkstate"
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 )
 
 // nativeMaxMTUHint is the largest veth MTU native XDP accepts with 4 KiB

@@ -8,7 +8,7 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afpacket"
 	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 )
 
 // Options configures Open. The zero value picks a driver automatically

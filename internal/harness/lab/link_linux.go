@@ -12,7 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 )
 
 // withHandle calls fn with an rtnetlink handle whose socket lives in network

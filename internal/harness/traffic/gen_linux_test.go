@@ -1,4 +1,4 @@
-package gen_test
+package traffic_test
 
 import (
 	"errors"
@@ -13,11 +13,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/bench/gen"
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
 )
 
 const testPort = 9000
@@ -94,8 +94,8 @@ func (r *dutReceiver) take() map[uint64]int {
 	return s
 }
 
-func options(l *lab.Lab, first uint64) gen.Options {
-	return gen.Options{
+func options(l *lab.Lab, first uint64) traffic.Options {
+	return traffic.Options{
 		Ifindex: l.PeerIndex, SrcMAC: l.PeerMAC, DstMAC: l.DUTMAC,
 		Src:      netip.AddrPortFrom(l.PeerAddr.Addr(), testPort),
 		Dst:      netip.AddrPortFrom(l.DUTAddr, testPort),
@@ -113,10 +113,10 @@ func TestGenerators(t *testing.T) {
 	rx := newDUTReceiver(t, l)
 	const count = 2000
 
-	send := func(t *testing.T, method string, first uint64) (kind string, refused []gen.Refusal, res gen.Result) {
+	send := func(t *testing.T, method string, first uint64) (kind string, refused []traffic.Refusal, res traffic.Result) {
 		t.Helper()
 		err := lab.InNS(l.PeerNS, func() error {
-			s, err := gen.Open(options(l, first), method, func(r gen.Refusal) { refused = append(refused, r) })
+			s, err := traffic.Open(options(l, first), method, func(r traffic.Refusal) { refused = append(refused, r) })
 			if err != nil {
 				return err
 			}
@@ -125,7 +125,7 @@ func TestGenerators(t *testing.T) {
 			res, err = s.Send(count, 0)
 			return err
 		})
-		if method == gen.MethodLive && errors.Is(err, unix.EPERM) {
+		if method == traffic.MethodLive && errors.Is(err, unix.EPERM) {
 			t.Skipf("this kernel refuses BPF_F_TEST_XDP_LIVE_FRAMES: %v", err)
 		}
 		if err != nil {
@@ -163,7 +163,7 @@ func TestGenerators(t *testing.T) {
 		}
 	}
 
-	for i, m := range gen.Methods() {
+	for i, m := range traffic.Methods() {
 		t.Run(m, func(t *testing.T) {
 			first := uint64(i+1) << 32
 			kind, _, res := send(t, m, first)
@@ -180,7 +180,7 @@ func TestGenerators(t *testing.T) {
 
 	t.Run("auto", func(t *testing.T) {
 		first := uint64(9) << 32
-		kind, refused, res := send(t, gen.MethodAuto, first)
+		kind, refused, res := send(t, traffic.MethodAuto, first)
 		if res.Sent != count {
 			t.Errorf("sent %d, want %d", res.Sent, count)
 		}
@@ -189,13 +189,13 @@ func TestGenerators(t *testing.T) {
 		for i, r := range refused {
 			names[i] = r.Method
 		}
-		if off := strings.EqualFold(os.Getenv(gen.EnvLive), "off"); off && kind == gen.MethodLive {
-			t.Errorf("auto chose live frames with %s=off", gen.EnvLive)
+		if off := strings.EqualFold(os.Getenv(traffic.EnvLive), "off"); off && kind == traffic.MethodLive {
+			t.Errorf("auto chose live frames with %s=off", traffic.EnvLive)
 		}
-		if kind != gen.MethodLive {
+		if kind != traffic.MethodLive {
 			// Reported once per process: the first auto run in it
 			// reports the refusal of live frames, with its errno.
-			if !slices.Contains(names, gen.MethodLive) {
+			if !slices.Contains(names, traffic.MethodLive) {
 				t.Logf("live frames were refused earlier in this process (reported once)")
 			}
 		}

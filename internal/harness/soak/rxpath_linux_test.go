@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath"
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/ipv4"
 	"github.com/rxpath/rxpath/stack/tcp"

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/internal/netdev"
+	"github.com/rxpath/rxpath/internal/sys/netdev"
 )
 
 // Capability numbers (linux/capability.h).

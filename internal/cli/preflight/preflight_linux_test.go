@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/rxpath/rxpath/driver/afxdp"
-	"github.com/rxpath/rxpath/internal/lab"
-	"github.com/rxpath/rxpath/internal/lab/labtest"
-	"github.com/rxpath/rxpath/internal/preflight"
+	"github.com/rxpath/rxpath/internal/cli/preflight"
+	"github.com/rxpath/rxpath/internal/harness/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
 
 // run runs the checks inside the lab's DUT namespace.

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rxpath/rxpath/internal/lab"
+	"github.com/rxpath/rxpath/internal/harness/lab"
 )
 
 // FloodStats is what Flood put on the wire.

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package gen
+package traffic
 
 import (
 	"errors"

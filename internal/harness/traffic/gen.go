@@ -1,4 +1,4 @@
-// Package gen is the traffic generator of the benchmark and of rate
+// Package traffic is the traffic generator of the benchmark and of rate
 // measurements: the fastest way to put frames on a veth on these machines.
 //
 // It runs a tiny XDP program with BPF_PROG_RUN in live-frame mode
@@ -29,7 +29,7 @@
 // All three implement Sender. Open with MethodAuto probes them in that
 // order with a real send of one frame and takes the first that works,
 // reporting each refusal once.
-package gen
+package traffic
 
 import (
 	"encoding/binary"

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,50 +62,18 @@ func (g *PacketGenerator) Next() uint64 { return g.seq }
 // the calling thread. Frames the socket refuses (ENOBUFS: the veth's ring
 // is full) are counted in Result.Refused and sent again.
 func (g *PacketGenerator) Send(count uint64, d time.Duration) (Result, error) {
-	if count == 0 && d <= 0 {
-		return Result{}, errors.New("generator needs a count or a duration")
-	}
 	if g.fd < 0 {
 		return Result{}, errors.New("packet generator: closed")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	start := time.Now()
-	var deadline time.Time
-	if d > 0 {
-		deadline = start.Add(d)
-	}
-	var res Result
-	for pass := 0; ; pass++ {
-		if count > 0 && res.Sent >= count {
-			break
-		}
-		if !deadline.IsZero() && pass&63 == 0 && time.Now().After(deadline) {
-			break
-		}
-		n := packetBatch
-		if count > 0 {
-			n = int(min(uint64(n), count-res.Sent))
-		}
-		for i := range n {
-			Stamp(g.frames[i], g.opts, g.seq+uint64(i))
-		}
-		sent, err := g.msgs.send(g.fd, n)
-		if sent > 0 {
-			g.seq += uint64(sent)
-			res.Sent += uint64(sent)
-		}
+	return sendLoop(g.frames, g.opts, &g.seq, count, d, func(batch [][]byte) (int, error) {
+		sent, err := g.msgs.send(g.fd, len(batch))
 		switch {
-		case err == nil:
-		case errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.EAGAIN):
-			res.Refused += uint64(n - max(sent, 0))
-		case errors.Is(err, unix.EINTR):
+		case err == nil, errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+			return max(sent, 0), nil
 		default:
-			return res, fmt.Errorf("packet generator: %w", os.NewSyscallError("sendmmsg", err))
+			return max(sent, 0), fmt.Errorf("packet generator: %w", os.NewSyscallError("sendmmsg", err))
 		}
-	}
-	res.Elapsed = time.Since(start)
-	return res, nil
+	})
 }
 
 // Close closes the socket. It is idempotent.

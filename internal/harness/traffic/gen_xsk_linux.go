@@ -71,42 +71,20 @@ func (g *XSKGenerator) Next() uint64 { return g.seq }
 // it waits briefly for the kernel to complete what was queued, so that
 // Sent counts frames the kernel took.
 func (g *XSKGenerator) Send(count uint64, d time.Duration) (Result, error) {
-	if count == 0 && d <= 0 {
-		return Result{}, errors.New("generator needs a count or a duration")
-	}
 	if g.q == nil {
 		return Result{}, errors.New("af-xdp generator: closed")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	start := time.Now()
-	var deadline time.Time
-	if d > 0 {
-		deadline = start.Add(d)
-	}
 	before := g.q.Stats()
-	var res Result
-	for pass := 0; ; pass++ {
-		if count > 0 && res.Sent >= count {
-			break
-		}
-		if !deadline.IsZero() && pass&63 == 0 && time.Now().After(deadline) {
-			break
-		}
-		n := xskBatch
-		if count > 0 {
-			n = int(min(uint64(n), count-res.Sent))
-		}
-		for i := range n {
-			Stamp(g.frames[i], g.opts, g.seq+uint64(i))
-		}
-		took := g.q.Transmit(g.frames[:n])
-		g.seq += uint64(took)
-		res.Sent += uint64(took)
-		res.Refused += uint64(n - took)
+	res, err := sendLoop(g.frames, g.opts, &g.seq, count, d, func(batch [][]byte) (int, error) {
+		took := g.q.Transmit(batch)
 		if took == 0 {
 			g.q.Refill() // reaps completions and kicks the kernel
 		}
+		return took, nil
+	})
+	if err != nil {
+		return res, err
 	}
 	// Let the kernel finish the ring, then report what it completed.
 	want := before.TxCompleted + res.Sent

@@ -2,22 +2,16 @@ package scenario
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/internal/harness/lab"
-	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
 	"github.com/rxpath/rxpath/internal/sys/sysstat"
 )
 
@@ -25,104 +19,38 @@ import (
 // rxpath's default socket queue (udp.DefaultRcvBuf).
 const kernelRcvBuf = 4 << 20
 
-// kernelRx is a kernel UDP socket in the DUT namespace read with recvmmsg
-// (x/net ipv4.PacketConn.ReadBatch) by one reader thread per queue on the
+// kernelRx is a kernel UDP socket in the DUT namespace read by
+// traffic.KernelReceiver: recvmmsg on one reader thread per queue, on the
 // receiver CPUs.
 type kernelRx struct {
-	ns    string
-	spin  bool
-	conn  *net.UDPConn
-	pc    *ipv4.PacketConn
-	count atomic.Uint64
-	stop  atomic.Bool
-	tids  []int
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	err   error
+	ns   string
+	spin bool
+	r    *traffic.KernelReceiver
 }
 
 func newKernel(h *liveLab, spin bool) (receiver, error) {
-	k := &kernelRx{ns: h.l.DUTNS, spin: spin}
 	addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.l.DUTAddr, h.cfg.Port))
+	var conn *net.UDPConn
 	err := lab.InNS(h.l.DUTNS, func() (err error) {
-		k.conn, err = net.ListenUDP("udp4", addr)
+		conn, err = net.ListenUDP("udp4", addr)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kernel socket on %v: %w", addr, err)
 	}
-	if err := setRcvBufForce(k.conn, kernelRcvBuf); err != nil {
-		k.conn.Close()
+	if err := traffic.ForceRcvBuf(conn, kernelRcvBuf); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("kernel socket: %w", err)
+	}
+	cpus := make([]int, h.cfg.Queues)
+	for q := range cpus {
+		cpus[q] = RxCPU(q, h.ncpu)
+	}
+	r, err := traffic.NewKernelReceiver(conn, traffic.KernelOptions{CPUs: cpus, Nice: h.cfg.Nice, Spin: spin})
+	if err != nil {
 		return nil, err
 	}
-	k.pc = ipv4.NewPacketConn(k.conn)
-	ready := make(chan error, h.cfg.Queues)
-	for q := range h.cfg.Queues {
-		k.wg.Add(1)
-		go k.read(RxCPU(q, h.ncpu), h.cfg.Nice, ready)
-	}
-	for range h.cfg.Queues {
-		if err := <-ready; err != nil {
-			k.Close()
-			return nil, err
-		}
-	}
-	return k, nil
-}
-
-func setRcvBufForce(c *net.UDPConn, n int) error {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("kernel socket: %w", os.NewSyscallError("setsockopt SO_RCVBUFFORCE", serr))
-	}
-	return nil
-}
-
-func (k *kernelRx) read(cpu, nice int, ready chan<- error) {
-	defer k.wg.Done()
-	tid, err := affinity.PinThread(cpu, nice)
-	if err != nil {
-		ready <- err
-		return
-	}
-	k.errMu.Lock()
-	k.tids = append(k.tids, tid)
-	k.errMu.Unlock()
-	ready <- nil
-	msgs := make([]ipv4.Message, 64)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, 2048)}
-	}
-	flags := 0
-	if k.spin {
-		flags = unix.MSG_DONTWAIT
-	}
-	for !k.stop.Load() {
-		n, err := k.pc.ReadBatch(msgs, flags)
-		if n > 0 {
-			k.count.Add(uint64(n))
-		}
-		if err != nil {
-			if k.spin && errors.Is(err, unix.EAGAIN) {
-				continue
-			}
-			if !k.stop.Load() && !errors.Is(err, net.ErrClosed) {
-				k.errMu.Lock()
-				k.err = err
-				k.errMu.Unlock()
-			}
-			return
-		}
-	}
+	return &kernelRx{ns: h.l.DUTNS, spin: spin, r: r}, nil
 }
 
 func (k *kernelRx) Describe() string {
@@ -130,16 +58,12 @@ func (k *kernelRx) Describe() string {
 	if k.spin {
 		mode = "MSG_DONTWAIT spin"
 	}
-	return fmt.Sprintf("kernel UDP socket, recvmmsg batches of 64 (%s), SO_RCVBUF %d MiB, GRO on the veth", mode, kernelRcvBuf>>20)
+	return fmt.Sprintf("kernel UDP socket, recvmmsg batches of %d (%s), SO_RCVBUF %d MiB, GRO on the veth", traffic.KernelBatch, mode, kernelRcvBuf>>20)
 }
 
-func (k *kernelRx) Delivered() uint64 { return k.count.Load() }
+func (k *kernelRx) Delivered() uint64 { return k.r.Received() }
 
-func (k *kernelRx) Threads() []int {
-	k.errMu.Lock()
-	defer k.errMu.Unlock()
-	return append([]int(nil), k.tids...)
-}
+func (k *kernelRx) Threads() []int { return k.r.Threads() }
 
 // Counters are the DUT namespace's Ip and Udp MIBs and the softnet
 // backlog drops (those are machine-wide).
@@ -189,11 +113,4 @@ func (k *kernelRx) Loss(d map[string]int64) report.Loss {
 
 func (k *kernelRx) Finish(*report.Scenario) {}
 
-func (k *kernelRx) Close() error {
-	k.stop.Store(true)
-	err := k.conn.Close()
-	k.wg.Wait()
-	k.errMu.Lock()
-	defer k.errMu.Unlock()
-	return errors.Join(err, k.err)
-}
+func (k *kernelRx) Close() error { return k.r.Close() }

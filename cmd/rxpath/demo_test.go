@@ -17,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/rxpath/rxpath/internal/cli/demo"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/internal/harness/traffic"
@@ -166,14 +167,14 @@ func checkDemoPcap(t *testing.T, pcap string, report []byte) {
 			echo++
 		}
 		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
-			if tcp.DstPort == demoTCPPort && tcp.SYN {
+			if tcp.DstPort == demo.TCPPort && tcp.SYN {
 				syn5001++
 			}
-			if tcp.DstPort == demoHTTPPort && bytes.HasPrefix(tcp.Payload, []byte("GET / HTTP/1.1")) {
+			if tcp.DstPort == demo.HTTPPort && bytes.HasPrefix(tcp.Payload, []byte("GET / HTTP/1.1")) {
 				httpGet++
 			}
 		}
-		if udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && udp.DstPort == demoUDPPort {
+		if udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && udp.DstPort == demo.UDPPort {
 			udp9000++
 		}
 	}

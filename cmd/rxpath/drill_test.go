@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
@@ -73,7 +74,7 @@ func TestLinkDeletedExits(t *testing.T) {
 	if msg := stderr.String(); !strings.Contains(msg, "link deleted") || !strings.Contains(msg, "no such device") {
 		t.Fatalf("stderr does not say the link was deleted:\n%s", msg)
 	}
-	var s Summary
+	var s summary.Summary
 	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
 		t.Fatalf("no summary: %v\n%s", err, stdout.String())
 	}
@@ -175,7 +176,7 @@ func TestKill9UnderTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	var s Summary
+	var s summary.Summary
 	if err := json.Unmarshal(out, &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out)
 	}

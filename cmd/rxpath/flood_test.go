@@ -26,6 +26,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rxpath/rxpath/internal/cli/metrics"
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/stack/ipv4/fragment"
@@ -74,7 +75,7 @@ type floodSample struct {
 	rss        int64 // VmRSS
 	heap       int64 // go_memstats_heap_inuse_bytes
 	goroutines int
-	s          Summary // decoded from /metrics
+	s          summary.Summary // decoded from /metrics
 }
 
 // floodRun is `rxpath run --ip 10.99.0.2/24 --cpus 1 --metrics` in a lab
@@ -86,10 +87,10 @@ type floodRun struct {
 	stderr  *syncBuffer
 	addr    string
 	http    *http.Client
-	schema  *metrics.Schema[Summary]
+	schema  *metrics.Schema[summary.Summary]
 	start   time.Time
 	samples []floodSample
-	final   *Summary
+	final   *summary.Summary
 }
 
 func startFlood(t *testing.T, args ...string) *floodRun {
@@ -115,7 +116,7 @@ func startFlood(t *testing.T, args ...string) *floodRun {
 		}
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
-		var s Summary
+		var s summary.Summary
 		if json.Unmarshal(stdout.Bytes(), &s) == nil && s.Stack != nil {
 			t.Logf("counters at the failure: stack %+v\nipv4 %+v\nudp %+v\ntcp %+v", *s.Stack, *s.IPv4, *s.UDP, *s.TCP)
 		}
@@ -158,7 +159,7 @@ func (r *floodRun) watch(t *testing.T, phase string, done <-chan struct{}, limit
 
 // waitFor samples every 500 ms (calling poke first, if set, once a
 // second) until cond holds, and fails after limit.
-func (r *floodRun) waitFor(t *testing.T, what string, limit time.Duration, poke func(), cond func(Summary) bool) floodSample {
+func (r *floodRun) waitFor(t *testing.T, what string, limit time.Duration, poke func(), cond func(summary.Summary) bool) floodSample {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	var poked time.Time
@@ -260,7 +261,7 @@ func legitTap(t *testing.T, filter string) (path string, args []string) {
 
 // tapFrames reads the legitimate frames the tap captured, failing if it
 // dropped any (the count would be short).
-func tapFrames(t *testing.T, s Summary, path string) [][]byte {
+func tapFrames(t *testing.T, s summary.Summary, path string) [][]byte {
 	t.Helper()
 	if s.Tap == nil || s.Tap.Dropped != 0 {
 		t.Fatalf("the tap dropped frames: %+v", s.Tap)
@@ -274,7 +275,7 @@ func tapFrames(t *testing.T, s Summary, path string) [][]byte {
 
 // stop stops the run and returns its JSON summary, checking that every
 // UMEM frame is back on the free list.
-func (r *floodRun) stop(t *testing.T) Summary {
+func (r *floodRun) stop(t *testing.T) summary.Summary {
 	t.Helper()
 	s := runSummary(t, r.cmd, r.stdout, r.stderr)
 	r.final = &s
@@ -478,7 +479,7 @@ func TestFloodSYN(t *testing.T) {
 	// No new half-open connection is made while the queue is full; the
 	// ones made at the start of the flood time out together.
 	drained := r.waitFor(t, "half-open connections timing out", synAckLifetime-time.Since(floodStart)+15*time.Second, nil,
-		func(s Summary) bool { return s.TCP.CurrEstab == 0 })
+		func(s summary.Summary) bool { return s.TCP.CurrEstab == 0 })
 	s := r.stop(t)
 	intact := 0
 	for _, c := range s.TCPSinks[0].Connections {
@@ -635,7 +636,7 @@ func TestFloodFragments(t *testing.T) {
 				t.Fatalf("legitimate sender: %v", err)
 			}
 		},
-		func(s Summary) bool { return s.IPv4.Reassembly.Bytes == 0 && s.IPv4.Reassembly.Datagrams == 0 })
+		func(s summary.Summary) bool { return s.IPv4.Reassembly.Bytes == 0 && s.IPv4.Reassembly.Datagrams == 0 })
 	s := r.stop(t)
 	fin := s.IPv4.Reassembly
 	if fin.Timeouts == 0 || fin.Bytes != 0 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/internal/cli/metrics"
+	"github.com/rxpath/rxpath/internal/cli/summary"
 )
 
 // summaryOptions maps the JSON summary of `rxpath run` to Prometheus
@@ -80,8 +81,8 @@ var summaryOptions = metrics.Options{
 // newSummarySchema builds the Summary ↔ metrics mapping. It fails only if
 // Summary gained a slice summaryOptions does not describe, or two fields
 // collide; TestSummarySchema catches both.
-func newSummarySchema() (*metrics.Schema[Summary], error) {
-	return metrics.NewSchema[Summary](summaryOptions)
+func newSummarySchema() (*metrics.Schema[summary.Summary], error) {
+	return metrics.NewSchema[summary.Summary](summaryOptions)
 }
 
 // metricsServer serves /metrics for `rxpath run --metrics`. Each scrape
@@ -96,12 +97,12 @@ func newSummarySchema() (*metrics.Schema[Summary], error) {
 type metricsServer struct {
 	ln     net.Listener
 	pprof  bool // serve Go's profiles at /debug/pprof/ too
-	schema *metrics.Schema[Summary]
+	schema *metrics.Schema[summary.Summary]
 	srv    *http.Server
 
 	mu     sync.Mutex
 	closed bool
-	last   Summary
+	last   summary.Summary
 
 	closeOnce sync.Once
 }
@@ -139,13 +140,13 @@ func (m *metricsServer) serve(snapshot func() rxpath.Snapshot, st *stackRun) fun
 	if m == nil {
 		return snapshot
 	}
-	summary := func() Summary {
+	current := func() summary.Summary {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.closed {
 			return m.last
 		}
-		s := Summary{Snapshot: snapshot()}
+		s := summary.Summary{Snapshot: snapshot()}
 		if st != nil {
 			st.fill(&s, false)
 		}
@@ -153,7 +154,7 @@ func (m *metricsServer) serve(snapshot func() rxpath.Snapshot, st *stackRun) fun
 		return s
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(m.schema.Collector(summary), collectors.NewGoCollector(),
+	reg.MustRegister(m.schema.Collector(current), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
@@ -137,7 +138,7 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, typ dto
 // kernel's frames back on the free list, the rings unmapped: no levels)
 // and without what metrics do not carry (each TCP sink connection's
 // details; only their number).
-func settled(s Summary) Summary {
+func settled(s summary.Summary) summary.Summary {
 	s.Elapsed = 0
 	s.Queues = slices.Clone(s.Queues)
 	for i := range s.Queues {

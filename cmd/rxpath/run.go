@@ -21,6 +21,7 @@ import (
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/driver/faulty"
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/sys/affinity"
 	"github.com/rxpath/rxpath/internal/sys/netdev"
 	"github.com/rxpath/rxpath/poller"
@@ -240,7 +241,7 @@ loop:
 		st.close()
 	}
 	closeErr := n.Close()
-	final := Summary{Snapshot: n.Final(), Reattached: n.Reattached()}
+	final := summary.Summary{Snapshot: n.Final(), Reattached: n.Reattached()}
 	if st != nil {
 		st.fill(&final, true)
 	}
@@ -251,7 +252,7 @@ loop:
 			return err
 		}
 	} else {
-		fmt.Fprintln(stdout, summary(final.Snapshot))
+		fmt.Fprintln(stdout, snapshotSummary(final.Snapshot))
 		if st != nil {
 			fmt.Fprintln(stdout, st.summary(final))
 		}
@@ -334,7 +335,7 @@ func statsLine(prev, cur rxpath.Snapshot) string {
 		cur.Elapsed, pps/1e6, bps/1e9, cur.Frames, fillEmpty, ringFull, kdrop, invalid, squeeze, polls, wakeups)
 }
 
-func summary(s rxpath.Snapshot) string {
+func snapshotSummary(s rxpath.Snapshot) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d frames, %d bytes in %.1fs (%.3f Mpps), %s (%s), dropped %d\n",
 		s.Iface, s.Frames, s.Bytes, s.Elapsed, float64(s.Frames)/s.Elapsed/1e6, s.Driver, s.Mode, s.Dropped)

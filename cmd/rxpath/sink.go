@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/stack/udp"
 )
 
@@ -50,19 +51,7 @@ func (s *udpSink) handle(d udp.Datagram) {
 	}
 }
 
-// SinkStats is the summary of one --udp-sink port.
-type SinkStats struct {
-	Port       uint16 `json:"port"`
-	Datagrams  uint64 `json:"datagrams"`
-	Bytes      uint64 `json:"bytes"`
-	Sequenced  uint64 `json:"sequenced"`
-	FirstSeq   uint64 `json:"first_seq"`
-	LastSeq    uint64 `json:"last_seq"`
-	SeqGaps    uint64 `json:"seq_gaps"`
-	OutOfOrder uint64 `json:"out_of_order"`
-}
-
-func (s *udpSink) stats() SinkStats {
-	return SinkStats{Port: s.port, Datagrams: s.datagrams.Load(), Bytes: s.bytes.Load(), Sequenced: s.sequenced.Load(),
+func (s *udpSink) stats() summary.SinkStats {
+	return summary.SinkStats{Port: s.port, Datagrams: s.datagrams.Load(), Bytes: s.bytes.Load(), Sequenced: s.sequenced.Load(),
 		FirstSeq: s.first.Load(), LastSeq: s.last.Load(), SeqGaps: s.gaps.Load(), OutOfOrder: s.outOfOrder.Load()}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
@@ -51,11 +52,11 @@ func TestFilterDropsButTapCaptures(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("rxpath run: %v\n%s", err, stderr.String())
 	}
-	var s Summary
+	var s summary.Summary
 	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
 		t.Fatalf("summary: %v\n%s", err, stdout.String())
 	}
-	sinks := map[uint16]SinkStats{}
+	sinks := map[uint16]summary.SinkStats{}
 	for _, k := range s.UDPSinks {
 		sinks[k.Port] = k
 	}

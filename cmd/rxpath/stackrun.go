@@ -8,9 +8,8 @@ import (
 	"strings"
 
 	"github.com/rxpath/rxpath"
-	"github.com/rxpath/rxpath/stack"
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/stack/filter"
-	"github.com/rxpath/rxpath/stack/ipv4"
 	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/stack/udp"
 	"github.com/rxpath/rxpath/tap"
@@ -50,24 +49,6 @@ type stackRun struct {
 	tsinks []*tcpSink
 	lns    []*tcp.Listener
 	closed bool
-}
-
-// Summary is the JSON summary of `rxpath run`: the node's receive counters
-// and, with --ip, each stack layer's.
-type Summary struct {
-	rxpath.Snapshot
-	Stack    *stack.Stats       `json:"stack,omitempty"`
-	IPv4     *ipv4.Stats        `json:"ipv4,omitempty"`
-	UDP      *udp.Stats         `json:"udp,omitempty"`
-	Filter   []filter.RuleStats `json:"filter,omitempty"`
-	Tap      *tap.Stats         `json:"tap,omitempty"`
-	UDPSinks []SinkStats        `json:"udp_sinks,omitempty"`
-	TCP      *tcp.Stats         `json:"tcp,omitempty"`
-	TCPSinks []TCPSinkStats     `json:"tcp_sinks,omitempty"`
-	PcapFile string             `json:"pcap,omitempty"`
-	// Reattached counts the times --reattach bound the interface again
-	// after it was deleted.
-	Reattached int `json:"reattached,omitempty"`
 }
 
 func newStackRun(f stackFlags) (*stackRun, error) {
@@ -177,7 +158,7 @@ func (r *stackRun) line() string {
 		return ""
 	}
 	ss, ip, u := r.n.Stack.Stats(), r.n.IPv4.Stats(), r.n.UDP.Stats()
-	s := Summary{Stack: &ss, IPv4: &ip, UDP: &u}
+	s := summary.Summary{Stack: &ss, IPv4: &ip, UDP: &u}
 	for _, k := range r.sinks {
 		s.UDPSinks = append(s.UDPSinks, k.stats())
 	}
@@ -187,7 +168,7 @@ func (r *stackRun) line() string {
 // stackLine is the stack's part of the per-interval stats: rxpath run
 // prints it for its live counters, rxpath stats for a Summary rebuilt from
 // the metrics.
-func stackLine(s Summary) string {
+func stackLine(s summary.Summary) string {
 	ip, u := *s.IPv4, *s.UDP
 	ipDrops := ip.TooShort + ip.BadVersion + ip.BadIHL + ip.BadTotalLength + ip.LengthBeyond + ip.BadChecksum +
 		ip.BadOptions + ip.SourceRoute + ip.Martian + ip.TTLZero + ip.NotForUs + ip.UnknownProto
@@ -217,7 +198,7 @@ func (r *stackRun) close() {
 
 // fill adds the stack's counters to s; with records, each TCP sink's
 // connection list too (the JSON summary has it, metrics only count).
-func (r *stackRun) fill(s *Summary, records bool) {
+func (r *stackRun) fill(s *summary.Summary, records bool) {
 	if r.n == nil {
 		return
 	}
@@ -242,7 +223,7 @@ func (r *stackRun) fill(s *Summary, records bool) {
 	}
 }
 
-func (r *stackRun) summary(s Summary) string {
+func (r *stackRun) summary(s summary.Summary) string {
 	if s.Stack == nil {
 		return ""
 	}

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rxpath/rxpath/internal/cli/metrics"
+	"github.com/rxpath/rxpath/internal/cli/summary"
 )
 
 // statsCmd is `rxpath stats ADDR`: it reads a running instance's /metrics,
@@ -92,7 +93,7 @@ func statsCmd(args []string, stdout, stderr io.Writer) error {
 		if *interval > 0 {
 			fmt.Fprintln(stdout, strings.Join(rateLines(prev, cur), "\n"))
 		}
-		fmt.Fprintln(stdout, summary(cur.Snapshot))
+		fmt.Fprintln(stdout, snapshotSummary(cur.Snapshot))
 		if cur.Stack != nil {
 			fmt.Fprintln(stdout, stackSummary(cur))
 		}
@@ -139,7 +140,7 @@ func metricsURL(addr string) (string, error) {
 // scraper reads one instance's metrics into Summaries.
 type scraper struct {
 	url    string
-	schema *metrics.Schema[Summary]
+	schema *metrics.Schema[summary.Summary]
 	client *http.Client
 }
 
@@ -152,40 +153,40 @@ func newScraper(u string) (*scraper, error) {
 }
 
 // scrape fetches and decodes the metrics.
-func (s *scraper) scrape() (Summary, error) {
+func (s *scraper) scrape() (summary.Summary, error) {
 	req, err := http.NewRequest(http.MethodGet, s.url, nil)
 	if err != nil {
-		return Summary{}, err
+		return summary.Summary{}, err
 	}
 	req.Header.Set("Accept", "text/plain; version=0.0.4")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return Summary{}, fmt.Errorf("stats: %w", err)
+		return summary.Summary{}, fmt.Errorf("stats: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Summary{}, fmt.Errorf("stats: GET %s: %s", s.url, resp.Status)
+		return summary.Summary{}, fmt.Errorf("stats: GET %s: %s", s.url, resp.Status)
 	}
 	fams, err := metrics.Parse(resp.Body)
 	if err != nil {
-		return Summary{}, fmt.Errorf("stats: %s: %w", s.url, err)
+		return summary.Summary{}, fmt.Errorf("stats: %s: %w", s.url, err)
 	}
 	sum, err := decodeSummary(s.schema, fams)
 	if err != nil {
-		return Summary{}, fmt.Errorf("stats: %s: %w", s.url, err)
+		return summary.Summary{}, fmt.Errorf("stats: %s: %w", s.url, err)
 	}
 	return sum, nil
 }
 
 // decodeSummary rebuilds the Summary `rxpath run --json` would print from
 // the metrics `rxpath run --metrics` serves.
-func decodeSummary(schema *metrics.Schema[Summary], fams map[string]*dto.MetricFamily) (Summary, error) {
+func decodeSummary(schema *metrics.Schema[summary.Summary], fams map[string]*dto.MetricFamily) (summary.Summary, error) {
 	if fams["rxpath_info"] == nil {
-		return Summary{}, errors.New("no rxpath metrics (rxpath_info is missing)")
+		return summary.Summary{}, errors.New("no rxpath metrics (rxpath_info is missing)")
 	}
 	sum, err := schema.Decode(fams)
 	if err != nil {
-		return Summary{}, err
+		return summary.Summary{}, err
 	}
 	for i := range sum.Queues {
 		// Not exported (it is the queue label); restore it as run has it.
@@ -196,7 +197,7 @@ func decodeSummary(schema *metrics.Schema[Summary], fams map[string]*dto.MetricF
 
 // rateLines are run's per-interval stats lines: the totals, with the
 // stack's part when the instance runs the stack, then one per queue.
-func rateLines(prev, cur Summary) []string {
+func rateLines(prev, cur summary.Summary) []string {
 	stack := ""
 	if cur.Stack != nil {
 		stack = stackLine(cur)
@@ -208,6 +209,6 @@ func rateLines(prev, cur Summary) []string {
 // The metrics carry each TCP sink's counts but not its connections (one
 // label set per connection would be unbounded), so the per-connection
 // lines are left out.
-func stackSummary(s Summary) string {
+func stackSummary(s summary.Summary) string {
 	return (*stackRun)(nil).summary(s)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/driver/channel"
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
 )
@@ -124,7 +125,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := p.Stats()
-	want := Summary{Snapshot: rxpath.Snapshot{Iface: "chan0", Driver: "channel", Mode: "test", Elapsed: 2.5,
+	want := summary.Summary{Snapshot: rxpath.Snapshot{Iface: "chan0", Driver: "channel", Mode: "test", Elapsed: 2.5,
 		Frames: ps.Processed, Bytes: ps.Driver.RxBytes, Dropped: ps.Dropped(), Queues: []poller.Stats{ps}}}
 	st.fill(&want, false)
 
@@ -133,7 +134,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(schema.Collector(func() Summary { return want }))
+	reg.MustRegister(schema.Collector(func() summary.Summary { return want }))
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 
@@ -141,7 +142,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 	if code := mainCmd([]string{"stats", "--once", "--interval", "0", "--json", srv.URL}, &out, &errb); code != 0 {
 		t.Fatalf("stats --json: exit %d: %s", code, errb.String())
 	}
-	var got Summary
+	var got summary.Summary
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestStatsRebuildsRunOutput(t *testing.T) {
 	if code := mainCmd([]string{"stats", "--once", "--interval", "0", srv.URL}, &out, &errb); code != 0 {
 		t.Fatalf("stats: exit %d: %s", code, errb.String())
 	}
-	if runs := summary(want.Snapshot) + "\n" + st.summary(want) + "\n"; out.String() != runs {
+	if runs := snapshotSummary(want.Snapshot) + "\n" + st.summary(want) + "\n"; out.String() != runs {
 		t.Fatalf("stats prints\n%s\nrun prints\n%s", out.String(), runs)
 	}
 	if got, runs := stackLine(want), st.line(); got != runs {
@@ -197,7 +198,7 @@ func TestStatsCommand(t *testing.T) {
 	}
 
 	s := runSummary(t, r.cmd, r.stdout, r.stderr)
-	var fromStats Summary
+	var fromStats summary.Summary
 	if err := json.Unmarshal([]byte(js), &fromStats); err != nil {
 		t.Fatalf("stats --json: %v\n%s", err, js)
 	}

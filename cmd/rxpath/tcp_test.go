@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
@@ -64,13 +65,13 @@ func stream(c *net.TCPConn, n int64, seed uint64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), c.CloseWrite()
 }
 
-func runSummary(t *testing.T, cmd *exec.Cmd, stdout fmt.Stringer, stderr fmt.Stringer) Summary {
+func runSummary(t *testing.T, cmd *exec.Cmd, stdout fmt.Stringer, stderr fmt.Stringer) summary.Summary {
 	t.Helper()
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("rxpath run: %v\n%s", err, stderr.String())
 	}
-	var s Summary
+	var s summary.Summary
 	if err := json.Unmarshal([]byte(stdout.String()), &s); err != nil {
 		t.Fatalf("summary: %v\n%s", err, stdout.String())
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/stack/tcp"
 )
 
@@ -52,31 +53,6 @@ type sinkRecord struct {
 	bytes    uint64
 	sum      [sha256.Size]byte
 	complete bool
-}
-
-// TCPConnStats is one drained connection in the summary.
-type TCPConnStats struct {
-	Remote string `json:"remote"`
-	Bytes  uint64 `json:"bytes"`
-	SHA256 string `json:"sha256"`        // of the bytes so far while open
-	Done   bool   `json:"complete"`      // the peer finished with a FIN
-	Open   bool   `json:"open,omitzero"` // still receiving
-}
-
-// TCPSinkStats is the summary of one --tcp-sink port.
-type TCPSinkStats struct {
-	Port uint16 `json:"port"`
-	// Accepted counts connections the sink took; Complete those that
-	// ended with the peer's FIN; Open those still receiving.
-	Accepted uint64 `json:"accepted"`
-	Complete uint64 `json:"complete"`
-	Open     uint64 `json:"open"`
-	// Connections lists the open connections and the most recent ended
-	// ones, by remote address. RecordsEvicted counts ended connections
-	// no longer listed (beyond the newest sinkRecords).
-	Connections    []TCPConnStats `json:"connections"`
-	RecordsEvicted uint64         `json:"records_evicted"`
-	Bytes          uint64         `json:"bytes"`
 }
 
 func (s *tcpSink) options() tcp.ListenOptions {
@@ -152,15 +128,15 @@ func (s *tcpSink) end(c *tcp.Conn, complete bool) {
 // stats summarises the sink; with records it lists the connections too
 // (which costs a hash per open connection and a string per record, too
 // much for every metrics scrape).
-func (s *tcpSink) stats(records bool) TCPSinkStats {
+func (s *tcpSink) stats(records bool) summary.TCPSinkStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := TCPSinkStats{Port: s.port, Accepted: s.accepted, Complete: s.complete, Open: uint64(len(s.open)),
+	st := summary.TCPSinkStats{Port: s.port, Accepted: s.accepted, Complete: s.complete, Open: uint64(len(s.open)),
 		RecordsEvicted: s.evicted, Bytes: s.bytes}
 	if records {
-		st.Connections = make([]TCPConnStats, 0, len(s.done)+len(s.open))
+		st.Connections = make([]summary.TCPConnStats, 0, len(s.done)+len(s.open))
 		for _, r := range s.done {
-			st.Connections = append(st.Connections, TCPConnStats{Remote: r.remote.String(), Bytes: r.bytes,
+			st.Connections = append(st.Connections, summary.TCPConnStats{Remote: r.remote.String(), Bytes: r.bytes,
 				SHA256: hex.EncodeToString(r.sum[:]), Done: r.complete})
 		}
 	}
@@ -169,7 +145,7 @@ func (s *tcpSink) stats(records bool) TCPSinkStats {
 		st.Bytes += sc.bytes
 		if records {
 			// Sum appends the digest without disturbing the running hash.
-			st.Connections = append(st.Connections, TCPConnStats{Remote: sc.remote.String(), Bytes: sc.bytes,
+			st.Connections = append(st.Connections, summary.TCPConnStats{Remote: sc.remote.String(), Bytes: sc.bytes,
 				SHA256: hex.EncodeToString(sc.h.Sum(nil)), Open: true})
 		}
 		sc.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/stack/tcp"
 )
 
@@ -55,10 +56,10 @@ func TestTCPSinkRecords(t *testing.T) {
 	}
 	// The open one's digest covers the bytes so far, at each listing.
 	for _, tc := range []struct {
-		st   TCPSinkStats
+		st   summary.TCPSinkStats
 		data string
 	}{{mid, "hello, "}, {st, "hello, world"}} {
-		var rec []TCPConnStats
+		var rec []summary.TCPConnStats
 		for _, c := range tc.st.Connections {
 			if c.Open {
 				rec = append(rec, c)

@@ -17,37 +17,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxpath/rxpath"
+	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab"
-	"github.com/rxpath/rxpath/stack"
-	"github.com/rxpath/rxpath/stack/ipv4"
-	"github.com/rxpath/rxpath/stack/tcp"
-	"github.com/rxpath/rxpath/stack/udp"
 )
 
-// runSummary is the part of `rxpath run --json`'s summary the soak judges
-// (cmd/rxpath's Summary; its sink types are package main's, so their JSON
-// shape is restated here).
+// runSummary is `rxpath run --json`'s summary. Its TCPSinks hides
+// Summary.TCPSinks (encoding/json takes the shallower field) to read each
+// connection as the judge's SinkConn.
 type runSummary struct {
-	rxpath.Snapshot
-	Stack    *stack.Stats `json:"stack"`
-	IPv4     *ipv4.Stats  `json:"ipv4"`
-	UDP      *udp.Stats   `json:"udp"`
-	TCP      *tcp.Stats   `json:"tcp"`
-	UDPSinks []struct {
-		Port       uint16 `json:"port"`
-		Datagrams  uint64 `json:"datagrams"`
-		FirstSeq   uint64 `json:"first_seq"`
-		LastSeq    uint64 `json:"last_seq"`
-		SeqGaps    uint64 `json:"seq_gaps"`
-		OutOfOrder uint64 `json:"out_of_order"`
-	} `json:"udp_sinks"`
+	summary.Summary
 	TCPSinks []struct {
-		Port           uint16     `json:"port"`
-		Accepted       uint64     `json:"accepted"`
-		Connections    []SinkConn `json:"connections"`
-		RecordsEvicted uint64     `json:"records_evicted"`
-		Bytes          uint64     `json:"bytes"`
+		summary.TCPSinkStats
+		Connections []SinkConn `json:"connections"`
 	} `json:"tcp_sinks"`
 }
 

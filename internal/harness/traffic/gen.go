@@ -29,6 +29,11 @@
 // All three implement Sender. Open with MethodAuto probes them in that
 // order with a real send of one frame and takes the first that works,
 // reporting each refusal once.
+//
+// The other end of a comparison is the kernel's own: KernelReceiver reads
+// a kernel UDP socket with recvmmsg on pinned threads and counts what
+// arrives, and ForceRcvBuf gives that socket the queue rxpath's socket has.
+// The benchmark's kernel rows and `rxpath demo` both measure it this way.
 package traffic
 
 import (

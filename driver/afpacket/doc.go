@@ -56,5 +56,7 @@
 // unmaps the ring, so a running poller never touches freed memory. Frames
 // still held at Close keep the ring mapped until they are released, which
 // after Close may happen from any goroutine; the mapping keeps the socket
-// alive that long, so Close gives it a drop-all filter.
+// alive that long, so Close gives it a drop-all filter. The close
+// handshake, Wake, the wait in the epoll set with the link watcher and the
+// counters are driver/internal/sockq's, shared with package afxdp.
 package afpacket

@@ -64,7 +64,7 @@ func (d *Device) open() error {
 	}
 	// The group is complete: replace the drop-all setup filter.
 	for _, q := range d.queues {
-		if err := q.setFilter(opts.Filter); err != nil {
+		if err := q.setFilter(opts.SocketFilter); err != nil {
 			return fmt.Errorf("%s socket %d: %w", info.Name, q.ID(), err)
 		}
 	}

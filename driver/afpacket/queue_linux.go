@@ -121,8 +121,8 @@ func (q *Queue) open(d *Device, id int) error {
 		}
 	}
 	// Drop everything until the fanout group is complete; Open then
-	// swaps in Options.Filter. Nothing unfiltered ever enters the ring,
-	// and no frame is delivered twice while sockets join the group.
+	// swaps in Options.SocketFilter. Nothing unfiltered ever enters the
+	// ring, and no frame is delivered twice while sockets join the group.
 	if err := attachFilter(q.sk.FD, dropAll); err != nil {
 		return err
 	}

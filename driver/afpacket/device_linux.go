@@ -16,6 +16,8 @@ import (
 // caps are the capabilities the driver needs, for permission errors.
 const caps = "CAP_NET_RAW"
 
+var _ driver.Backend = (*Device)(nil)
+
 // Device is an interface with a fanout group of AF_PACKET sockets, each
 // with its own TPACKET_V3 ring. Safe for concurrent use.
 type Device struct {

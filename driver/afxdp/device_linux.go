@@ -23,6 +23,8 @@ const nativeMaxMTUHint = 3506
 // caps are the capabilities the driver needs, for permission errors.
 const caps = "CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF"
 
+var _ driver.Backend = (*Device)(nil)
+
 // Device is an interface with AF_XDP sockets bound to some of its queues
 // and the XDP program that steers frames to them. Safe for concurrent use.
 type Device struct {

@@ -255,11 +255,11 @@ func udpPortFilter(t *testing.T, port uint32) []bpf.RawInstruction {
 	return prog
 }
 
-func TestFilter(t *testing.T) {
+func TestSocketFilter(t *testing.T) {
 	const n = 2000
 	l := labtest.New(t, lab.Config{})
 	neighbor(t, l)
-	d := open(t, l, afpacket.Options{Filter: udpPortFilter(t, 9001)})
+	d := open(t, l, afpacket.Options{SocketFilter: udpPortFilter(t, 9001)})
 	s := newSink(9001, n)
 	var to9000 atomic.Uint64
 	startPollers(t, d, func(b *poller.Batch) {
@@ -874,7 +874,7 @@ func TestRingFullCounted(t *testing.T) {
 	neighbor(t, l)
 	// A small ring (four 4 KiB blocks, a few dozen frames each), and only
 	// our datagrams let in, so that the count is exact.
-	d := open(t, l, afpacket.Options{BlockSize: 4096, BlockCount: 4, Filter: udpPortFilter(t, port)})
+	d := open(t, l, afpacket.Options{BlockSize: 4096, BlockCount: 4, SocketFilter: udpPortFilter(t, port)})
 	q := d.Queues()[0]
 	c := labtest.UDPSender(t, l, port)
 	// Stay at most 200 datagrams, more than the ring holds, ahead of what

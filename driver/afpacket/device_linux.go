@@ -5,84 +5,78 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/driver/internal/linkstate"
+	"github.com/rxpath/rxpath/driver/internal/sockq"
 	"github.com/rxpath/rxpath/internal/sys/netdev"
 )
+
+// caps are the capabilities the driver needs, for permission errors.
+const caps = "CAP_NET_RAW"
+
+var _ driver.Backend = (*Device)(nil)
 
 // Device is an interface with a fanout group of AF_PACKET sockets, each
 // with its own TPACKET_V3 ring. Safe for concurrent use.
 type Device struct {
-	info      netdev.Info
-	opts      Options
-	group     uint16 // fanout group id
-	grouped   bool   // the sockets joined a fanout group
-	queues    []*Queue
-	watch     *linkstate.Watcher
-	closeOnce sync.Once
-	closeErr  error
+	dev     sockq.Device
+	opts    Options
+	group   uint16 // fanout group id
+	grouped bool   // the sockets joined a fanout group
+	queues  []*Queue
 }
 
 // Open opens opts.Queues sockets on ifname, joins them in a fanout group
 // and maps their rings. It must run on a thread in the interface's network
 // namespace. On failure everything built so far is released.
-func Open(ifname string, opts Options) (d *Device, err error) {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
-		return nil, fmt.Errorf("afpacket: %w", err)
+func Open(ifname string, opts Options) (*Device, error) {
+	d := &Device{opts: opts.withDefaults()}
+	if err := d.dev.Open("afpacket", ifname, d.opts.validate, d.open, d.Close); err != nil {
+		return nil, err
 	}
-	info, err := netdev.Lookup(ifname)
-	if err != nil {
-		return nil, fmt.Errorf("afpacket: %w", err)
-	}
+	return d, nil
+}
+
+// open is Open's own part, once the interface is looked up and its link
+// watched.
+func (d *Device) open() error {
+	info, opts := d.dev.Info, d.opts
 	// A block must hold the largest frame with its headers, or the kernel
 	// truncates it.
 	if need := blockHdrLen + pktHdrLen + 2*alignment + ethHdrLen + 4 + info.MTU; need > opts.BlockSize {
-		return nil, fmt.Errorf("afpacket: %s: MTU %d does not fit a ring block of %d bytes (need %d)", ifname, info.MTU, opts.BlockSize, need)
+		return fmt.Errorf("%s: MTU %d does not fit a ring block of %d bytes (need %d)", info.Name, info.MTU, opts.BlockSize, need)
 	}
 	n := opts.Queues
 	if n == 0 {
 		n = max(info.NumRxQueues, 1)
 	}
-	d = &Device{info: info, opts: opts}
-	defer func() {
-		if err != nil {
-			d.Close()
-			d = nil
-		}
-	}()
-	if d.watch, err = linkstate.Watch(info.Index); err != nil {
-		return d, fmt.Errorf("afpacket: %s: %w", ifname, err)
-	}
 	for i := range n {
-		q, err := openQueue(d, i)
-		if err != nil {
-			return d, fmt.Errorf("afpacket: %s socket %d: %w", ifname, i, err)
+		q := &Queue{}
+		d.queues = append(d.queues, q) // Close releases it if open fails
+		if err := q.open(d, i); err != nil {
+			return fmt.Errorf("%s socket %d: %w", info.Name, i, err)
 		}
-		d.queues = append(d.queues, q)
 	}
 	if n > 1 || opts.FanoutGroup != 0 {
 		if err := d.joinFanout(); err != nil {
-			return d, fmt.Errorf("afpacket: %s: %w", ifname, err)
+			return fmt.Errorf("%s: %w", info.Name, err)
 		}
 	}
 	// The group is complete: replace the drop-all setup filter.
 	for _, q := range d.queues {
-		if err := q.setFilter(opts.Filter); err != nil {
-			return d, fmt.Errorf("afpacket: %s socket %d: %w", ifname, q.id, err)
+		if err := q.setFilter(opts.SocketFilter); err != nil {
+			return fmt.Errorf("%s socket %d: %w", info.Name, q.ID(), err)
 		}
 	}
 	if opts.Promisc {
 		mreq := unix.PacketMreq{Ifindex: int32(info.Index), Type: unix.PACKET_MR_PROMISC}
-		if err := unix.SetsockoptPacketMreq(d.queues[0].fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
-			return d, fmt.Errorf("afpacket: %s: %w", ifname, os.NewSyscallError("setsockopt PACKET_ADD_MEMBERSHIP", err))
+		if err := unix.SetsockoptPacketMreq(d.queues[0].sk.FD, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return fmt.Errorf("%s: %w", info.Name, os.NewSyscallError("setsockopt PACKET_ADD_MEMBERSHIP", err))
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // joinFanout puts every socket in one fanout group. Without a group id the
@@ -106,7 +100,7 @@ func (d *Device) joinFanout() error {
 			if !haveID {
 				flags |= unix.PACKET_FANOUT_FLAG_UNIQUEID
 			}
-			return unix.SetsockoptInt(q.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, int(id)|flags<<16)
+			return unix.SetsockoptInt(q.sk.FD, unix.SOL_PACKET, unix.PACKET_FANOUT, int(id)|flags<<16)
 		}
 		err := join(flags)
 		if i == 0 && errors.Is(err, unix.EINVAL) {
@@ -118,7 +112,7 @@ func (d *Device) joinFanout() error {
 			return fmt.Errorf("socket %d: join fanout group %d (%s): %w", i, id, d.opts.Fanout, os.NewSyscallError("setsockopt PACKET_FANOUT", err))
 		}
 		if !haveID {
-			v, err := unix.GetsockoptInt(q.fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
+			v, err := unix.GetsockoptInt(q.sk.FD, unix.SOL_PACKET, unix.PACKET_FANOUT)
 			if err != nil {
 				return fmt.Errorf("socket %d: read fanout group id: %w", i, os.NewSyscallError("getsockopt PACKET_FANOUT", err))
 			}
@@ -129,57 +123,33 @@ func (d *Device) joinFanout() error {
 	return nil
 }
 
-// privileged adds the capability to name to a permission error.
-func privileged(err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%w (needs CAP_NET_RAW, e.g. run as root)", err)
-	}
-	return err
-}
-
 // Queues returns the sockets, in fanout-group order.
 func (d *Device) Queues() []*Queue { return d.queues }
-
-// DriverQueues returns the sockets as driver.Queue values.
-func (d *Device) DriverQueues() []driver.Queue {
-	out := make([]driver.Queue, len(d.queues))
-	for i, q := range d.queues {
-		out[i] = q
-	}
-	return out
-}
-
-// Info returns what Open learned about the interface.
-func (d *Device) Info() netdev.Info { return d.info }
-
-// MAC returns the interface's hardware address.
-func (d *Device) MAC() net.HardwareAddr { return d.info.MAC }
 
 // FanoutGroup returns the fanout group id, and false if the sockets joined
 // no group (one socket and no Options.FanoutGroup).
 func (d *Device) FanoutGroup() (id uint16, ok bool) { return d.group, d.grouped }
 
-// Close closes every queue, waking its poller. It is idempotent: later
-// calls return the first call's result.
-func (d *Device) Close() error {
-	d.closeOnce.Do(func() {
-		var errs []error
-		for _, q := range d.queues {
-			errs = append(errs, q.Close())
-		}
-		if d.watch != nil {
-			errs = append(errs, d.watch.Close())
-		}
-		d.closeErr = errors.Join(errs...)
-	})
-	return d.closeErr
-}
+// DriverQueues returns the sockets as driver.Queue values.
+func (d *Device) DriverQueues() []driver.Queue { return sockq.DriverQueues(d.queues) }
+
+// Info returns what Open learned about the interface.
+func (d *Device) Info() netdev.Info { return d.dev.Info }
+
+// MAC returns the interface's hardware address.
+func (d *Device) MAC() net.HardwareAddr { return d.dev.Info.MAC }
 
 // Link returns the link's state as the device saw it: up or down, how
 // often and how long it went down, and whether it was deleted.
-func (d *Device) Link() driver.LinkStats {
-	if d.watch == nil {
-		return driver.LinkStats{}
-	}
-	return d.watch.Stats()
+func (d *Device) Link() driver.LinkStats { return d.dev.Watch.Stats() }
+
+// Close closes every queue, waking its poller. It is idempotent: later
+// calls return the first call's result.
+func (d *Device) Close() error {
+	return d.dev.Close(func() (errs []error) {
+		for _, q := range d.queues {
+			errs = append(errs, q.Close())
+		}
+		return errs
+	})
 }

@@ -37,7 +37,7 @@
 // hash, receiving CPU or round robin), one socket per poller, as RSS
 // spreads a NIC's frames over its queues. Every socket starts with a
 // drop-all filter, is bound, joins the group, and only then gets
-// Options.Filter, so no unfiltered frame enters a ring and none arrives
+// Options.SocketFilter, so no unfiltered frame enters a ring and none arrives
 // twice while the group forms. Sockets ignore outgoing frames
 // (PACKET_IGNORE_OUTGOING), so what this process transmits does not come
 // back, and transmit bypasses the qdisc unless DisableQdiscBypass is set.
@@ -56,5 +56,7 @@
 // unmaps the ring, so a running poller never touches freed memory. Frames
 // still held at Close keep the ring mapped until they are released, which
 // after Close may happen from any goroutine; the mapping keeps the socket
-// alive that long, so Close gives it a drop-all filter.
+// alive that long, so Close gives it a drop-all filter. The close
+// handshake, Wake, the wait in the epoll set with the link watcher and the
+// counters are driver/internal/sockq's, shared with package afxdp.
 package afpacket

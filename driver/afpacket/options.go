@@ -76,10 +76,12 @@ type Options struct {
 	// before it hands it over (retire_blk_tov). Default 1ms; rounded up to
 	// whole milliseconds, the kernel's unit, with a minimum of 1ms.
 	BlockTimeout time.Duration
-	// Filter is a classic BPF program (golang.org/x/net/bpf). It is
-	// attached before the socket is bound, so frames it rejects never
-	// enter the ring.
-	Filter []bpf.RawInstruction
+	// SocketFilter is a classic BPF program (golang.org/x/net/bpf) that
+	// the kernel runs on each frame before it enters the ring
+	// (SO_ATTACH_FILTER): frames it rejects never reach user space. Not
+	// to be confused with the stack's filter rules or the tap's capture
+	// expression.
+	SocketFilter []bpf.RawInstruction
 	// Promisc puts the interface in promiscuous mode for the life of the
 	// device (PACKET_MR_PROMISC).
 	Promisc bool
@@ -155,8 +157,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("frame size %d: want a multiple of 16 from %d to the block size %d", o.FrameSize, minFrameSize, o.BlockSize)
 	case o.BlockTimeout < 0 || o.BlockTimeout > maxTimeout:
 		return fmt.Errorf("block timeout %v: want 1ms to %v", o.BlockTimeout, maxTimeout)
-	case len(o.Filter) > 4096: // BPF_MAXINSNS
-		return fmt.Errorf("filter has %d instructions, the kernel takes at most 4096", len(o.Filter))
+	case len(o.SocketFilter) > 4096: // BPF_MAXINSNS
+		return fmt.Errorf("socket filter has %d instructions, the kernel takes at most 4096", len(o.SocketFilter))
 	}
 	if int64(o.BlockSize)*int64(o.BlockCount) > 1<<40 {
 		return fmt.Errorf("ring of %d blocks of %d bytes is too large", o.BlockCount, o.BlockSize)

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/driver/internal/linkstate"
+	"github.com/rxpath/rxpath/driver/internal/sockq"
 )
 
 var _ driver.Queue = (*Queue)(nil)
@@ -48,19 +48,12 @@ var ne = binary.NativeEndian
 // TPACKET_V3 receive ring. See driver.Queue and the package documentation
 // for the concurrency contract.
 type Queue struct {
-	id    int
-	fd    int
-	efd   int // eventfd that Wake and Close signal
-	epfd  int // epoll set of fd (edge-triggered), efd and the link watcher
-	link  *linkstate.Watcher
+	// sk is the socket with its life and transmit locks, its eventfd,
+	// the epoll set Wait sleeps in, and the counters (package sockq).
+	sk    sockq.Core
 	ring  []byte
 	bsize int // block size
 	maxTx int // largest frame Transmit takes: MTU plus Ethernet header
-
-	// life is read-held by every call that uses the socket or reads the
-	// ring and write-held by Close while it tears them down.
-	life   sync.RWMutex
-	closed atomic.Bool
 
 	// mu guards the block ledger and the cursor, and the mapping once
 	// Close has run: Release after Close may come from any goroutine.
@@ -77,20 +70,13 @@ type Queue struct {
 	returned    int      // blocks given back since the last Refill
 	shut        bool     // Close has run: the ring is never written again
 
-	// Poller-owned scratch for Wait.
-	events [3]unix.EpollEvent
-	efdBuf [8]byte
-
-	// Transmit side.
-	txMu  sync.Mutex
+	// Transmit side, under sk.Tx.
 	msgs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	txIdx []int // frame index of each mmsghdr in use
 
-	st counters
-
-	statsMu sync.Mutex
-	kernel  driver.KernelStats // PACKET_STATISTICS, accumulated
+	// Release's counters (the rest are sk's).
+	badRelease, foreign, released atomic.Uint64
 }
 
 // block is the user side's view of one ring block.
@@ -101,75 +87,51 @@ type block struct {
 	walked bool   // the cursor has passed every packet of the block
 }
 
-type counters struct {
-	rxFrames, rxBytes, rxInvalid, rxTrunc, refilled  atomic.Uint64
-	txFrames, txBytes, txOversize, txRingFull, txErr atomic.Uint64
-	waits, wakeups, badRelease, foreign, released    atomic.Uint64
-}
-
-func openQueue(d *Device, id int) (q *Queue, err error) {
+// open builds socket id of d: socket, epoll set, options, ring, bind. If
+// it fails, d's Close releases what it built.
+func (q *Queue) open(d *Device, id int) error {
 	o := d.opts
-	q = &Queue{id: id, fd: -1, efd: -1, epfd: -1, link: d.watch, bsize: o.BlockSize, maxTx: d.info.MTU + ethHdrLen}
-	defer func() {
-		if err != nil {
-			q.Close()
-		}
-	}()
+	q.bsize, q.maxTx = o.BlockSize, d.dev.Info.MTU+ethHdrLen
 	// Protocol 0: the socket receives nothing until bind names one.
-	q.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return q, privileged(os.NewSyscallError("socket AF_PACKET", err))
-	}
-	q.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return q, os.NewSyscallError("eventfd", err)
-	}
-	q.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return q, os.NewSyscallError("epoll_create1", err)
+	if err := q.sk.Open("afpacket", id, d.dev.Watch, unix.AF_PACKET, "AF_PACKET", caps); err != nil {
+		return err
 	}
 	// Edge-triggered: packet_poll reports POLLIN while the block before
 	// the kernel's current one is user-owned, which it stays while the
 	// application holds a frame in it. A level-triggered wait would spin;
 	// the edge is the kernel retiring a block (sk_data_ready).
-	for _, e := range []unix.EpollEvent{
-		{Events: unix.EPOLLIN | unix.EPOLLERR | unix.EPOLLET, Fd: int32(q.fd)},
-		{Events: unix.EPOLLIN, Fd: int32(q.efd)},
-		{Events: unix.EPOLLIN, Fd: int32(q.link.FD())},
-	} {
-		if err := unix.EpollCtl(q.epfd, unix.EPOLL_CTL_ADD, int(e.Fd), &e); err != nil {
-			return q, os.NewSyscallError("epoll_ctl", err)
-		}
+	if err := q.sk.UseEpoll(); err != nil {
+		return err
 	}
 	setInt := func(level, opt int, name string, v int) error {
-		if err := unix.SetsockoptInt(q.fd, level, opt, v); err != nil {
+		if err := unix.SetsockoptInt(q.sk.FD, level, opt, v); err != nil {
 			return os.NewSyscallError("setsockopt "+name, err)
 		}
 		return nil
 	}
 	if err := setInt(unix.SOL_PACKET, unix.PACKET_VERSION, "PACKET_VERSION", unix.TPACKET_V3); err != nil {
-		return q, err
+		return err
 	}
 	if err := setInt(unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, "PACKET_IGNORE_OUTGOING", 1); err != nil {
-		return q, err
+		return err
 	}
 	if !o.DisableQdiscBypass {
 		if err := setInt(unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, "PACKET_QDISC_BYPASS", 1); err != nil {
-			return q, err
+			return err
 		}
 	}
 	// Drop everything until the fanout group is complete; Open then
-	// swaps in Options.Filter. Nothing unfiltered ever enters the ring,
-	// and no frame is delivered twice while sockets join the group.
-	if err := attachFilter(q.fd, dropAll); err != nil {
-		return q, err
+	// swaps in Options.SocketFilter. Nothing unfiltered ever enters the
+	// ring, and no frame is delivered twice while sockets join the group.
+	if err := attachFilter(q.sk.FD, dropAll); err != nil {
+		return err
 	}
 	if err := q.mapRing(o); err != nil {
-		return q, err
+		return err
 	}
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: d.info.Index}
-	if err := unix.Bind(q.fd, sa); err != nil {
-		return q, os.NewSyscallError("bind", err)
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: d.dev.Info.Index}
+	if err := unix.Bind(q.sk.FD, sa); err != nil {
+		return os.NewSyscallError("bind", err)
 	}
 	q.msgs = make([]unix.Mmsghdr, txBatch)
 	q.iovs = make([]unix.Iovec, txBatch)
@@ -178,7 +140,7 @@ func openQueue(d *Device, id int) (q *Queue, err error) {
 		q.msgs[i].Hdr.Iov = &q.iovs[i]
 		q.msgs[i].Hdr.SetIovlen(1)
 	}
-	return q, nil
+	return nil
 }
 
 func (q *Queue) mapRing(o Options) error {
@@ -189,10 +151,10 @@ func (q *Queue) mapRing(o Options) error {
 		Frame_nr:       uint32(o.BlockSize/o.FrameSize) * uint32(o.BlockCount),
 		Retire_blk_tov: o.timeoutMillis(),
 	}
-	if err := unix.SetsockoptTpacketReq3(q.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+	if err := unix.SetsockoptTpacketReq3(q.sk.FD, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return os.NewSyscallError("setsockopt PACKET_RX_RING", err)
 	}
-	m, err := unix.Mmap(q.fd, 0, o.BlockSize*o.BlockCount, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	m, err := unix.Mmap(q.sk.FD, 0, o.BlockSize*o.BlockCount, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return os.NewSyscallError("mmap rx ring", err)
 	}
@@ -220,9 +182,9 @@ func attachFilter(fd int, prog []bpf.RawInstruction) error {
 // setFilter replaces the setup filter with prog, or removes it.
 func (q *Queue) setFilter(prog []bpf.RawInstruction) error {
 	if len(prog) > 0 {
-		return attachFilter(q.fd, prog)
+		return attachFilter(q.sk.FD, prog)
 	}
-	if err := unix.SetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0); err != nil {
+	if err := unix.SetsockoptInt(q.sk.FD, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0); err != nil {
 		return os.NewSyscallError("setsockopt SO_DETACH_FILTER", err)
 	}
 	return nil
@@ -231,10 +193,10 @@ func (q *Queue) setFilter(prog []bpf.RawInstruction) error {
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // ID returns the queue's index in the fanout group.
-func (q *Queue) ID() int { return q.id }
+func (q *Queue) ID() int { return q.sk.ID() }
 
 // FD returns the socket's file descriptor, for poll loops of one's own.
-func (q *Queue) FD() int { return q.fd }
+func (q *Queue) FD() int { return q.sk.FD }
 
 // Handles encode the block pass (16 bits), the block index (16 bits) and
 // the packet's offset in its block (32 bits). Offset 0 is the block
@@ -245,25 +207,13 @@ func handle(gen uint16, blk int, off uint32) uint64 {
 
 func (q *Queue) blockMem(i int) []byte { return q.ring[i*q.bsize : (i+1)*q.bsize] }
 
-// Refill returns the number of blocks given back to the kernel since the
-// last call. Blocks go back as soon as their last frame is released (in
-// Release or Receive), so there is nothing left to post. Poller goroutine
-// only.
-func (q *Queue) Refill() int {
-	q.mu.Lock()
-	n := q.returned
-	q.returned = 0
-	q.mu.Unlock()
-	return n
-}
-
 // Receive walks the ring from the cursor and fills frames with zero-copy
 // views of up to len(frames) frames. A batch may end in the middle of a
 // block; the next call continues there. Poller goroutine only.
 func (q *Queue) Receive(frames []driver.Frame) int {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if q.closed.Load() || q.ring == nil {
+	q.sk.Enter()
+	defer q.sk.Exit()
+	if q.sk.Closed() || q.ring == nil {
 		return 0
 	}
 	q.mu.Lock()
@@ -281,7 +231,7 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 		mem := q.blockMem(q.cur)
 		off := q.off
 		if uint64(off)+pktHdrLen > uint64(q.bsize) || off%alignment != 0 {
-			q.st.rxInvalid.Add(uint64(q.left))
+			q.sk.RxInvalid.Add(uint64(q.left))
 			q.left = 0
 			continue
 		}
@@ -295,18 +245,18 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 		if q.left > 0 {
 			if next < pktHdrLen || next%alignment != 0 || uint64(off)+uint64(next) >= uint64(q.bsize) {
 				// The rest of the block cannot be found.
-				q.st.rxInvalid.Add(uint64(q.left))
+				q.sk.RxInvalid.Add(uint64(q.left))
 				q.left = 0
 			}
 			q.off = off + next
 		}
 		end := uint64(mac) + uint64(snap)
 		if mac < pktHdrLen || end > uint64(len(p)) {
-			q.st.rxInvalid.Add(1)
+			q.sk.RxInvalid.Add(1)
 			continue
 		}
 		if snap < wire {
-			q.st.rxTrunc.Add(1)
+			q.sk.RxTrunc.Add(1)
 			continue
 		}
 		b := &q.blocks[q.cur]
@@ -322,8 +272,8 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 		// it goes back when those frames are released.
 		q.finishBlockLocked()
 	}
-	q.st.rxFrames.Add(uint64(k))
-	q.st.rxBytes.Add(nbytes)
+	q.sk.RxFrames.Add(uint64(k))
+	q.sk.RxBytes.Add(nbytes)
 	return k
 }
 
@@ -342,7 +292,7 @@ func (q *Queue) openBlockLocked() bool {
 	num := ne.Uint32(mem[offNumPkts:])
 	first := ne.Uint32(mem[offFirstPkt:])
 	if num > 0 && (first < blockHdrLen || uint64(first)+pktHdrLen > uint64(q.bsize)) {
-		q.st.rxInvalid.Add(uint64(num))
+		q.sk.RxInvalid.Add(uint64(num))
 		num = 0
 	}
 	b.user = true
@@ -376,7 +326,7 @@ func (q *Queue) giveBackLocked(i int) {
 	if !q.shut {
 		storeStatus(q.blockMem(i)[offBlockStatus:], unix.TP_STATUS_KERNEL)
 		q.returned++
-		q.st.refilled.Add(1)
+		q.sk.Refilled.Add(1)
 	}
 }
 
@@ -401,23 +351,35 @@ func (q *Queue) Release(frames []driver.Frame) {
 func (q *Queue) releaseLocked(h uint64) {
 	gen, blk, off := uint16(h>>48), int(h>>32&0xffff), uint32(h)
 	if blk >= len(q.blocks) || off < blockHdrLen || off >= uint32(q.bsize) || off%alignment != 0 {
-		q.st.foreign.Add(1)
+		q.foreign.Add(1)
 		return
 	}
 	b := &q.blocks[blk]
 	w := &q.live[blk*q.words+int(off/alignment/64)]
 	bit := uint64(1) << (off / alignment % 64)
 	if b.gen != gen || *w&bit == 0 {
-		q.st.badRelease.Add(1)
+		q.badRelease.Add(1)
 		return
 	}
 	*w &^= bit
 	b.out--
 	q.outstanding--
-	q.st.released.Add(1)
+	q.released.Add(1)
 	if b.out == 0 && b.walked {
 		q.giveBackLocked(blk)
 	}
+}
+
+// Refill returns the number of blocks given back to the kernel since the
+// last call. Blocks go back as soon as their last frame is released (in
+// Release or Receive), so there is nothing left to post. Poller goroutine
+// only.
+func (q *Queue) Refill() int {
+	q.mu.Lock()
+	n := q.returned
+	q.returned = 0
+	q.mu.Unlock()
+	return n
 }
 
 // readyLocked reports whether Receive would find a frame (or a block to
@@ -432,14 +394,17 @@ func (q *Queue) readyLocked() bool {
 	return loadStatus(q.blockMem(q.cur)[offBlockStatus:])&unix.TP_STATUS_USER != 0
 }
 
-// Wait sleeps until the kernel retires the next block, Wake is called, or
-// timeout passes. It returns at once if the next block is ready, an error
-// wrapping net.ErrClosed after Close, and one wrapping driver.ErrQueueDown
-// when the interface goes down.
+// Wake makes a current or the next Wait return. Safe for concurrent use.
+func (q *Queue) Wake() { q.sk.Wake() }
+
+// Wait sleeps until the kernel retires the next block, Wake is called, the
+// link changes, or timeout passes. It returns at once if the next block is
+// ready, an error wrapping net.ErrClosed after Close, and one wrapping
+// driver.ErrQueueDown when the interface goes away.
 func (q *Queue) Wait(timeout time.Duration) error {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if q.closed.Load() || q.ring == nil {
+	q.sk.Enter()
+	defer q.sk.Exit()
+	if q.sk.Closed() || q.ring == nil {
 		return net.ErrClosed
 	}
 	q.mu.Lock()
@@ -448,45 +413,16 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	if ready {
 		return nil
 	}
-	q.st.waits.Add(1)
-	msec := -1
-	if timeout >= 0 {
-		msec = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	ev, err := q.sk.Sleep(timeout)
+	if err != nil {
+		return err
 	}
-	var n int
-	for {
-		var err error
-		n, err = unix.EpollWait(q.epfd, q.events[:], msec)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return os.NewSyscallError("epoll_wait", err)
-		}
-		break
-	}
-	sockErr, linkEvent := false, n == 0
-	for _, e := range q.events[:n] {
-		switch e.Fd {
-		case int32(q.efd):
-			unix.Read(q.efd, q.efdBuf[:])
-		case int32(q.fd):
-			if e.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				sockErr = true
-			}
-		default:
-			linkEvent = true
+	if ev.Link {
+		if err := q.sk.UpdateLink(); err != nil {
+			return err
 		}
 	}
-	if q.closed.Load() {
-		return net.ErrClosed
-	}
-	if linkEvent {
-		if err := q.link.Update(); err != nil {
-			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, driver.ErrQueueDown)
-		}
-	}
-	if sockErr {
+	if ev.Err {
 		if err := q.socketError(); err != nil {
 			return err
 		}
@@ -495,7 +431,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	ready = q.readyLocked()
 	q.mu.Unlock()
 	if ready {
-		q.st.wakeups.Add(1)
+		q.sk.Wakeups.Add(1)
 	}
 	return nil
 }
@@ -504,9 +440,9 @@ func (q *Queue) Wait(timeout time.Duration) error {
 // going down (or away) sets ENETDOWN; anything else is cleared and
 // ignored.
 func (q *Queue) socketError() error {
-	v, err := unix.GetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	v, err := unix.GetsockoptInt(q.sk.FD, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
-		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, os.NewSyscallError("getsockopt SO_ERROR", err), driver.ErrQueueDown)
+		return q.sk.Down(os.NewSyscallError("getsockopt SO_ERROR", err))
 	}
 	switch e := unix.Errno(v); e {
 	case unix.ENETDOWN:
@@ -514,23 +450,11 @@ func (q *Queue) socketError() error {
 		// either way and hooks it back when the link comes up. Only a
 		// deleted link ends the queue; a down one is counted by the
 		// watcher.
-		if err := q.link.Check(); err != nil {
-			return fmt.Errorf("afpacket queue %d: %w: %w", q.id, err, driver.ErrQueueDown)
-		}
+		return q.sk.CheckLink()
 	case unix.ENODEV, unix.ENXIO:
-		return fmt.Errorf("afpacket queue %d: %w: %w", q.id, e, driver.ErrQueueDown)
+		return q.sk.Down(e)
 	}
 	return nil
-}
-
-// Wake makes Wait return. Safe for concurrent use.
-func (q *Queue) Wake() {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if !q.closed.Load() && q.efd >= 0 {
-		one := [8]byte{1}
-		unix.Write(q.efd, one[:])
-	}
 }
 
 // Transmit sends frames on the interface with sendmmsg, without blocking.
@@ -539,13 +463,10 @@ func (q *Queue) Wake() {
 // taken and counted as an error. When the device queue or socket buffer is
 // full it returns how many frames it took. Safe for concurrent use.
 func (q *Queue) Transmit(frames [][]byte) int {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if q.closed.Load() || q.msgs == nil {
+	if !q.sk.EnterTx() {
 		return 0
 	}
-	q.txMu.Lock()
-	defer q.txMu.Unlock()
+	defer q.sk.ExitTx()
 	taken := 0
 	for taken < len(frames) {
 		// Fill a batch, skipping oversize frames.
@@ -574,12 +495,12 @@ func (q *Queue) Transmit(frames [][]byte) int {
 		}
 		for _, f := range frames[taken:end] {
 			if !q.fits(f) {
-				q.st.txOversize.Add(1)
+				q.sk.TxOversize.Add(1)
 			}
 		}
 		taken = end
 		if full {
-			q.st.txRingFull.Add(uint64(len(frames) - taken))
+			q.sk.TxRingFull.Add(uint64(len(frames) - taken))
 			break
 		}
 	}
@@ -595,16 +516,16 @@ func (q *Queue) sendLocked() (int, bool) {
 	n := len(q.txIdx)
 	done := 0
 	for done < n {
-		m, errno := sendmmsg(q.fd, q.msgs[done:n])
+		m, errno := sendmmsg(q.sk.FD, q.msgs[done:n])
 		switch errno {
 		case 0:
 			if m == 0 {
 				return done, true
 			}
 			for j := done; j < done+m; j++ {
-				q.st.txBytes.Add(uint64(q.iovs[j].Len))
+				q.sk.TxBytes.Add(uint64(q.iovs[j].Len))
 			}
-			q.st.txFrames.Add(uint64(m))
+			q.sk.TxFrames.Add(uint64(m))
 			done += m
 		case unix.EINTR:
 		case unix.EAGAIN, unix.ENOBUFS:
@@ -612,7 +533,7 @@ func (q *Queue) sendLocked() (int, bool) {
 		default:
 			// This frame is refused (EMSGSIZE, EINVAL, ENETDOWN...):
 			// take it and go on with the next.
-			q.st.txErr.Add(1)
+			q.sk.TxKickError.Add(1)
 			done++
 		}
 	}
@@ -622,33 +543,11 @@ func (q *Queue) sendLocked() (int, bool) {
 // Stats returns the queue's counters, with PACKET_STATISTICS accumulated
 // (reading them resets the kernel's). Safe for concurrent use.
 func (q *Queue) Stats() driver.QueueStats {
-	s := driver.QueueStats{
-		Queue:       q.id,
-		RxFrames:    q.st.rxFrames.Load(),
-		RxBytes:     q.st.rxBytes.Load(),
-		RxInvalid:   q.st.rxInvalid.Load(),
-		RxTrunc:     q.st.rxTrunc.Load(),
-		Refilled:    q.st.refilled.Load(),
-		TxFrames:    q.st.txFrames.Load(),
-		TxBytes:     q.st.txBytes.Load(),
-		TxOversize:  q.st.txOversize.Load(),
-		TxRingFull:  q.st.txRingFull.Load(),
-		TxKickError: q.st.txErr.Load(),
-		TxCompleted: q.st.txFrames.Load(), // sendmmsg completes synchronously
-		Waits:       q.st.waits.Load(),
-		Wakeups:     q.st.wakeups.Load(),
-	}
+	s := q.sk.Stats(func(*driver.QueueStats) { q.readKernelStats() })
+	s.TxCompleted = s.TxFrames // sendmmsg completes synchronously
 	q.mu.Lock()
 	s.Buffers = q.buffersLocked()
 	q.mu.Unlock()
-	q.life.RLock()
-	if !q.closed.Load() && q.fd >= 0 {
-		q.readKernelStats()
-	}
-	q.life.RUnlock()
-	q.statsMu.Lock()
-	s.Kernel = q.kernel
-	q.statsMu.Unlock()
 	return s
 }
 
@@ -657,8 +556,8 @@ func (q *Queue) buffersLocked() driver.Buffers {
 		Unit:       "ring block",
 		Total:      uint64(len(q.blocks)),
 		Held:       uint64(q.held),
-		BadRelease: q.st.badRelease.Load(),
-		Foreign:    q.st.foreign.Load(),
+		BadRelease: q.badRelease.Load(),
+		Foreign:    q.foreign.Load(),
 	}
 	if q.shut {
 		b.Free = b.Total - b.Held // the ring is gone: nothing owns them
@@ -671,14 +570,11 @@ func (q *Queue) buffersLocked() driver.Buffers {
 // readKernelStats adds the kernel's counters since the last read to the
 // running totals. The caller holds life for reading (or writing).
 func (q *Queue) readKernelStats() {
-	st, err := unix.GetsockoptTpacketStatsV3(q.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	st, err := unix.GetsockoptTpacketStatsV3(q.sk.FD, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	if err != nil {
 		return
 	}
-	q.statsMu.Lock()
-	q.kernel.RxDropped += uint64(st.Drops)
-	q.kernel.RxFrozen += uint64(st.Freeze_q_cnt)
-	q.statsMu.Unlock()
+	q.sk.AddKernel(driver.KernelStats{RxDropped: uint64(st.Drops), RxFrozen: uint64(st.Freeze_q_cnt)})
 }
 
 // Check verifies the block ledger: each block's outstanding count matches
@@ -721,9 +617,9 @@ func (q *Queue) Check() error {
 	if held != q.held {
 		errs = append(errs, fmt.Errorf("%d blocks held, counted %d", held, q.held))
 	}
-	if want := q.st.rxFrames.Load() - q.st.released.Load(); sum != want || q.outstanding != want {
+	if want := q.sk.RxFrames.Load() - q.released.Load(); sum != want || q.outstanding != want {
 		errs = append(errs, fmt.Errorf("%d frames outstanding in blocks (counted %d), want %d received - %d released",
-			sum, q.outstanding, q.st.rxFrames.Load(), q.st.released.Load()))
+			sum, q.outstanding, q.sk.RxFrames.Load(), q.released.Load()))
 	}
 	if q.shut {
 		if q.inBlock {
@@ -734,7 +630,7 @@ func (q *Queue) Check() error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("afpacket queue %d ledger: %w", q.id, err)
+		return fmt.Errorf("afpacket queue %d ledger: %w", q.ID(), err)
 	}
 	return nil
 }
@@ -746,17 +642,12 @@ func (q *Queue) Check() error {
 // its fanout group, and keeping a promiscuous membership), so Close gives
 // it a drop-all filter first. Close is idempotent.
 func (q *Queue) Close() error {
-	if q.closed.Swap(true) {
+	if !q.sk.BeginClose() {
 		return nil
 	}
-	if q.efd >= 0 {
-		one := [8]byte{1}
-		unix.Write(q.efd, one[:])
-	}
-	q.life.Lock()
-	defer q.life.Unlock()
+	defer q.sk.EndClose()
 	var errs []error
-	if q.fd >= 0 && q.ring != nil {
+	if q.sk.FD >= 0 && q.ring != nil {
 		q.readKernelStats()
 	}
 	q.mu.Lock()
@@ -770,17 +661,12 @@ func (q *Queue) Close() error {
 			q.giveBackLocked(i)
 		}
 	}
-	if q.outstanding > 0 && q.fd >= 0 {
-		errs = append(errs, attachFilter(q.fd, dropAll))
+	if q.outstanding > 0 && q.sk.FD >= 0 {
+		errs = append(errs, attachFilter(q.sk.FD, dropAll))
 	}
 	errs = append(errs, q.maybeUnmapLocked())
 	q.mu.Unlock()
-	for _, fd := range []*int{&q.epfd, &q.efd, &q.fd} {
-		if *fd >= 0 {
-			errs = append(errs, os.NewSyscallError("close", unix.Close(*fd)))
-			*fd = -1
-		}
-	}
+	errs = append(errs, q.sk.CloseFDs())
 	return errors.Join(errs...)
 }
 

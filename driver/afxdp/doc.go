@@ -25,5 +25,8 @@
 // contract of driver.Queue: one poller goroutine receives; Transmit, Wake,
 // Stats and Close may be called from anywhere. Close detaches the program
 // first, then wakes and waits out the poller's current call before it
-// unmaps the rings, so a running poller never touches freed memory.
+// unmaps the rings, so a running poller never touches freed memory. That
+// handshake, Wake, the wait in ppoll with the link watcher and the
+// counters are driver/internal/sockq's, shared with package afpacket; this
+// package adds the UMEM, the rings and the XDP program.
 package afxdp

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rxpath/rxpath/driver"
-	"github.com/rxpath/rxpath/driver/internal/linkstate"
+	"github.com/rxpath/rxpath/driver/internal/sockq"
 	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -22,10 +20,9 @@ var _ driver.Queue = (*Queue)(nil)
 // Queue is one AF_XDP socket bound to one rx queue, with its UMEM and rings.
 // See driver.Queue for the concurrency contract.
 type Queue struct {
-	id       int
-	fd       int
-	efd      int // eventfd that Wake and Close signal
-	link     *linkstate.Watcher
+	// sk is the socket with its life and transmit locks, its eventfd and
+	// its counters (package sockq).
+	sk       sockq.Core
 	zeroCopy bool
 	umem     *umem.UMEM
 	fill     *rxring.FillRing
@@ -34,57 +31,28 @@ type Queue struct {
 	comp     *rxring.CompRing
 	maps     [][]byte
 
-	// life is read-held by every call that touches the rings and
-	// write-held by Close while it unmaps them.
-	life   sync.RWMutex
-	closed atomic.Bool
-
 	// Receive-side scratch, owned by the poller.
 	fillBuf []uint64
 
-	// Transmit side.
-	txMu    sync.Mutex
+	// Transmit side, under sk.Tx.
 	compBuf []uint64
 	txAddrs []uint64
 	txLens  []uint32
 	txIdx   []int
-
-	st counters
-	// lastStats keeps the kernel's counters for after the socket closes.
-	// Stats may run on several goroutines at once (a metrics scrape and
-	// the stats line), so it has its own lock.
-	statsMu   sync.Mutex
-	lastStats driver.KernelStats
 }
 
-type counters struct {
-	rxFrames, rxBytes, rxInvalid, refilled, rxKicks                      atomic.Uint64
-	txFrames, txBytes, txOversize, txRingFull, txKicks, txKickErr, txCmp atomic.Uint64
-	waits, wakeups                                                       atomic.Uint64
-}
-
-func openQueue(d *Device, id int) (q *Queue, err error) {
+// open builds queue id of d: socket, UMEM, rings, bind. If it fails, d's
+// Close releases what it built.
+func (q *Queue) open(d *Device, id int) (err error) {
 	o := d.opts
-	q = &Queue{id: id, fd: -1, efd: -1, link: d.watch}
-	defer func() {
-		if err != nil {
-			q.Close()
-		}
-	}()
-	q.umem, err = umem.New(o.UMEM)
-	if err != nil {
-		return q, err
+	if err := q.sk.Open("afxdp", id, d.dev.Watch, unix.AF_XDP, "AF_XDP", caps); err != nil {
+		return err
 	}
-	q.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return q, privileged(os.NewSyscallError("socket AF_XDP", err))
+	if q.umem, err = umem.New(o.UMEM); err != nil {
+		return err
 	}
-	q.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return q, os.NewSyscallError("eventfd", err)
-	}
-	if err := q.umem.Register(q.fd); err != nil {
-		return q, err
+	if err := q.umem.Register(q.sk.FD); err != nil {
+		return err
 	}
 	for _, r := range []struct {
 		opt  int
@@ -96,15 +64,15 @@ func openQueue(d *Device, id int) (q *Queue, err error) {
 		{unix.XDP_RX_RING, "XDP_RX_RING", o.RxSize},
 		{unix.XDP_TX_RING, "XDP_TX_RING", o.TxSize},
 	} {
-		if err := unix.SetsockoptInt(q.fd, unix.SOL_XDP, r.opt, int(r.size)); err != nil {
-			return q, os.NewSyscallError("setsockopt "+r.name, err)
+		if err := unix.SetsockoptInt(q.sk.FD, unix.SOL_XDP, r.opt, int(r.size)); err != nil {
+			return os.NewSyscallError("setsockopt "+r.name, err)
 		}
 	}
 	if err := q.mapRings(o); err != nil {
-		return q, err
+		return err
 	}
 	if err := q.setBusyPoll(o.BusyPoll); err != nil {
-		return q, err
+		return err
 	}
 	q.fillBuf = make([]uint64, o.FillSize)
 	q.compBuf = make([]uint64, o.CompSize)
@@ -113,15 +81,12 @@ func openQueue(d *Device, id int) (q *Queue, err error) {
 	q.txIdx = make([]int, 0, o.TxSize)
 	// Post receive buffers before bind so the first frame finds one.
 	q.Refill()
-	if err := q.bind(d.info.Index, o); err != nil {
-		return q, err
-	}
-	return q, nil
+	return q.bind(d.dev.Info.Index, o)
 }
 
 func (q *Queue) setBusyPoll(b BusyPoll) error {
 	set := func(opt int, name string, v int) error {
-		if err := unix.SetsockoptInt(q.fd, unix.SOL_SOCKET, opt, v); err != nil {
+		if err := unix.SetsockoptInt(q.sk.FD, unix.SOL_SOCKET, opt, v); err != nil {
 			return os.NewSyscallError("setsockopt "+name, err)
 		}
 		return nil
@@ -159,7 +124,7 @@ func (q *Queue) bind(ifindex int, o Options) error {
 	}
 	var err error
 	for i, m := range modes {
-		err = bindRetry(q.fd, &unix.SockaddrXDP{Flags: base | m, Ifindex: uint32(ifindex), QueueID: uint32(q.id)}, o.BindRetry)
+		err = bindRetry(q.sk.FD, &unix.SockaddrXDP{Flags: base | m, Ifindex: uint32(ifindex), QueueID: uint32(q.sk.ID())}, o.BindRetry)
 		if err == nil {
 			q.zeroCopy = m == unix.XDP_ZEROCOPY
 			return nil
@@ -190,10 +155,10 @@ func bindRetry(fd int, sa *unix.SockaddrXDP, limit time.Duration) error {
 }
 
 // ID returns the queue index.
-func (q *Queue) ID() int { return q.id }
+func (q *Queue) ID() int { return q.sk.ID() }
 
 // FD returns the socket's file descriptor, for poll loops of one's own.
-func (q *Queue) FD() int { return q.fd }
+func (q *Queue) FD() int { return q.sk.FD }
 
 // ZeroCopy reports whether the socket is bound in zero-copy mode.
 func (q *Queue) ZeroCopy() bool { return q.zeroCopy }
@@ -204,9 +169,9 @@ func (q *Queue) UMEM() *umem.UMEM { return q.umem }
 // Refill posts free receive frames to the fill ring and reaps completed
 // transmissions. Poller goroutine only.
 func (q *Queue) Refill() int {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if q.closed.Load() || q.fill == nil {
+	q.sk.Enter()
+	defer q.sk.Exit()
+	if q.sk.Closed() || q.fill == nil {
 		return 0
 	}
 	n := 0
@@ -214,18 +179,18 @@ func (q *Queue) Refill() int {
 		n = q.umem.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
 		if n > 0 {
 			q.fill.Produce(q.fillBuf[:n])
-			q.st.refilled.Add(uint64(n))
+			q.sk.Refilled.Add(uint64(n))
 		}
 	}
 	if q.fill.NeedWakeup() {
 		// The driver sleeps until told that the fill ring has buffers
 		// (zero-copy drivers); a non-blocking recvfrom is the kick.
-		q.st.rxKicks.Add(1)
-		unix.Recvfrom(q.fd, nil, unix.MSG_DONTWAIT)
+		q.sk.RxKicks.Add(1)
+		unix.Recvfrom(q.sk.FD, nil, unix.MSG_DONTWAIT)
 	}
-	if q.txInFlight() && q.txMu.TryLock() {
+	if q.txInFlight() && q.sk.Tx.TryLock() {
 		q.reapLocked()
-		q.txMu.Unlock()
+		q.sk.Tx.Unlock()
 	}
 	return n
 }
@@ -233,9 +198,9 @@ func (q *Queue) Refill() int {
 // Receive takes up to len(frames) frames off the rx ring. Poller
 // goroutine only.
 func (q *Queue) Receive(frames []driver.Frame) int {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if q.closed.Load() || q.rx == nil {
+	q.sk.Enter()
+	defer q.sk.Exit()
+	if q.sk.Closed() || q.rx == nil {
 		return 0
 	}
 	idx, got := q.rx.Peek(uint32(len(frames)))
@@ -244,13 +209,13 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 	for i := uint32(0); i < got; i++ {
 		d := q.rx.Desc(idx + i)
 		if !q.umem.Received(d.Addr) {
-			q.st.rxInvalid.Add(1)
+			q.sk.RxInvalid.Add(1)
 			continue
 		}
 		b, ok := q.umem.View(d.Addr, d.Len)
 		if !ok {
 			q.umem.Release(d.Addr)
-			q.st.rxInvalid.Add(1)
+			q.sk.RxInvalid.Add(1)
 			continue
 		}
 		frames[k] = driver.Frame{Data: b, Handle: d.Addr}
@@ -258,15 +223,15 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 		k++
 	}
 	q.rx.Release(got)
-	q.st.rxFrames.Add(uint64(k))
-	q.st.rxBytes.Add(bytes)
+	q.sk.RxFrames.Add(uint64(k))
+	q.sk.RxBytes.Add(bytes)
 	return k
 }
 
 // Release returns received frames to the free list. Poller goroutine
 // only; after Close it may be called from any goroutine.
 func (q *Queue) Release(frames []driver.Frame) {
-	if q.closed.Load() {
+	if q.sk.Closed() {
 		for i := range frames {
 			q.umem.ReleaseClosed(frames[i].Handle)
 		}
@@ -277,80 +242,48 @@ func (q *Queue) Release(frames []driver.Frame) {
 	}
 }
 
-// Wait re-arms the wakeup and sleeps in poll(2) until the rx ring has
-// frames, Wake is called, or timeout passes. It returns an error wrapping
-// net.ErrClosed after Close and driver.ErrQueueDown when the socket
-// reports an error (the device went away).
+// Wake makes a current or the next Wait return. Safe for concurrent use.
+func (q *Queue) Wake() { q.sk.Wake() }
+
+// Wait re-arms the wakeup and sleeps in ppoll(2) until the rx ring has
+// frames, Wake is called, the link changes, or timeout passes. It returns
+// an error wrapping net.ErrClosed after Close and driver.ErrQueueDown when
+// the socket reports an error or the link is deleted (the device went
+// away).
 func (q *Queue) Wait(timeout time.Duration) error {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if q.closed.Load() {
+	q.sk.Enter()
+	defer q.sk.Exit()
+	if q.sk.Closed() {
 		return net.ErrClosed
 	}
 	if q.rx.Pending() > 0 {
 		return nil
 	}
-	q.st.waits.Add(1)
-	// The link watcher's socket wakes the wait on a link event: the
-	// kernel only unbinds the socket when its device goes away (poll
-	// then reports nothing at all), so that event is how a deleted
-	// link is noticed.
-	fds := [3]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLIN}, {Fd: int32(q.efd), Events: unix.POLLIN}, {Fd: int32(q.link.FD()), Events: unix.POLLIN}}
-	ts := unix.NsecToTimespec(int64(timeout))
-	for {
-		_, err := unix.Ppoll(fds[:], &ts, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return os.NewSyscallError("ppoll", err)
-		}
-		break
+	ev, err := q.sk.Sleep(timeout)
+	if err != nil {
+		return err
 	}
-	if fds[1].Revents != 0 {
-		var buf [8]byte
-		unix.Read(q.efd, buf[:])
+	if ev.Err {
+		return q.sk.Down(fmt.Errorf("poll revents %#x", ev.Poll))
 	}
-	if q.closed.Load() {
-		return net.ErrClosed
-	}
-	if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
-		return fmt.Errorf("afxdp queue %d: poll revents %#x: %w", q.id, fds[0].Revents, driver.ErrQueueDown)
-	}
-	if fds[0].Revents&unix.POLLIN == 0 {
-		if err := q.link.Update(); err != nil {
-			return fmt.Errorf("afxdp queue %d: %w: %w", q.id, err, driver.ErrQueueDown)
+	if ev.Link {
+		if err := q.sk.UpdateLink(); err != nil {
+			return err
 		}
 	}
-	if fds[0].Revents&unix.POLLIN != 0 {
-		q.st.wakeups.Add(1)
+	if ev.In {
+		q.sk.Wakeups.Add(1)
 	}
 	return nil
-}
-
-// Wake makes Wait return. Safe for concurrent use. It holds the life
-// lock so that Close cannot close the eventfd between the check and the
-// write (the number could by then belong to another file), as the
-// AF_PACKET driver's Wake does.
-func (q *Queue) Wake() {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if !q.closed.Load() && q.efd >= 0 {
-		one := [8]byte{1}
-		unix.Write(q.efd, one[:])
-	}
 }
 
 // Transmit copies frames into transmit buffers, queues them on the tx ring
 // and kicks the kernel when it asks for it. Safe for concurrent use.
 func (q *Queue) Transmit(frames [][]byte) int {
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if q.closed.Load() || q.tx == nil {
+	if !q.sk.EnterTx() {
 		return 0
 	}
-	q.txMu.Lock()
-	defer q.txMu.Unlock()
+	defer q.sk.ExitTx()
 	q.reapLocked()
 	limit := uint32(q.umem.FrameSize())
 	// Take buffers first, then ring slots; buffers without a slot go back.
@@ -386,16 +319,16 @@ func (q *Queue) Transmit(frames [][]byte) int {
 	}
 	for _, f := range frames[:n] {
 		if uint32(len(f)) > limit {
-			q.st.txOversize.Add(1)
+			q.sk.TxOversize.Add(1)
 		}
 	}
 	q.tx.Submit(got)
 	if n < len(frames) {
-		q.st.txRingFull.Add(uint64(len(frames) - n))
+		q.sk.TxRingFull.Add(uint64(len(frames) - n))
 	}
 	if got > 0 {
-		q.st.txFrames.Add(uint64(got))
-		q.st.txBytes.Add(bytes)
+		q.sk.TxFrames.Add(uint64(got))
+		q.sk.TxBytes.Add(bytes)
 		q.kickTx()
 	}
 	return n
@@ -405,18 +338,18 @@ func (q *Queue) kickTx() {
 	if !q.tx.NeedWakeup() {
 		return
 	}
-	q.st.txKicks.Add(1)
-	err := unix.Sendto(q.fd, nil, unix.MSG_DONTWAIT, nil)
+	q.sk.TxKicks.Add(1)
+	err := unix.Sendto(q.sk.FD, nil, unix.MSG_DONTWAIT, nil)
 	switch err {
 	case nil, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
 		// The kernel took what it could; the rest goes on the next kick.
 	default:
-		q.st.txKickErr.Add(1)
+		q.sk.TxKickError.Add(1)
 	}
 }
 
 func (q *Queue) txInFlight() bool {
-	return q.st.txFrames.Load() != q.st.txCmp.Load()
+	return q.sk.TxFrames.Load() != q.sk.TxCompleted.Load()
 }
 
 // reapLocked moves completed transmit frames back to the free list.
@@ -425,7 +358,7 @@ func (q *Queue) reapLocked() {
 	for _, a := range q.compBuf[:n] {
 		q.umem.Completed(a)
 	}
-	q.st.txCmp.Add(uint64(n))
+	q.sk.TxCompleted.Add(uint64(n))
 	if q.txInFlight() {
 		// Copy-mode transmission happens in sendmsg; kick again so
 		// frames left by an EAGAIN go out.
@@ -436,43 +369,25 @@ func (q *Queue) reapLocked() {
 // Stats returns the queue's counters, with the kernel's XDP_STATISTICS.
 // Safe for concurrent use.
 func (q *Queue) Stats() driver.QueueStats {
-	s := driver.QueueStats{
-		Queue:       q.id,
-		RxFrames:    q.st.rxFrames.Load(),
-		RxBytes:     q.st.rxBytes.Load(),
-		RxInvalid:   q.st.rxInvalid.Load(),
-		Refilled:    q.st.refilled.Load(),
-		RxKicks:     q.st.rxKicks.Load(),
-		TxFrames:    q.st.txFrames.Load(),
-		TxBytes:     q.st.txBytes.Load(),
-		TxOversize:  q.st.txOversize.Load(),
-		TxRingFull:  q.st.txRingFull.Load(),
-		TxKicks:     q.st.txKicks.Load(),
-		TxKickError: q.st.txKickErr.Load(),
-		TxCompleted: q.st.txCmp.Load(),
-		Waits:       q.st.waits.Load(),
-		Wakeups:     q.st.wakeups.Load(),
-	}
-	u := q.umem.Stats()
-	s.Buffers = driver.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
-		BadRelease: u.BadRelease, Foreign: u.Foreign}
-	q.life.RLock()
-	defer q.life.RUnlock()
-	if !q.closed.Load() && q.fd >= 0 {
-		if ks, err := xdpStatistics(q.fd); err == nil {
-			q.statsMu.Lock()
-			q.lastStats = ks
-			q.statsMu.Unlock()
-		}
+	s := q.sk.Stats(func(s *driver.QueueStats) {
+		q.readKernelStats()
 		if q.rx != nil && q.fill != nil {
 			s.RxRingLevel, s.RxRingSize = q.rx.Level(), q.rx.Size()
 			s.FillRingLevel, s.FillRingSize = q.fill.Level(), q.fill.Size()
 		}
-	}
-	q.statsMu.Lock()
-	s.Kernel = q.lastStats
-	q.statsMu.Unlock()
+	})
+	u := q.umem.Stats()
+	s.Buffers = driver.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
+		BadRelease: u.BadRelease, Foreign: u.Foreign}
 	return s
+}
+
+// readKernelStats keeps the kernel's counters, which it reports as totals.
+// The caller holds the life lock.
+func (q *Queue) readKernelStats() {
+	if ks, err := xdpStatistics(q.sk.FD); err == nil {
+		q.sk.SetKernel(ks)
+	}
 }
 
 // Check verifies the UMEM ledger. Call it while the poller is stopped.
@@ -483,35 +398,19 @@ func (q *Queue) Check() error { return q.umem.Check() }
 // the UMEM, whose unmap waits for frames the application still holds. It
 // is idempotent.
 func (q *Queue) Close() error {
-	if q.closed.Swap(true) {
+	if !q.sk.BeginClose() {
 		return nil
 	}
-	if q.efd >= 0 {
-		one := [8]byte{1}
-		unix.Write(q.efd, one[:])
-	}
-	q.life.Lock()
-	defer q.life.Unlock()
+	defer q.sk.EndClose()
 	var errs []error
-	if q.fd >= 0 {
-		if ks, err := xdpStatistics(q.fd); err == nil {
-			q.statsMu.Lock()
-			q.lastStats = ks
-			q.statsMu.Unlock()
-		}
+	if q.sk.FD >= 0 {
+		q.readKernelStats()
 	}
 	for _, m := range q.maps {
 		errs = append(errs, os.NewSyscallError("munmap", unix.Munmap(m)))
 	}
 	q.maps = nil
-	if q.fd >= 0 {
-		errs = append(errs, os.NewSyscallError("close", unix.Close(q.fd)))
-		q.fd = -1
-	}
-	if q.efd >= 0 {
-		unix.Close(q.efd)
-		q.efd = -1
-	}
+	errs = append(errs, q.sk.CloseFDs())
 	if q.umem != nil {
 		q.umem.Reclaim()
 		errs = append(errs, q.umem.Close())

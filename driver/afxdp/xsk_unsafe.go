@@ -48,12 +48,12 @@ func offsets(o unix.XDPRingOffset) rxring.Offsets {
 // mapRings reads the ring layout and maps the four rings.
 func (q *Queue) mapRings(o Options) error {
 	var off unix.XDPMmapOffsets
-	if err := getsockopt(q.fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
+	if err := getsockopt(q.sk.FD, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
 		return os.NewSyscallError("getsockopt XDP_MMAP_OFFSETS", err)
 	}
 	mmap := func(pgoff int64, ro unix.XDPRingOffset, size uint32, descSize uint64, name string) ([]byte, error) {
 		length := int(ro.Desc + uint64(size)*descSize)
-		m, err := unix.Mmap(q.fd, pgoff, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+		m, err := unix.Mmap(q.sk.FD, pgoff, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 		if err != nil {
 			return nil, os.NewSyscallError("mmap "+name+" ring", err)
 		}

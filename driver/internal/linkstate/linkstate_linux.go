@@ -215,8 +215,11 @@ func (w *Watcher) query() (up, gone bool, err error) {
 	return f&unix.IFF_UP != 0 && f&unix.IFF_RUNNING != 0, false, nil
 }
 
-// Stats returns the link's state and counters.
+// Stats returns the link's state and counters, zero for a nil Watcher.
 func (w *Watcher) Stats() driver.LinkStats {
+	if w == nil {
+		return driver.LinkStats{}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := w.downTotal

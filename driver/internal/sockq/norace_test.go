@@ -1,0 +1,5 @@
+//go:build !race
+
+package sockq
+
+const raceEnabled = false

@@ -86,6 +86,7 @@ func StackHandler(s *stack.Stack) poller.Handler {
 			s.Deliver(p)
 		}
 		*p = stack.Packet{} // drop the views
+		s.EndBatch(b.Queue)
 	}
 }
 

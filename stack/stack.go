@@ -139,6 +139,9 @@ type Stack struct {
 	// protos is the ptype_base table, copied on write so lookups take
 	// no lock and allocate nothing.
 	protos atomic.Pointer[[]protoEntry]
+	// batchHooks run at the end of each received batch (EndBatch),
+	// copied on write like protos.
+	batchHooks atomic.Pointer[[]func(queue int)]
 	ipv4   atomic.Pointer[NetworkHandler]
 	regMu  sync.Mutex
 
@@ -338,6 +341,33 @@ func (s *Stack) RegisterNetworkProtocol(etherType uint16, h NetworkHandler) {
 	}
 	next = append(next, protoEntry{etherType, h})
 	s.protos.Store(&next)
+}
+
+// OnBatchEnd registers fn to run at the end of every received batch, on
+// the receiving goroutine, with the batch's queue: where a layer publishes
+// what the batch's frames produced once per batch rather than once per
+// frame (socket queues, readers to wake, ACKs to send). Layers register
+// from their constructors; fn must not block.
+func (s *Stack) OnBatchEnd(fn func(queue int)) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	var next []func(int)
+	if cur := s.batchHooks.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, fn)
+	s.batchHooks.Store(&next)
+}
+
+// EndBatch tells the stack that a batch of frames from queue has been
+// delivered: it runs the OnBatchEnd hooks. A receive loop calls it after
+// the last Deliver of each batch (package rxpath's StackHandler does).
+func (s *Stack) EndBatch(queue int) {
+	if hs := s.batchHooks.Load(); hs != nil {
+		for _, h := range *hs {
+			h(queue)
+		}
+	}
 }
 
 func (s *Stack) protocol(typ uint16) NetworkHandler {

@@ -142,8 +142,8 @@ type Stack struct {
 	// batchHooks run at the end of each received batch (EndBatch),
 	// copied on write like protos.
 	batchHooks atomic.Pointer[[]func(queue int)]
-	ipv4   atomic.Pointer[NetworkHandler]
-	regMu  sync.Mutex
+	ipv4       atomic.Pointer[NetworkHandler]
+	regMu      sync.Mutex
 
 	multicast atomic.Pointer[map[header.MAC]struct{}]
 

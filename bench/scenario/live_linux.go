@@ -315,6 +315,8 @@ func (h *liveLab) newReceiver(d Def) (receiver, error) {
 	switch d.recv {
 	case recvCeiling:
 		return newCeiling(h)
+	case recvXSKMinimal:
+		return newXSKMinimal(h)
 	case recvRaw, recvHandler, recvReadBatch, recvAFPacket, recvTapDevNull, recvTapFile:
 		return newRxpath(h, d.recv)
 	case recvKernel, recvKernelSpin:

@@ -174,15 +174,17 @@ func (r Rep) CPUPerByteNS() float64 {
 }
 
 // IdleCal is what one idle pass of a receiver costs, measured on that
-// receiver after its warm-up with no traffic: the CPU time of its
-// threads over the window and the idle passes they made. A spinner's
-// window is all idle passes; a sleeper's (rxpath's default poller) is a
-// short spin before each sleep plus the sleeps' own cost, spread over
-// those passes.
+// receiver after its warm-up: the CPU time of the threads that make the
+// passes over the window, and the passes they made. A spinner's window
+// has no traffic. A sleeper (rxpath's default poller) would sleep through
+// that, so its window gets one frame every 20µs (Frames in all), and it
+// spins between them as it does between a rep's bursts; those frames'
+// own work counts as idle too, a few percent.
 type IdleCal struct {
 	ElapsedNS int64  `json:"elapsed_ns"`
 	RxCPUNS   int64  `json:"rx_cpu_ns"`
 	Passes    uint64 `json:"passes"`
+	Frames    uint64 `json:"frames,omitempty"`
 }
 
 // PassNS is the CPU time of one idle pass, NaN when the window saw none.

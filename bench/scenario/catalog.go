@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,6 +45,11 @@ type Def struct {
 	// that of a full-size segment).
 	FrameLen int
 	recv     recvKind
+	// run measures a row that brings its own runner instead of the veth
+	// lab or the stack-cost feed (a capacity row drives a driver of its
+	// own): it fills row.Reps, row.Receiver and row.Notes, and returns
+	// why it could not. Nil for the others.
+	run func(ctx context.Context, cfg Config, row *report.Scenario, p *progress) error
 }
 
 // needsKernelRx reports whether the DUT kernel must take frames off the
@@ -113,6 +119,13 @@ func Catalog() []Def {
 		cost(report.StackGVisorTCPName, report.ProtoTCP, costGVisorTCP, stackcost.TCPFrameLen,
 			"the same segments through gVisor's netstack (link/channel + ethernet, ipv4, tcp), the accepted endpoint read with Read"),
 	)
+	// Capacity rows (report.KindCapacity) come here, each with its own
+	// runner, e.g. for the memnic-* rows of driver/memnic:
+	//
+	//	capacity(report.MemnicRawName, minFrame, "...", runMemnicRaw),
+	//
+	// where capacity sets Kind report.KindCapacity and Def.run; the
+	// goals on them (report.MemnicRawName, ...) already exist.
 	return defs
 }
 

@@ -49,6 +49,9 @@ type idleCounter interface {
 	// IdleThreads are the threads that make those passes (the pollers,
 	// not a reader woken by them).
 	IdleThreads() []int
+	// SleepsWhenIdle reports whether the loop sleeps after a while
+	// without frames (rxpath's default poller) instead of spinning on.
+	SleepsWhenIdle() bool
 }
 
 // drainer is a receiver with work that goes on after its application has
@@ -429,38 +432,50 @@ func (h *liveLab) idleWindow() time.Duration {
 // between them instead of sleeping.
 const trickleGap = 20 * time.Microsecond
 
+// idleTries bounds the windows calibrateIdle watches when the receiver's
+// thread made no pass at all (another process had its CPU).
+const idleTries = 3
+
 // calibrateIdle measures what one idle pass of rx costs: the CPU time of
-// the threads that make the passes over the passes they made. First with
-// no traffic at all; a receiver that slept through that window (its
-// threads used under a quarter of it) gets a second one with a frame
-// every trickleGap, so that it spins between frames as it does between
-// the bursts of a rep. Those frames' own work is then counted as idle
-// too: a few percent, over a window of mostly empty passes.
-func (h *liveLab) calibrateIdle(rx receiver, ic idleCounter) (report.IdleCal, error) {
-	waitDrained(rx)
-	cal, err := h.idleWindowCPU(ic, func(d time.Duration) (uint64, error) { time.Sleep(d); return 0, nil })
-	if err != nil || len(ic.IdleThreads()) == 0 || cal.RxCPUNS*4 >= cal.ElapsedNS*int64(len(ic.IdleThreads())) {
-		return cal, err
+// the threads that make the passes over the passes they made. A spinner
+// is watched with no traffic at all. A receiver that sleeps when idle
+// would sleep through that, so its window gets a frame every trickleGap
+// and it spins between frames as it does between the bursts of a rep;
+// those frames' own work is counted as idle too, a few percent over a
+// window of mostly empty passes.
+func (h *liveLab) calibrateIdle(rx receiver, ic idleCounter) (cal report.IdleCal, err error) {
+	wait := func(d time.Duration) (uint64, error) { time.Sleep(d); return 0, nil }
+	if ic.SleepsWhenIdle() {
+		wait = h.trickle
 	}
-	cal, err = h.idleWindowCPU(ic, func(d time.Duration) (uint64, error) {
-		var sent uint64
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		errs := make([]error, len(h.gens))
-		for i, w := range h.gens {
-			wg.Go(func() {
-				n, err := w.trickle(d, trickleGap)
-				mu.Lock()
-				sent += n
-				mu.Unlock()
-				errs[i] = err
-			})
+	for range idleTries {
+		waitDrained(rx)
+		if cal, err = h.idleWindowCPU(ic, wait); err != nil || cal.Passes > 0 {
+			break
 		}
-		wg.Wait()
-		return sent, errors.Join(errs...)
-	})
+	}
 	waitDrained(rx)
 	return cal, err
+}
+
+// trickle has every generator send one frame every trickleGap for d, and
+// returns how many frames went.
+func (h *liveLab) trickle(d time.Duration) (uint64, error) {
+	var sent uint64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(h.gens))
+	for i, w := range h.gens {
+		wg.Go(func() {
+			n, err := w.trickle(d, trickleGap)
+			mu.Lock()
+			sent += n
+			mu.Unlock()
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return sent, errors.Join(errs...)
 }
 
 // idleWindowCPU runs wait for the idle window and returns the CPU time

@@ -65,6 +65,8 @@ func (k kernelSpinRx) IdlePasses() uint64 { return k.r.IdlePasses() }
 
 func (k kernelSpinRx) IdleThreads() []int { return k.r.Threads() }
 
+func (k kernelSpinRx) SleepsWhenIdle() bool { return false }
+
 func (k *kernelRx) Describe() string {
 	mode := "blocking"
 	if k.spin {

@@ -252,6 +252,10 @@ func (r *rxpathRx) IdlePasses() uint64 {
 	return n
 }
 
+// SleepsWhenIdle: the default poller sleeps in the driver's Wait after
+// IdleSpin without frames; with --busy-spin it never does.
+func (r *rxpathRx) SleepsWhenIdle() bool { return !r.busySpin }
+
 // IdleThreads are the pollers' threads.
 func (r *rxpathRx) IdleThreads() []int {
 	var tids []int

@@ -317,6 +317,8 @@ func (x *xskMinimal) IdlePasses() uint64 {
 
 func (x *xskMinimal) IdleThreads() []int { return x.Threads() }
 
+func (x *xskMinimal) SleepsWhenIdle() bool { return false }
+
 func (x *xskMinimal) Threads() []int {
 	x.mu.Lock()
 	defer x.mu.Unlock()

@@ -95,7 +95,32 @@ func ratioGoal(r *Run, id, a, b string, need float64) Goal {
 	g.Detail = fmt.Sprintf("median rx %.3f Mpps [%.3f–%.3f] / %.3f Mpps [%.3f–%.3f]",
 		sa.Summary.RxMpps.Median, sa.Summary.RxMpps.Min, sa.Summary.RxMpps.Max,
 		sb.Summary.RxMpps.Median, sb.Summary.RxMpps.Min, sb.Summary.RxMpps.Max)
+	if b == XSKMinimalName {
+		if sh := SpinShare(sb, r.Settings.Queues); sh < minSpinShare {
+			g.Detail += fmt.Sprintf("; xsk-minimal's spinning threads ran only %.0f%% of the send time (other work took their CPU), "+
+				"so this floor is low: run with --isolate", 100*sh)
+		}
+	}
 	return g
+}
+
+// minSpinShare is the share of the send time below which a spinning
+// receiver counts as starved.
+const minSpinShare = 0.9
+
+// SpinShare is the median share of the send time that a spinning row's
+// receiver threads (one per queue) were on their CPUs: about 1 when
+// nothing else wanted those CPUs. NaN without figures.
+func SpinShare(s *Scenario, queues int) float64 {
+	v := make([]float64, len(s.Reps))
+	for i, rep := range s.Reps {
+		v[i] = div(float64(rep.RxCPUNS), float64(rep.ElapsedNS)*float64(max(queues, 1)))
+	}
+	st := Summarize(v)
+	if !st.Valid() {
+		return math.NaN()
+	}
+	return st.Median
 }
 
 // beats: row a's median rate is above b's; a tie is no win.

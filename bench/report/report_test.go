@@ -326,6 +326,14 @@ func TestGoals(t *testing.T) {
 	if !strings.Contains(detail["raw-vs-ceiling"], "threshold met") || !strings.Contains(detail["raw-vs-ceiling"], "no AF_XDP receiver") {
 		t.Errorf("raw-vs-ceiling does not say why it is informational: %q", detail["raw-vs-ceiling"])
 	}
+	// sampleRun's xsk-minimal threads used 12% of the send time: a
+	// spinner that had its CPU taken makes a low floor, and says so.
+	if !strings.Contains(detail["raw-vs-xsk-minimal"], "ran only 12% of the send time") {
+		t.Errorf("raw-vs-xsk-minimal detail = %q", detail["raw-vs-xsk-minimal"])
+	}
+	if sh := SpinShare(&Scenario{Reps: []Rep{{ElapsedNS: 100, RxCPUNS: 190}}}, 2); sh != 0.95 {
+		t.Errorf("SpinShare of two threads = %v, want 0.95", sh)
+	}
 
 	// The memnic rows, once they exist: a rate goal on each.
 	r = sampleRun()

@@ -346,7 +346,15 @@ func (x *xskMinimal) Loss(d map[string]int64) report.Loss {
 	return report.Loss{Veth: vethLoss(d, true, redirected), RingFull: pos(d["xsk.rx_ring_full"]), FillEmpty: pos(d["xsk.rx_fill_ring_empty"])}
 }
 
-func (x *xskMinimal) Finish(*report.Scenario) {}
+// Finish notes when the spinning threads did not have their CPUs to
+// themselves: a spinner gives way to other runnable threads, so the
+// floor of ×xsk is low in such a run.
+func (x *xskMinimal) Finish(row *report.Scenario) {
+	if sh := report.SpinShare(row, len(x.socks)); sh < 0.9 {
+		row.Notes = append(row.Notes, fmt.Sprintf("its spinning threads ran only %.0f%% of the send time: other work on the machine "+
+			"took their CPU, so ×xsk (rx rate over this row's) reads high in this run; rxbench --isolate avoids that", 100*sh))
+	}
+}
 
 // Close stops the threads, detaches the program and releases the
 // sockets: rings unmapped before the socket is closed (a mapped ring

@@ -102,11 +102,22 @@ func TestRepFigures(t *testing.T) {
 	if got := (Rep{Received: 1000, RxCPUNS: 100_000, ProcessCPUNS: 300_000, SoftirqNS: 100_000}).CPUPerPacketNS(); got != 400 {
 		t.Errorf("CPU per packet with the process figure = %v, want 400", got)
 	}
-	if got := (&IdleCal{RxCPUNS: 1_000_000, Passes: 20_000}).PassNS(); got != 50 {
-		t.Errorf("idle pass = %v ns, want 50", got)
-	}
-	if got := (*IdleCal)(nil).PassNS(); got != 0 {
-		t.Errorf("no calibration: idle pass = %v ns, want 0", got)
+	for _, tc := range []struct {
+		name string
+		cal  *IdleCal
+		want float64
+	}{
+		{"none: no idle pass to cost", nil, 0},
+		{"spinner", &IdleCal{Windows: []IdleWindow{{RxCPUNS: 1_000_000, Passes: 20_000}}}, 50},
+		{"starved", &IdleCal{Windows: []IdleWindow{{RxCPUNS: 0, Passes: 0}}}, math.NaN()},
+		// 50ns a pass, 2µs a frame: 10k passes + 100 frames, 8k + 400.
+		{"sleeper, two windows", &IdleCal{Windows: []IdleWindow{{RxCPUNS: 700_000, Passes: 10_000, Frames: 100}, {RxCPUNS: 1_200_000, Passes: 8_000, Frames: 400}}}, 50},
+		// Noise that would make a cost negative: the sparse window alone.
+		{"sleeper, noise", &IdleCal{Windows: []IdleWindow{{RxCPUNS: 700_000, Passes: 10_000, Frames: 100}, {RxCPUNS: 100_000, Passes: 8_000, Frames: 400}}}, 70},
+	} {
+		if got := tc.cal.PassNS(); !cmp.Equal(got, tc.want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(1e-9, 0)) {
+			t.Errorf("%s: idle pass = %v ns, want %v", tc.name, got, tc.want)
+		}
 	}
 
 	tr := Rep{ElapsedNS: int64(2 * time.Second), TxBytes: 1_000_000_000, RxBytes: 750_000_000, RxCPUNS: 600_000_000, SoftirqNS: 150_000_000}
@@ -219,7 +230,7 @@ func sampleRun() *Run {
 	}
 	// The handler spins: half of its receiver CPU went to idle passes.
 	h := r.Find("rxpath-udp-handler")
-	h.IdleCal = &IdleCal{ElapsedNS: 1e8, RxCPUNS: 1e8, Passes: 2e6}
+	h.IdleCal = &IdleCal{Windows: []IdleWindow{{ElapsedNS: 1e8, RxCPUNS: 1e8, Passes: 2e6}}}
 	for i := range h.Reps {
 		h.Reps[i].IdlePasses = uint64(h.Reps[i].RxCPUNS / 2 / 50)
 	}

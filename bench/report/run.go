@@ -174,25 +174,73 @@ func (r Rep) CPUPerByteNS() float64 {
 }
 
 // IdleCal is what one idle pass of a receiver costs, measured on that
-// receiver after its warm-up: the CPU time of the threads that make the
-// passes over the window, and the passes they made. A spinner's window
-// has no traffic. A sleeper (rxpath's default poller) would sleep through
-// that, so its window gets one frame every 20µs (Frames in all), and it
-// spins between them as it does between a rep's bursts; those frames'
-// own work counts as idle too, a few percent.
+// receiver after its warm-up in one or two windows. A spinner's window has
+// no traffic: its threads' CPU time over the passes they made is the cost.
+// A sleeper (rxpath's default poller) would sleep through that, so it gets
+// two windows with one frame every so often, sparse and dense, both well
+// under its idle spin, so that it spins between frames as it does between
+// a rep's bursts; CPU = cost × passes + frame cost × frames in each
+// window, and the two windows give both costs. A frame's own work (a
+// reader woken, a tap record) would otherwise count as idle.
 type IdleCal struct {
+	Windows []IdleWindow `json:"windows"`
+}
+
+// IdleWindow is one calibration window: its length, the CPU time of the
+// threads that make the idle passes, the passes, and the frames sent
+// meanwhile.
+type IdleWindow struct {
 	ElapsedNS int64  `json:"elapsed_ns"`
 	RxCPUNS   int64  `json:"rx_cpu_ns"`
 	Passes    uint64 `json:"passes"`
 	Frames    uint64 `json:"frames,omitempty"`
 }
 
-// PassNS is the CPU time of one idle pass, NaN when the window saw none.
+// Passes is the idle passes over every window.
+func (c *IdleCal) Passes() uint64 {
+	var n uint64
+	if c != nil {
+		for _, w := range c.Windows {
+			n += w.Passes
+		}
+	}
+	return n
+}
+
+// PassNS is the CPU time of one idle pass: 0 without a calibration (the
+// receiver makes no idle pass), NaN when no window saw a pass. With two
+// windows that got frames it solves for the pass and the frame costs;
+// when noise makes that fit meaningless (a negative cost) it falls back
+// to the window with the fewest frames per pass, frames counted as idle.
 func (c *IdleCal) PassNS() float64 {
 	if c == nil {
 		return 0
 	}
-	return div(float64(c.RxCPUNS), float64(c.Passes))
+	best := math.NaN()
+	var fewest float64
+	for _, w := range c.Windows {
+		if w.Passes == 0 {
+			continue
+		}
+		if r := float64(w.Frames) / float64(w.Passes); math.IsNaN(best) || r < fewest {
+			best, fewest = float64(w.RxCPUNS)/float64(w.Passes), r
+		}
+	}
+	if len(c.Windows) != 2 {
+		return best
+	}
+	a, b := c.Windows[0], c.Windows[1]
+	pa, fa, ca := float64(a.Passes), float64(a.Frames), float64(a.RxCPUNS)
+	pb, fb, cb := float64(b.Passes), float64(b.Frames), float64(b.RxCPUNS)
+	det := pa*fb - pb*fa
+	if det == 0 {
+		return best
+	}
+	pass, frame := (ca*fb-cb*fa)/det, (pa*cb-pb*ca)/det
+	if pass <= 0 || frame < 0 || math.IsNaN(pass) {
+		return best
+	}
+	return pass
 }
 
 // CostRep is one repetition of a stack-cost row.

@@ -135,9 +135,10 @@ func writeLive(b *strings.Builder, rows []*Scenario) {
 		"CPU ns/pkt = (CPU time of every thread of the process but the generator's: receiver threads, readers, the tap's writer,\n" +
 		"  timers, GC, runtime; + softirq time on all CPUs) / packets received. busy ns/pkt = the same less the receiver's idle\n" +
 		"  passes (loop passes that found no frame, each at the CPU cost of one idle pass of that receiver, measured after its\n" +
-		"  warm-up with no traffic, or for a poller that would sleep, with a frame every 20µs): a spinner's CPU is its whole core\n" +
-		"  whatever the rate, its busy time is what the packets cost, so a spinner and a sleeper compare on busy; for a receiver\n" +
-		"  that sleeps in the kernel when idle (blocking recvmmsg, asavie's poll), busy = CPU.\n" +
+		"  warm-up with no traffic, or for a poller that would sleep, with frames trickling in every 40µs then 15µs and their own\n" +
+		"  cost fitted out): a spinner's CPU is its whole core whatever the rate, its busy time is what the packets cost, so a\n" +
+		"  spinner and a sleeper compare on busy; for a receiver that sleeps in the kernel when idle (blocking recvmmsg,\n" +
+		"  asavie's poll), busy = CPU.\n" +
 		"  Softirq time is read from /proc/stat, which the kernel's tick samples (10 ms units): over a short rep a cheap path may read 0\n" +
 		"×xsk = rx rate / xsk-minimal's (the smallest correct AF_XDP receiver, spinning, no stack) at the same frame size: the fair\n" +
 		"  ratio for an AF_XDP receiver. ×ceil = rx rate / the ceiling's (XDP drop): an upper bound that no AF_XDP receiver reaches\n" +

@@ -24,10 +24,11 @@
 // tap's writer caught up) before reading it. Busy time is that CPU less
 // the receiver's idle passes (loop passes that found no frame), each at
 // the cost of one idle pass measured on the same receiver after its
-// warm-up: with no traffic for a spinner, with a frame every 20µs for a
-// poller that would otherwise sleep through the window. Receivers that
-// sleep in the kernel when idle count no pass: their busy time is their
-// CPU time.
+// warm-up: with no traffic for a spinner; for a poller that would
+// otherwise sleep through that, in two windows with a frame every 40µs
+// and every 15µs, which give the cost of a pass and of a frame apart
+// (report.IdleCal). Receivers that sleep in the kernel when idle count no
+// pass: their busy time is their CPU time.
 //
 // Per scenario: set the DUT up (a kernel address and GRO for the rows
 // whose receiver is the kernel or AF_PACKET: a veth drops redirected

@@ -254,8 +254,11 @@ func (h *liveLab) Run(ctx context.Context, d Def, row *report.Scenario) (err err
 			return fmt.Errorf("idle pass cost: %w", err)
 		}
 		row.IdleCal = &cal
-		h.p.printf("  idle: %d passes in %v (%d frames trickled), %.1f ns of receiver CPU each",
-			cal.Passes, time.Duration(cal.ElapsedNS).Round(time.Millisecond), cal.Frames, cal.PassNS())
+		for _, w := range cal.Windows {
+			h.p.printf("  idle window: %d passes in %v, %d frames trickled, %.1f ms of receiver CPU",
+				w.Passes, time.Duration(w.ElapsedNS).Round(time.Millisecond), w.Frames, float64(w.RxCPUNS)/1e6)
+		}
+		h.p.printf("  idle pass: %.1f ns of receiver CPU", cal.PassNS())
 	}
 	for i := range h.cfg.Reps {
 		if err := ctx.Err(); err != nil {
@@ -427,47 +430,58 @@ func (h *liveLab) idleWindow() time.Duration {
 	return min(max(h.cfg.Duration/10, 20*time.Millisecond), 200*time.Millisecond)
 }
 
-// trickleGap is the gap between the frames of a sleeper's calibration:
-// well under rxpath's default IdleSpin (50µs), so the poller spins
-// between them instead of sleeping.
-const trickleGap = 20 * time.Microsecond
+// trickleGaps are the gaps between the frames of a sleeper's two
+// calibration windows: well under rxpath's default IdleSpin (50µs), so
+// the poller spins between them instead of sleeping.
+var trickleGaps = [2]time.Duration{40 * time.Microsecond, 15 * time.Microsecond}
 
 // idleTries bounds the windows calibrateIdle watches when the receiver's
 // thread made no pass at all (another process had its CPU).
 const idleTries = 3
 
-// calibrateIdle measures what one idle pass of rx costs: the CPU time of
-// the threads that make the passes over the passes they made. A spinner
-// is watched with no traffic at all. A receiver that sleeps when idle
-// would sleep through that, so its window gets a frame every trickleGap
-// and it spins between frames as it does between the bursts of a rep;
-// those frames' own work is counted as idle too, a few percent over a
-// window of mostly empty passes.
-func (h *liveLab) calibrateIdle(rx receiver, ic idleCounter) (cal report.IdleCal, err error) {
-	wait := func(d time.Duration) (uint64, error) { time.Sleep(d); return 0, nil }
+// calibrateIdle measures what one idle pass of rx costs (report.IdleCal):
+// the CPU time of the threads that make the passes, over the passes they
+// made. A spinner is watched with no traffic at all. A receiver that
+// sleeps when idle would sleep through that, so it is watched twice with
+// frames trickling in, sparse then dense, and spins between them as it
+// does between the bursts of a rep.
+func (h *liveLab) calibrateIdle(rx receiver, ic idleCounter) (report.IdleCal, error) {
+	waits := []func(time.Duration) (uint64, error){func(d time.Duration) (uint64, error) { time.Sleep(d); return 0, nil }}
 	if ic.SleepsWhenIdle() {
-		wait = h.trickle
-	}
-	for range idleTries {
-		waitDrained(rx)
-		if cal, err = h.idleWindowCPU(ic, wait); err != nil || cal.Passes > 0 {
-			break
+		waits = waits[:0]
+		for _, gap := range trickleGaps {
+			waits = append(waits, func(d time.Duration) (uint64, error) { return h.trickle(d, gap) })
 		}
 	}
+	var cal report.IdleCal
+	for _, wait := range waits {
+		var w report.IdleWindow
+		var err error
+		for range idleTries {
+			waitDrained(rx)
+			if w, err = h.idleWindowCPU(ic, wait); err != nil {
+				return cal, err
+			}
+			if w.Passes > 0 {
+				break
+			}
+		}
+		cal.Windows = append(cal.Windows, w)
+	}
 	waitDrained(rx)
-	return cal, err
+	return cal, nil
 }
 
-// trickle has every generator send one frame every trickleGap for d, and
+// trickle has every generator send one frame every gap for d, and
 // returns how many frames went.
-func (h *liveLab) trickle(d time.Duration) (uint64, error) {
+func (h *liveLab) trickle(d, gap time.Duration) (uint64, error) {
 	var sent uint64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(h.gens))
 	for i, w := range h.gens {
 		wg.Go(func() {
-			n, err := w.trickle(d, trickleGap)
+			n, err := w.trickle(d, gap)
 			mu.Lock()
 			sent += n
 			mu.Unlock()
@@ -481,22 +495,22 @@ func (h *liveLab) trickle(d time.Duration) (uint64, error) {
 // idleWindowCPU runs wait for the idle window and returns the CPU time
 // the idle threads used meanwhile, the passes they made and what wait
 // sent.
-func (h *liveLab) idleWindowCPU(ic idleCounter, wait func(time.Duration) (uint64, error)) (report.IdleCal, error) {
+func (h *liveLab) idleWindowCPU(ic idleCounter, wait func(time.Duration) (uint64, error)) (report.IdleWindow, error) {
 	tids := ic.IdleThreads()
 	c0, err := threadsCPU(tids)
 	if err != nil {
-		return report.IdleCal{}, err
+		return report.IdleWindow{}, err
 	}
 	p0, start := ic.IdlePasses(), time.Now()
 	sent, err := wait(h.idleWindow())
 	if err != nil {
-		return report.IdleCal{}, err
+		return report.IdleWindow{}, err
 	}
 	c1, err := threadsCPU(tids)
 	if err != nil {
-		return report.IdleCal{}, err
+		return report.IdleWindow{}, err
 	}
-	return report.IdleCal{ElapsedNS: int64(time.Since(start)), RxCPUNS: int64(c1 - c0), Passes: ic.IdlePasses() - p0, Frames: sent}, nil
+	return report.IdleWindow{ElapsedNS: int64(time.Since(start)), RxCPUNS: int64(c1 - c0), Passes: ic.IdlePasses() - p0, Frames: sent}, nil
 }
 
 func threadsCPU(tids []int) (time.Duration, error) {

@@ -123,7 +123,7 @@ func TestSmoke(t *testing.T) {
 			for _, rep := range s.Reps {
 				passes += rep.IdlePasses
 			}
-			if s.IdleCal == nil || s.IdleCal.Passes+passes == 0 {
+			if s.IdleCal == nil || s.IdleCal.Passes()+passes == 0 {
 				t.Errorf("%s: no idle pass counted: calibration %+v, %d in the reps", s.Name, s.IdleCal, passes)
 			}
 		}

@@ -61,13 +61,13 @@ func WritePlot(w io.Writer, r *Run, format string) error {
 	if len(udp) > 0 {
 		groups = append(groups, group{udp, []panel{
 			{"receive rate (Mpps, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.RxMpps }, blue},
-			{"CPU per packet (ns: receiver threads + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSPkt }, orange},
+			{"CPU per packet (ns: every thread but the generator's + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSPkt }, orange},
 		}})
 	}
 	if len(tcp) > 0 {
 		groups = append(groups, group{tcp, []panel{
 			{"TCP goodput (Gbit/s delivered to the application, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.GoodputGbps }, blue},
-			{"TCP CPU per byte (ns: receiver threads + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSByte }, orange},
+			{"TCP CPU per byte (ns: every thread but the client's + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSByte }, orange},
 		}})
 	}
 	// Each group gets a height for its bars, its panels aligned with each

@@ -29,6 +29,11 @@ const (
 	// KindStackCost rows replay recorded frames into a stack with no
 	// kernel in the loop (driver/replay).
 	KindStackCost Kind = "stack-cost"
+	// KindCapacity rows measure what one poller core can take: a
+	// driver that plays the NIC from memory on another CPU feeds it
+	// as fast as it can, with no kernel and no generator in the loop
+	// (the memnic-* rows). Their Reps are filled like a live row's.
+	KindCapacity Kind = "capacity"
 )
 
 // Proto is the transport a row measures. It decides the row's units: UDP
@@ -70,16 +75,25 @@ type Rep struct {
 	ElapsedNS int64  `json:"elapsed_ns"` // the generator's send time
 	FrameLen  int    `json:"frame_len"`
 	Loss      Loss   `json:"loss"`
-	// RxCPUNS is the CPU time of the receiver's threads (pollers,
+	// RxCPUNS is the CPU time of the receiver's own threads (pollers,
 	// readers); zero for a receiver with no thread (the XDP ceiling).
 	RxCPUNS int64 `json:"rx_cpu_ns"`
 	// SoftirqNS is the softirq time of all CPUs (/proc/stat); on veth
 	// that is the kernel's receive work, done on the sending CPU.
 	SoftirqNS       int64   `json:"softirq_ns"`
 	SoftirqPerCPUNS []int64 `json:"softirq_per_cpu_ns"`
-	// ProcessCPUNS is the whole process's CPU time minus the
-	// generator's thread, for comparison with RxCPUNS.
+	// ProcessCPUNS is the whole process's CPU time (getrusage) minus
+	// the generator threads' (their thread CPU clocks): the receiver
+	// threads and every other thread the row runs, such as the tap's
+	// writer, timers, the garbage collector and the runtime's. It is
+	// what CPUPerPacketNS counts; reports made before it existed have
+	// 0 here and fall back to RxCPUNS.
 	ProcessCPUNS int64 `json:"process_cpu_ns"`
+	// IdlePasses is how many passes of the receiver's loop found no
+	// frame (poller.Stats.IdlePasses, xsk-minimal's empty peeks, a
+	// spinning recvmmsg's EAGAINs); 0 for a receiver that sleeps in
+	// the kernel when idle. See Scenario.IdleCal.
+	IdlePasses uint64 `json:"idle_passes,omitempty"`
 	// Counters are the raw counter deltas behind Loss (ethtool -S of both
 	// veth ends, XDP_STATISTICS, the stack's and the kernel's MIBs).
 	Counters map[string]int64 `json:"counters,omitempty"`
@@ -119,10 +133,31 @@ func (r Rep) LossPct() float64 { return 100 * div(float64(r.Lost()), float64(r.S
 // Unaccounted is the loss no counter explains.
 func (r Rep) Unaccounted() int64 { return r.Lost() - int64(r.Loss.Sum()) }
 
-// CPUPerPacketNS is the receiver's threads plus all softirq time, per
-// received packet.
+// cpuNS is the row's CPU time: every thread but the generator's, or the
+// receiver threads' alone in reports without the process figure.
+func (r Rep) cpuNS() int64 {
+	if r.ProcessCPUNS > 0 {
+		return r.ProcessCPUNS
+	}
+	return r.RxCPUNS
+}
+
+// CPUPerPacketNS is the CPU time of every thread of the process except
+// the generator's, plus all softirq time, per received packet.
 func (r Rep) CPUPerPacketNS() float64 {
-	return div(float64(r.RxCPUNS+r.SoftirqNS), float64(r.Received))
+	return div(float64(r.cpuNS()+r.SoftirqNS), float64(r.Received))
+}
+
+// BusyPerPacketNS is CPUPerPacketNS less the receiver's idle passes,
+// each costing passNS (IdleCal.PassNS; 0 for a receiver with no idle
+// pass): the CPU the packets themselves took, whether the receiver spins
+// or sleeps between them. It is never below zero.
+func (r Rep) BusyPerPacketNS(passNS float64) float64 {
+	idle := float64(r.IdlePasses) * passNS
+	if math.IsNaN(idle) {
+		idle = 0
+	}
+	return div(max(float64(r.cpuNS()+r.SoftirqNS)-idle, 0), float64(r.Received))
 }
 
 // GoodputGbps is a TCP row's application bytes per second over the send
@@ -132,10 +167,80 @@ func (r Rep) GoodputGbps() float64 { return div(float64(r.RxBytes)*8, r.Elapsed(
 // SentGbps is what a TCP row's client wrote per second, in Gbit/s.
 func (r Rep) SentGbps() float64 { return div(float64(r.TxBytes)*8, r.Elapsed().Seconds()) / 1e9 }
 
-// CPUPerByteNS is a TCP row's receiver threads plus all softirq time per
-// byte delivered to the application.
+// CPUPerByteNS is a TCP row's CPU time (every thread but the client's)
+// plus all softirq time per byte delivered to the application.
 func (r Rep) CPUPerByteNS() float64 {
-	return div(float64(r.RxCPUNS+r.SoftirqNS), float64(r.RxBytes))
+	return div(float64(r.cpuNS()+r.SoftirqNS), float64(r.RxBytes))
+}
+
+// IdleCal is what one idle pass of a receiver costs, measured on that
+// receiver after its warm-up in one or two windows. A spinner's window has
+// no traffic: its threads' CPU time over the passes they made is the cost.
+// A sleeper (rxpath's default poller) would sleep through that, so it gets
+// two windows with one frame every so often, sparse and dense, both well
+// under its idle spin, so that it spins between frames as it does between
+// a rep's bursts; CPU = cost × passes + frame cost × frames in each
+// window, and the two windows give both costs. A frame's own work (a
+// reader woken, a tap record) would otherwise count as idle.
+type IdleCal struct {
+	Windows []IdleWindow `json:"windows"`
+}
+
+// IdleWindow is one calibration window: its length, the CPU time of the
+// threads that make the idle passes, the passes, and the frames sent
+// meanwhile.
+type IdleWindow struct {
+	ElapsedNS int64  `json:"elapsed_ns"`
+	RxCPUNS   int64  `json:"rx_cpu_ns"`
+	Passes    uint64 `json:"passes"`
+	Frames    uint64 `json:"frames,omitempty"`
+}
+
+// Passes is the idle passes over every window.
+func (c *IdleCal) Passes() uint64 {
+	var n uint64
+	if c != nil {
+		for _, w := range c.Windows {
+			n += w.Passes
+		}
+	}
+	return n
+}
+
+// PassNS is the CPU time of one idle pass: 0 without a calibration (the
+// receiver makes no idle pass), NaN when no window saw a pass. With two
+// windows that got frames it solves for the pass and the frame costs;
+// when noise makes that fit meaningless (a negative cost) it falls back
+// to the window with the fewest frames per pass, frames counted as idle.
+func (c *IdleCal) PassNS() float64 {
+	if c == nil {
+		return 0
+	}
+	best := math.NaN()
+	var fewest float64
+	for _, w := range c.Windows {
+		if w.Passes == 0 {
+			continue
+		}
+		if r := float64(w.Frames) / float64(w.Passes); math.IsNaN(best) || r < fewest {
+			best, fewest = float64(w.RxCPUNS)/float64(w.Passes), r
+		}
+	}
+	if len(c.Windows) != 2 {
+		return best
+	}
+	a, b := c.Windows[0], c.Windows[1]
+	pa, fa, ca := float64(a.Passes), float64(a.Frames), float64(a.RxCPUNS)
+	pb, fb, cb := float64(b.Passes), float64(b.Frames), float64(b.RxCPUNS)
+	det := pa*fb - pb*fa
+	if det == 0 {
+		return best
+	}
+	pass, frame := (ca*fb-cb*fa)/det, (pa*cb-pb*ca)/det
+	if pass <= 0 || frame < 0 || math.IsNaN(pass) {
+		return best
+	}
+	return pass
 }
 
 // CostRep is one repetition of a stack-cost row.
@@ -179,10 +284,15 @@ type Summary struct {
 	RxMpps   Stat `json:"rx_mpps"`
 	Gbps     Stat `json:"rx_gbps"`
 	LossPct  Stat `json:"loss_pct"`
-	// CPUNSPkt is a live row's receiver threads plus softirq time per
-	// received packet, and a stack-cost row's process CPU time per
-	// replayed packet.
-	CPUNSPkt   Stat `json:"cpu_ns_per_packet"`
+	// CPUNSPkt is a live row's CPU time of every thread but the
+	// generator's plus softirq time per received packet (Rep.CPUPerPacketNS),
+	// and a stack-cost row's process CPU time per replayed packet.
+	CPUNSPkt Stat `json:"cpu_ns_per_packet"`
+	// BusyNSPkt is CPUNSPkt less the receiver's idle passes
+	// (Rep.BusyPerPacketNS): comparable between a spinner and a sleeper.
+	BusyNSPkt Stat `json:"busy_ns_per_packet"`
+	// RxCPUNSPkt is the receiver's own threads alone, SoftNSPkt the
+	// softirq time alone.
 	RxCPUNSPkt Stat `json:"rx_thread_cpu_ns_per_packet"`
 	SoftNSPkt  Stat `json:"softirq_ns_per_packet"`
 	// Loss by place, the median of each place's count.
@@ -203,6 +313,8 @@ type Summary struct {
 	NSPerPacket     Stat `json:"ns_per_packet"`
 	AllocsPerPacket Stat `json:"allocs_per_packet"`
 
+	// VsXSK is the median receive rate over xsk-minimal's of the same
+	// frame length: the fair ratio for an AF_XDP receiver on veth.
 	// VsCeiling is the median receive rate over the ceiling's (same frame
 	// length; NaN for TCP rows, whose sender is not the frame
 	// generator), VsKernel over kernel-recvmmsg's (same frame length) or,
@@ -210,6 +322,7 @@ type Summary struct {
 	// VsGVisor is the gVisor row's (same transport) wall time per packet
 	// over this row's, and VsGVisorCPU the same with process CPU time.
 	// NaN when there is nothing to compare with.
+	VsXSK       Num `json:"vs_xsk_minimal"`
 	VsCeiling   Num `json:"vs_ceiling"`
 	VsKernel    Num `json:"vs_kernel"`
 	VsGVisor    Num `json:"vs_gvisor"`
@@ -231,6 +344,9 @@ type Scenario struct {
 	Warmup *Rep      `json:"warmup,omitempty"`
 	Reps   []Rep     `json:"reps,omitempty"`
 	Cost   []CostRep `json:"cost_reps,omitempty"`
+	// IdleCal is the cost of one idle pass of the receiver, for the
+	// busy time; nil for receivers that count no idle pass.
+	IdleCal *IdleCal `json:"idle_cal,omitempty"`
 	// Notes are remarks worth a line under the table (a tap that
 	// dropped, a fallback taken).
 	Notes   []string `json:"notes,omitempty"`
@@ -301,25 +417,34 @@ func (r *Run) Find(name string) *Scenario {
 	return nil
 }
 
-// Baseline names.
+// Row names the ratios and goals refer to.
 const (
 	CeilingName        = "ceiling"
+	XSKMinimalName     = "xsk-minimal"
+	RawName            = "rxpath-raw"
+	HandlerName        = "rxpath-udp-handler"
+	ReadBatchName      = "rxpath-udp-readbatch"
+	TapFileName        = "tap-file"
+	AsavieName         = "asavie"
+	MemnicRawName      = "memnic-raw"
+	MemnicHandlerName  = "memnic-udp-handler"
+	MemnicTapName      = "memnic-tap-devnull"
 	KernelName         = "kernel-recvmmsg"
 	TCPKernelName      = "tcp-kernel"
 	StackRxpathName    = "stack-rxpath"
 	StackGVisorName    = "stack-gvisor"
 	StackRxpathTCPName = "stack-rxpath-tcp"
 	StackGVisorTCPName = "stack-gvisor-tcp"
-	kernelSizePrefix   = KernelName + "-"
 )
 
-// isKernelBaseline reports whether name is kernel-recvmmsg or one of its
-// size variants (kernel-recvmmsg-512), not kernel-recvmmsg-spin.
-func isKernelBaseline(name string) bool {
-	if name == KernelName {
+// isBaseline reports whether name is base or one of its size variants
+// (kernel-recvmmsg-512), not another row that starts the same way
+// (kernel-recvmmsg-spin).
+func isBaseline(name, base string) bool {
+	if name == base {
 		return true
 	}
-	rest, ok := strings.CutPrefix(name, kernelSizePrefix)
+	rest, ok := strings.CutPrefix(name, base+"-")
 	if !ok || rest == "" {
 		return false
 	}
@@ -340,7 +465,7 @@ func (r *Run) Finalize() {
 	ceil := r.Find(CeilingName)
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		s.Summary.VsCeiling, s.Summary.VsKernel, s.Summary.VsGVisor, s.Summary.VsGVisorCPU = NaN, NaN, NaN, NaN
+		s.Summary.VsXSK, s.Summary.VsCeiling, s.Summary.VsKernel, s.Summary.VsGVisor, s.Summary.VsGVisorCPU = NaN, NaN, NaN, NaN, NaN
 		if !s.OK() {
 			continue
 		}
@@ -353,7 +478,10 @@ func (r *Run) Finalize() {
 			if ceil != nil && ceil.OK() && ceil.FrameLen == s.FrameLen {
 				s.Summary.VsCeiling = Num(Ratio(s.Summary.RxMpps, ceil.Summary.RxMpps))
 			}
-			if k := r.kernelFor(s.FrameLen); k != nil {
+			if x := r.baselineFor(XSKMinimalName, s.FrameLen); x != nil {
+				s.Summary.VsXSK = Num(Ratio(s.Summary.RxMpps, x.Summary.RxMpps))
+			}
+			if k := r.baselineFor(KernelName, s.FrameLen); k != nil {
 				s.Summary.VsKernel = Num(Ratio(s.Summary.RxMpps, k.Summary.RxMpps))
 			}
 		case s.Kind == KindStackCost:
@@ -374,11 +502,12 @@ func gvisorFor(p Proto) string {
 	return StackGVisorName
 }
 
-// kernelFor returns the measured kernel-recvmmsg row for a frame length.
-func (r *Run) kernelFor(frameLen int) *Scenario {
+// baselineFor returns the measured live row of a baseline (xsk-minimal,
+// kernel-recvmmsg) or of its size variant for a frame length.
+func (r *Run) baselineFor(base string, frameLen int) *Scenario {
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		if s.OK() && s.Kind == KindLive && !s.TCP() && isKernelBaseline(s.Name) && s.FrameLen == frameLen {
+		if s.OK() && s.Kind == KindLive && !s.TCP() && isBaseline(s.Name, base) && s.FrameLen == frameLen {
 			return s
 		}
 	}
@@ -399,6 +528,8 @@ func summarize(s *Scenario) {
 	sum.Gbps = col(Rep.Gbps)
 	sum.LossPct = col(Rep.LossPct)
 	sum.CPUNSPkt = col(Rep.CPUPerPacketNS)
+	passNS := s.IdleCal.PassNS()
+	sum.BusyNSPkt = col(func(r Rep) float64 { return r.BusyPerPacketNS(passNS) })
 	sum.RxCPUNSPkt = col(func(r Rep) float64 { return div(float64(r.RxCPUNS), float64(r.Received)) })
 	sum.SoftNSPkt = col(func(r Rep) float64 { return div(float64(r.SoftirqNS), float64(r.Received)) })
 	sum.LossVeth = col(func(r Rep) float64 { return float64(r.Loss.Veth) })
@@ -415,7 +546,7 @@ func summarize(s *Scenario) {
 		// The CPU of a TCP rep covers the send time, not the drain:
 		// per packet it would be per segment of another interval.
 		// And frame bits per second would count segments of the drain.
-		sum.CPUNSPkt, sum.RxCPUNSPkt, sum.SoftNSPkt, sum.Gbps = Stat{}, Stat{}, Stat{}, Stat{}
+		sum.CPUNSPkt, sum.BusyNSPkt, sum.RxCPUNSPkt, sum.SoftNSPkt, sum.Gbps = Stat{}, Stat{}, Stat{}, Stat{}, Stat{}
 	}
 	cost := func(f func(CostRep) float64) Stat {
 		v := make([]float64, len(s.Cost))

@@ -14,12 +14,14 @@ import (
 func WriteTable(w io.Writer, r *Run) error {
 	var b strings.Builder
 	writeHeader(&b, r)
-	var live, tcp, cost []*Scenario
+	var live, tcp, capacity, cost []*Scenario
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
 		switch {
 		case s.Kind == KindStackCost:
 			cost = append(cost, s)
+		case s.Kind == KindCapacity:
+			capacity = append(capacity, s)
 		case s.TCP():
 			tcp = append(tcp, s)
 		default:
@@ -33,6 +35,10 @@ func WriteTable(w io.Writer, r *Run) error {
 	if len(tcp) > 0 {
 		b.WriteString("\n")
 		writeTCP(&b, tcp)
+	}
+	if len(capacity) > 0 {
+		b.WriteString("\n")
+		writeCapacity(&b, capacity)
 	}
 	if len(cost) > 0 {
 		b.WriteString("\n")
@@ -107,28 +113,60 @@ func nameWidth(rows []*Scenario, min int) int {
 
 func writeLive(b *strings.Builder, rows []*Scenario) {
 	nw := nameWidth(rows, 20)
-	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %6s %7s  %6s %6s %6s %6s %6s %6s  %-21s %6s %7s\n",
+	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %6s %7s  %6s %6s %6s %6s %6s %6s  %-21s %6s  %5s %5s %7s\n",
 		nw, "scenario", "frame", "sent", "rx Mpps", "Gbit/s", "loss",
-		"veth", "ring", "fill", "stack", "sock", "other", "CPU ns/pkt", "×ceil", "×kernel")
-	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %6s %7s  %-41s  %-21s\n",
-		nw, "", "B", "Mpps", "", "", "", "-- lost where (frames/rep) --", "receiver+softirq")
+		"veth", "ring", "fill", "stack", "sock", "other", "CPU ns/pkt", "busy", "×xsk", "×ceil", "×kernel")
+	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %6s %7s  %-41s  %-21s %6s  %5s %5s %7s\n",
+		nw, "", "B", "Mpps", "", "", "", "-- lost where (frames/rep) --", "all threads+softirq", "ns/pkt", "", "", "")
 	for _, s := range rows {
 		if !s.OK() {
 			writeUnmeasured(b, nw, s)
 			continue
 		}
 		m := s.Summary
-		fmt.Fprintf(b, "%-*s %5d %6.3f  %-23s %6.2f %7s  %6s %6s %6s %6s %6s %6s  %-21s %6s %7s\n",
+		fmt.Fprintf(b, "%-*s %5d %6.3f  %-23s %6.2f %7s  %6s %6s %6s %6s %6s %6s  %-21s %6s  %5s %5s %7s\n",
 			nw, s.Name, s.FrameLen, m.SentMpps.Median, spread(m.RxMpps, "%.3f"), m.Gbps.Median, pct(m.LossPct.Median),
 			count(m.LossVeth.Median), count(m.LossRingFull.Median), count(m.LossFillEmpty.Median),
 			count(m.LossStack.Median), count(m.LossSocket.Median), count(m.LossUnaccounted.Median),
-			spread(m.CPUNSPkt, "%.0f"), ratio(m.VsCeiling), ratio(m.VsKernel))
+			spread(m.CPUNSPkt, "%.0f"), median(m.BusyNSPkt, "%.0f"), ratio(m.VsXSK), ratio(m.VsCeiling), ratio(m.VsKernel))
 	}
 	b.WriteString("lost where: veth = dropped by the veth (ring overflow, XDP drop, failed redirect); ring = AF_XDP rx ring or AF_PACKET ring full;\n" +
 		"  fill = AF_XDP fill ring empty; stack = dropped by the stack; sock = socket queue overflow; other = lost with no counter to say where\n" +
-		"CPU ns/pkt = (receiver threads' CPU time + softirq time on all CPUs) / packets received; ×ceil and ×kernel compare median rx rates\n" +
-		"  with ceiling and kernel-recvmmsg of the same frame size; softirq time is read from /proc/stat, which the kernel's tick\n" +
-		"  samples (10 ms units): over a short rep a path as cheap as the ceiling may read 0\n")
+		"CPU ns/pkt = (CPU time of every thread of the process but the generator's: receiver threads, readers, the tap's writer,\n" +
+		"  timers, GC, runtime; + softirq time on all CPUs) / packets received. busy ns/pkt = the same less the receiver's idle\n" +
+		"  passes (loop passes that found no frame, each at the CPU cost of one idle pass of that receiver, measured after its\n" +
+		"  warm-up with no traffic, or for a poller that would sleep, with frames trickling in every 40µs then 15µs and their own\n" +
+		"  cost fitted out): a spinner's CPU is its whole core whatever the rate, its busy time is what the packets cost, so a\n" +
+		"  spinner and a sleeper compare on busy; for a receiver that sleeps in the kernel when idle (blocking recvmmsg,\n" +
+		"  asavie's poll), busy = CPU.\n" +
+		"  Softirq time is read from /proc/stat, which the kernel's tick samples (10 ms units): over a short rep a cheap path may read 0\n" +
+		"×xsk = rx rate / xsk-minimal's (the smallest correct AF_XDP receiver, spinning, no stack) at the same frame size: the fair\n" +
+		"  ratio for an AF_XDP receiver. ×ceil = rx rate / the ceiling's (XDP drop): an upper bound that no AF_XDP receiver reaches\n" +
+		"  on veth, where the sending CPU runs the DUT's XDP program and the copy into UMEM, so redirecting to a socket costs the\n" +
+		"  sender more than dropping. ×kernel = rx rate / kernel-recvmmsg's at the same frame size\n")
+}
+
+// writeCapacity writes the rows that measure one poller core fed from
+// memory: no generator, no kernel, so no loss split or ratio.
+func writeCapacity(b *strings.Builder, rows []*Scenario) {
+	b.WriteString("capacity: one poller core fed by a NIC in memory (a producer thread on another CPU plays the NIC), no kernel\n")
+	nw := nameWidth(rows, 20)
+	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %8s %7s  %-21s %6s\n", nw, "scenario", "frame", "sent", "rx Mpps", "ns/frame", "loss", "CPU ns/pkt", "busy")
+	for _, s := range rows {
+		if !s.OK() {
+			writeUnmeasured(b, nw, s)
+			continue
+		}
+		m := s.Summary
+		perFrame := "-"
+		if m.RxMpps.Valid() && m.RxMpps.Median > 0 {
+			perFrame = fmt.Sprintf("%.1f", 1e3/m.RxMpps.Median)
+		}
+		fmt.Fprintf(b, "%-*s %5d %6.3f  %-23s %8s %7s  %-21s %6s\n", nw, s.Name, s.FrameLen, m.SentMpps.Median,
+			spread(m.RxMpps, "%.3f"), perFrame, pct(m.LossPct.Median), spread(m.CPUNSPkt, "%.1f"), median(m.BusyNSPkt, "%.1f"))
+	}
+	b.WriteString("ns/frame = 1000 / rx Mpps: the poller's time per frame at its full rate; CPU and busy ns/pkt as above, the\n" +
+		"  producer thread (the NIC) left out\n")
 }
 
 func writeTCP(b *strings.Builder, rows []*Scenario) {
@@ -138,7 +176,7 @@ func writeTCP(b *strings.Builder, rows []*Scenario) {
 		nw, "scenario", "frame", "sent", "goodput Gbit/s", "loss", "retx",
 		"veth", "ring", "fill", "stack", "sock", "other", "CPU ns/byte", "×kernel")
 	fmt.Fprintf(b, "%-*s %5s %6s  %-23s %7s %6s  %-41s  %-23s\n",
-		nw, "", "B", "Gbit/s", "(bytes the app got)", "segs", "segs", "-- lost where (segments/rep) --", "receiver+softirq")
+		nw, "", "B", "Gbit/s", "(bytes the app got)", "segs", "segs", "-- lost where (segments/rep) --", "all threads+softirq")
 	for _, s := range rows {
 		if !s.OK() {
 			writeUnmeasured(b, nw, s)
@@ -153,10 +191,11 @@ func writeTCP(b *strings.Builder, rows []*Scenario) {
 	}
 	b.WriteString("sent = what the client's writes handed to its socket; goodput = stream bytes delivered to the receiving application,\n" +
 		"  both over the send time; loss = segments sent (retransmissions included) that never reached the receiver's TCP;\n" +
-		"  retx = segments the client retransmitted (per rep); CPU ns/byte = (receiver threads' CPU time + softirq time on all CPUs)\n" +
-		"  over the send time / bytes delivered in it (on veth, sending an ACK runs the client's ACK processing, and the data it\n" +
-		"  releases, in the sending context: both rows' CPU includes some of the sender's work); ×kernel compares median goodput\n" +
-		"  with tcp-kernel. A stream has no ceiling row: its sender is the kernel's TCP, not the frame generator\n")
+		"  retx = segments the client retransmitted (per rep); CPU ns/byte = (CPU time of every thread of the process but the\n" +
+		"  client's + softirq time on all CPUs) over the send time / bytes delivered in it (on veth, sending an ACK runs the\n" +
+		"  client's ACK processing, and the data it releases, in the sending context: both rows' CPU includes some of the\n" +
+		"  sender's work); ×kernel compares median goodput with tcp-kernel. A stream has no ceiling row: its sender is the\n" +
+		"  kernel's TCP, not the frame generator\n")
 }
 
 func writeUnmeasured(b *strings.Builder, nw int, s *Scenario) {
@@ -200,10 +239,7 @@ func writeGoals(b *strings.Builder, goals []Goal) {
 		tw = max(tw, len([]rune(g.Target)))
 	}
 	for _, g := range goals {
-		mark := map[GoalStatus]string{GoalPass: "pass", GoalMiss: "MISS", GoalNotMeasured: "----"}[g.Status]
-		if g.Informational && g.Status != GoalNotMeasured {
-			mark = "info"
-		}
+		mark := map[GoalStatus]string{GoalPass: "pass", GoalMiss: "MISS", GoalInfo: "info", GoalNotRun: "----"}[g.Status]
 		val := "-"
 		if g.Value.Valid() {
 			val = fmt.Sprintf("%.3g", float64(g.Value))
@@ -236,6 +272,14 @@ func spread(s Stat, f string) string {
 		return "-"
 	}
 	return fmt.Sprintf(f+" ["+f+" – "+f+"]", s.Median, s.Min, s.Max)
+}
+
+// median formats a Stat's median alone.
+func median(s Stat, f string) string {
+	if !s.Valid() {
+		return "-"
+	}
+	return fmt.Sprintf(f, s.Median)
 }
 
 func pct(v float64) string {

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ type recvKind int
 const (
 	recvNone       recvKind = iota // no receiver
 	recvCeiling                    // XDP_DROP in the kernel
+	recvXSKMinimal                 // the smallest AF_XDP receiver, spinning, no stack
 	recvRaw                        // AF_XDP, frames counted in the poller
 	recvHandler                    // AF_XDP + stack, UDP handler mode
 	recvReadBatch                  // AF_XDP + stack, ReadBatch on a reader goroutine
@@ -43,6 +45,11 @@ type Def struct {
 	// that of a full-size segment).
 	FrameLen int
 	recv     recvKind
+	// run measures a row that brings its own runner instead of the veth
+	// lab or the stack-cost feed (a capacity row drives a driver of its
+	// own): it fills row.Reps, row.Receiver and row.Notes, and returns
+	// why it could not. Nil for the others.
+	run func(ctx context.Context, cfg Config, row *report.Scenario, p *progress) error
 }
 
 // needsKernelRx reports whether the DUT kernel must take frames off the
@@ -77,8 +84,11 @@ func Catalog() []Def {
 	cost := func(name string, p report.Proto, r recvKind, frame int, desc string) Def {
 		return Def{Name: name, Kind: report.KindStackCost, Proto: p, Description: desc, FrameLen: frame, recv: r}
 	}
+	xskDesc := "the smallest correct AF_XDP receiver: its own socket, UMEM, fill and rx rings, an XDP redirect, one spinning thread; " +
+		"peek, read the UDP port, refill, release; no stack (the floor of the ×xsk column)"
 	defs := []Def{
 		live("ceiling", recvCeiling, minFrame, "XDP_DROP on the DUT veth, counted in a per-CPU map: what the kernel path costs with no receiver"),
+		live(report.XSKMinimalName, recvXSKMinimal, minFrame, xskDesc),
 		live("rxpath-raw", recvRaw, minFrame, "AF_XDP frames counted in the poller, no stack"),
 		live("rxpath-udp-handler", recvHandler, minFrame, "AF_XDP + stack, datagrams to a UDP socket in handler mode, counted by the app"),
 		live("rxpath-udp-readbatch", recvReadBatch, minFrame, "AF_XDP + stack, a reader goroutine (on the receiver CPU) drains the socket with ReadBatch"),
@@ -90,6 +100,7 @@ func Catalog() []Def {
 	for _, payload := range []int{512, 1472} {
 		fl := traffic.FrameLenForPayload(payload)
 		defs = append(defs,
+			live(fmt.Sprintf("%s-%d", report.XSKMinimalName, payload), recvXSKMinimal, fl, fmt.Sprintf("xsk-minimal with %d-byte UDP payloads", payload)),
 			live(fmt.Sprintf("rxpath-udp-handler-%d", payload), recvHandler, fl, fmt.Sprintf("rxpath-udp-handler with %d-byte UDP payloads", payload)),
 			live(fmt.Sprintf("kernel-recvmmsg-%d", payload), recvKernel, fl, fmt.Sprintf("kernel-recvmmsg with %d-byte UDP payloads", payload)),
 		)
@@ -108,6 +119,13 @@ func Catalog() []Def {
 		cost(report.StackGVisorTCPName, report.ProtoTCP, costGVisorTCP, stackcost.TCPFrameLen,
 			"the same segments through gVisor's netstack (link/channel + ethernet, ipv4, tcp), the accepted endpoint read with Read"),
 	)
+	// Capacity rows (report.KindCapacity) come here, each with its own
+	// runner, e.g. for the memnic-* rows of driver/memnic:
+	//
+	//	capacity(report.MemnicRawName, minFrame, "...", runMemnicRaw),
+	//
+	// where capacity sets Kind report.KindCapacity and Def.run; the
+	// goals on them (report.MemnicRawName, ...) already exist.
 	return defs
 }
 

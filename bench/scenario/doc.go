@@ -10,6 +10,26 @@
 // thing in every row and the kernel's part is read from the softirq time
 // of all CPUs.
 //
+// The floor of an AF_XDP row is xsk-minimal, not the ceiling: on veth the
+// sending CPU runs the DUT's XDP program and, for AF_XDP, the copy into
+// UMEM, so XDP_DROP is an upper bound no AF_XDP receiver reaches there.
+// xsk-minimal is the smallest correct AF_XDP receiver (recv_xsk_linux.go),
+// measured on the same generator in the same run at each frame size.
+//
+// CPU: a rep's CPU time is the whole process's (getrusage) minus the
+// generator threads' (their thread CPU clocks), so every thread the row
+// runs counts: pollers, readers, the tap's writer, timers, the garbage
+// collector and the runtime; softirq time of all CPUs is added to it. The
+// rep waits for the receiver to settle (its count still for 5ms, the
+// tap's writer caught up) before reading it. Busy time is that CPU less
+// the receiver's idle passes (loop passes that found no frame), each at
+// the cost of one idle pass measured on the same receiver after its
+// warm-up: with no traffic for a spinner; for a poller that would
+// otherwise sleep through that, in two windows with a frame every 40µs
+// and every 15µs, which give the cost of a pass and of a frame apart
+// (report.IdleCal). Receivers that sleep in the kernel when idle count no
+// pass: their busy time is their CPU time.
+//
 // Per scenario: set the DUT up (a kernel address and GRO for the rows
 // whose receiver is the kernel or AF_PACKET: a veth drops redirected
 // frames silently unless its peer runs XDP or GRO), start the receiver,
@@ -32,7 +52,8 @@
 // on the way. The peer gets a static neighbour entry for the DUT and
 // tcp_slow_start_after_idle off, undone after the row.
 //
-// The stack-cost rows need no lab (package stackcost). Live scenarios
+// The stack-cost rows need no lab (package stackcost), nor do rows with a
+// runner of their own (Def.run: the capacity rows of report.KindCapacity). Live scenarios
 // need Linux and CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF; elsewhere they
 // are reported as failed with that reason.
 //

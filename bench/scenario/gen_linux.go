@@ -86,6 +86,24 @@ func (w *genWorker) send(d time.Duration) (res traffic.Result, err error) {
 	return res, err
 }
 
+// trickle sends one frame every gap for d, spinning between frames (a
+// sleep would overshoot by the timer slack), and returns how many went.
+func (w *genWorker) trickle(d, gap time.Duration) (sent uint64, err error) {
+	w.do(func() {
+		start := time.Now()
+		for next := start; time.Since(start) < d; next = next.Add(gap) {
+			var res traffic.Result
+			if res, err = w.s.Send(1, 0); err != nil {
+				return
+			}
+			sent += res.Sent
+			for time.Now().Before(next) {
+			}
+		}
+	})
+	return sent, err
+}
+
 func (w *genWorker) stop() {
 	close(w.reqs)
 	<-w.done

@@ -73,6 +73,8 @@ func Run(ctx context.Context, cfg Config, defs []Def) (*report.Run, error) {
 		}
 		p.start(i, d)
 		switch {
+		case d.run != nil:
+			runOwn(ctx, cfg, d, row, &p)
 		case d.Kind == report.KindStackCost:
 			runCost(cfg, d, row, &p)
 		default:
@@ -118,6 +120,20 @@ func Run(ctx context.Context, cfg Config, defs []Def) (*report.Run, error) {
 	r.Machine.Finished = time.Now()
 	r.Finalize()
 	return r, runErr
+}
+
+// runOwn runs a row that brings its own runner (Def.run).
+func runOwn(ctx context.Context, cfg Config, d Def, row *report.Scenario, p *progress) {
+	err := d.run(ctx, cfg, row, p)
+	switch {
+	case err == nil:
+		row.Status = report.StatusOK
+	case ctx.Err() != nil:
+		row.Status, row.Reason, row.Reps = report.StatusNotRun, "interrupted", nil
+	default:
+		row.Status, row.Reason, row.Reps = report.StatusFailed, err.Error(), nil
+		p.printf("  failed: %v", err)
+	}
 }
 
 func runCost(cfg Config, d Def, row *report.Scenario, p *progress) {

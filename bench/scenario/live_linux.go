@@ -42,6 +42,25 @@ type receiver interface {
 	Close() error
 }
 
+// idleCounter is a receiver whose loop counts the passes that found no
+// frame (a spinner, or a poller that spins a while before it sleeps).
+type idleCounter interface {
+	IdlePasses() uint64
+	// IdleThreads are the threads that make those passes (the pollers,
+	// not a reader woken by them).
+	IdleThreads() []int
+	// SleepsWhenIdle reports whether the loop sleeps after a while
+	// without frames (rxpath's default poller) instead of spinning on.
+	SleepsWhenIdle() bool
+}
+
+// drainer is a receiver with work that goes on after its application has
+// counted the frames (the tap's writer): Drained reports whether it has
+// caught up.
+type drainer interface {
+	Drained() bool
+}
+
 // current is the lab of the run in progress, for TearDownNow.
 var current atomic.Pointer[lab.Config]
 
@@ -229,6 +248,18 @@ func (h *liveLab) Run(ctx context.Context, d Def, row *report.Scenario) (err err
 		row.Warmup = &w
 		h.p.printf("  warm-up: %s", line(w))
 	}
+	if ic, ok := rx.(idleCounter); ok && !d.tcp() {
+		cal, err := h.calibrateIdle(rx, ic)
+		if err != nil {
+			return fmt.Errorf("idle pass cost: %w", err)
+		}
+		row.IdleCal = &cal
+		for _, w := range cal.Windows {
+			h.p.printf("  idle window: %d passes in %v, %d frames trickled, %.1f ms of receiver CPU",
+				w.Passes, time.Duration(w.ElapsedNS).Round(time.Millisecond), w.Frames, float64(w.RxCPUNS)/1e6)
+		}
+		h.p.printf("  idle pass: %.1f ns of receiver CPU", cal.PassNS())
+	}
 	for i := range h.cfg.Reps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -315,6 +346,8 @@ func (h *liveLab) newReceiver(d Def) (receiver, error) {
 	switch d.recv {
 	case recvCeiling:
 		return newCeiling(h)
+	case recvXSKMinimal:
+		return newXSKMinimal(h)
 	case recvRaw, recvHandler, recvReadBatch, recvAFPacket, recvTapDevNull, recvTapFile:
 		return newRxpath(h, d.recv)
 	case recvKernel, recvKernelSpin:
@@ -338,12 +371,8 @@ type cpuSnap struct {
 func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
 	var s cpuSnap
 	var err error
-	for _, tid := range rx.Threads() {
-		d, err := sysstat.ThreadCPU(tid)
-		if err != nil {
-			return s, err
-		}
-		s.rx += d
+	if s.rx, err = threadsCPU(rx.Threads()); err != nil {
+		return s, err
 	}
 	for _, w := range h.gens {
 		d, err := sysstat.ThreadCPU(w.tid)
@@ -395,6 +424,107 @@ const (
 	drainMax   = 2 * time.Second
 )
 
+// idleWindow is how long calibrateIdle watches a receiver: a tenth of a
+// rep, within [20ms, 200ms] (a spinner makes a million passes in 100ms).
+func (h *liveLab) idleWindow() time.Duration {
+	return min(max(h.cfg.Duration/10, 20*time.Millisecond), 200*time.Millisecond)
+}
+
+// trickleGaps are the gaps between the frames of a sleeper's two
+// calibration windows: well under rxpath's default IdleSpin (50µs), so
+// the poller spins between them instead of sleeping.
+var trickleGaps = [2]time.Duration{40 * time.Microsecond, 15 * time.Microsecond}
+
+// idleTries bounds the windows calibrateIdle watches when the receiver's
+// thread made no pass at all (another process had its CPU).
+const idleTries = 3
+
+// calibrateIdle measures what one idle pass of rx costs (report.IdleCal):
+// the CPU time of the threads that make the passes, over the passes they
+// made. A spinner is watched with no traffic at all. A receiver that
+// sleeps when idle would sleep through that, so it is watched twice with
+// frames trickling in, sparse then dense, and spins between them as it
+// does between the bursts of a rep.
+func (h *liveLab) calibrateIdle(rx receiver, ic idleCounter) (report.IdleCal, error) {
+	waits := []func(time.Duration) (uint64, error){func(d time.Duration) (uint64, error) { time.Sleep(d); return 0, nil }}
+	if ic.SleepsWhenIdle() {
+		waits = waits[:0]
+		for _, gap := range trickleGaps {
+			waits = append(waits, func(d time.Duration) (uint64, error) { return h.trickle(d, gap) })
+		}
+	}
+	var cal report.IdleCal
+	for _, wait := range waits {
+		var w report.IdleWindow
+		var err error
+		for range idleTries {
+			waitDrained(rx)
+			if w, err = h.idleWindowCPU(ic, wait); err != nil {
+				return cal, err
+			}
+			if w.Passes > 0 {
+				break
+			}
+		}
+		cal.Windows = append(cal.Windows, w)
+	}
+	waitDrained(rx)
+	return cal, nil
+}
+
+// trickle has every generator send one frame every gap for d, and
+// returns how many frames went.
+func (h *liveLab) trickle(d, gap time.Duration) (uint64, error) {
+	var sent uint64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(h.gens))
+	for i, w := range h.gens {
+		wg.Go(func() {
+			n, err := w.trickle(d, gap)
+			mu.Lock()
+			sent += n
+			mu.Unlock()
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return sent, errors.Join(errs...)
+}
+
+// idleWindowCPU runs wait for the idle window and returns the CPU time
+// the idle threads used meanwhile, the passes they made and what wait
+// sent.
+func (h *liveLab) idleWindowCPU(ic idleCounter, wait func(time.Duration) (uint64, error)) (report.IdleWindow, error) {
+	tids := ic.IdleThreads()
+	c0, err := threadsCPU(tids)
+	if err != nil {
+		return report.IdleWindow{}, err
+	}
+	p0, start := ic.IdlePasses(), time.Now()
+	sent, err := wait(h.idleWindow())
+	if err != nil {
+		return report.IdleWindow{}, err
+	}
+	c1, err := threadsCPU(tids)
+	if err != nil {
+		return report.IdleWindow{}, err
+	}
+	return report.IdleWindow{ElapsedNS: int64(time.Since(start)), RxCPUNS: int64(c1 - c0), Passes: ic.IdlePasses() - p0, Frames: sent}, nil
+}
+
+func threadsCPU(tids []int) (time.Duration, error) {
+	var sum time.Duration
+	for _, tid := range tids {
+		d, err := sysstat.ThreadCPU(tid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
 // measure runs one repetition of d seconds.
 func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, error) {
 	c0, err := h.counters(rx, false)
@@ -405,6 +535,11 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	if err != nil {
 		return report.Rep{}, err
 	}
+	ic, _ := rx.(idleCounter)
+	var i0 uint64
+	if ic != nil {
+		i0 = ic.IdlePasses()
+	}
 	d0 := rx.Delivered()
 	res, err := h.send(dur)
 	if err != nil {
@@ -414,6 +549,10 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	t1, err := h.cpu(rx)
 	if err != nil {
 		return report.Rep{}, err
+	}
+	var idle uint64
+	if ic != nil {
+		idle = ic.IdlePasses() - i0
 	}
 	c1, err := h.counters(rx, false)
 	if err != nil {
@@ -430,6 +569,7 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 		RxCPUNS:      int64(t1.rx - t0.rx),
 		SoftirqNS:    int64(soft),
 		ProcessCPUNS: int64((t1.proc - t0.proc) - (t1.gen - t0.gen)),
+		IdlePasses:   idle,
 		Counters:     delta,
 	}
 	for _, c := range perCPU {
@@ -439,14 +579,17 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 }
 
 // waitDrained waits until the receiver's count has stood still for
-// drainQuiet (at most drainMax) and returns it.
+// drainQuiet and, for a drainer, until it has caught up (at most drainMax
+// in all), and returns the count. The CPU time read after it then covers
+// the work of the frames counted, the tap's writes included.
 func waitDrained(rx receiver) uint64 {
+	dr, _ := rx.(drainer)
 	last, still := rx.Delivered(), time.Now()
 	for deadline := time.Now().Add(drainMax); time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 		if v := rx.Delivered(); v != last {
 			last, still = v, time.Now()
-		} else if time.Since(still) >= drainQuiet {
+		} else if time.Since(still) >= drainQuiet && (dr == nil || dr.Drained()) {
 			break
 		}
 	}

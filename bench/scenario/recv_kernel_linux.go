@@ -50,8 +50,22 @@ func newKernel(h *liveLab, spin bool) (receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kernelRx{ns: h.l.DUTNS, spin: spin, r: r}, nil
+	k := &kernelRx{ns: h.l.DUTNS, spin: spin, r: r}
+	if spin {
+		return kernelSpinRx{k}, nil
+	}
+	return k, nil
 }
+
+// kernelSpinRx is the spinning kernel receiver: it counts the reads that
+// found nothing, for the busy time.
+type kernelSpinRx struct{ *kernelRx }
+
+func (k kernelSpinRx) IdlePasses() uint64 { return k.r.IdlePasses() }
+
+func (k kernelSpinRx) IdleThreads() []int { return k.r.Threads() }
+
+func (k kernelSpinRx) SleepsWhenIdle() bool { return false }
 
 func (k *kernelRx) Describe() string {
 	mode := "blocking"

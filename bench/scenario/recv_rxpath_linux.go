@@ -237,15 +237,44 @@ func (r *rxpathRx) Describe() string {
 func (r *rxpathRx) Delivered() uint64 { return r.count.Load() }
 
 func (r *rxpathRx) Threads() []int {
+	tids := r.IdleThreads()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append(tids, r.tids...)
+}
+
+// IdlePasses sums the pollers' passes that found no frame.
+func (r *rxpathRx) IdlePasses() uint64 {
+	var n uint64
+	for _, p := range r.n.Pollers() {
+		n += p.Stats().IdlePasses
+	}
+	return n
+}
+
+// SleepsWhenIdle: the default poller sleeps in the driver's Wait after
+// IdleSpin without frames; with --busy-spin it never does.
+func (r *rxpathRx) SleepsWhenIdle() bool { return !r.busySpin }
+
+// IdleThreads are the pollers' threads.
+func (r *rxpathRx) IdleThreads() []int {
 	var tids []int
 	for _, p := range r.n.Pollers() {
 		if tid := p.ThreadID(); tid != 0 {
 			tids = append(tids, tid)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append(tids, r.tids...)
+	return tids
+}
+
+// Drained reports whether the tap, if any, has settled every frame it
+// saw: filtered, dropped, written or lost to a write error.
+func (r *rxpathRx) Drained() bool {
+	if r.tp == nil {
+		return true
+	}
+	t := r.tp.Stats()
+	return t.Filtered+t.Dropped+t.Written+t.WriteErrors >= t.Seen
 }
 
 func (r *rxpathRx) Counters() map[string]uint64 {
@@ -295,6 +324,7 @@ func (r *rxpathRx) Counters() map[string]uint64 {
 	if r.tp != nil {
 		t := r.tp.Stats()
 		c["tap.seen"], c["tap.dropped"], c["tap.written"], c["tap.write_errors"] = t.Seen, t.Dropped, t.Written, t.WriteErrors
+		c["tap.filtered"], c["tap.queued"] = t.Filtered, t.Queued
 	}
 	return c
 }

@@ -9,8 +9,10 @@
 // generator to one CPU and every receiver thread to the other, and runs
 // each scenario as a warm-up then N repetitions of a fixed duration. The
 // table on stdout gives min, median and max of each figure, the loss split
-// by where it happened, CPU per packet, and the ratio to the XDP-drop
-// ceiling and to kernel sockets; the TCP rows (a kernel TCP client
+// by where it happened, CPU and busy time per packet, and the ratios to
+// xsk-minimal (the smallest AF_XDP receiver, the fair floor on veth), to
+// the XDP-drop ceiling and to kernel sockets; the goals of the benchmark
+// issue follow, each pass, miss, info or not-run; the TCP rows (a kernel TCP client
 // streaming to rxpath's TCP sink, or to a kernel TCP server) give goodput
 // in Gbit/s and CPU per byte instead, against the kernel server; the
 // stack-cost rows give the time and allocations per packet of rxpath's

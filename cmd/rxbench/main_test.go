@@ -67,14 +67,16 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestSmoke runs `rxbench --smoke` for two fast UDP scenarios and both TCP
-// ones on a lab of its own and checks that each produced figures and that
-// the lab is gone.
+// TestSmoke runs `rxbench --smoke` for three fast UDP scenarios (the
+// ceiling, xsk-minimal and rxpath-raw) and both TCP ones on a lab of its
+// own and checks that each produced figures, that the goals are all
+// there, those on the rows that ran measured and the others not-run, and
+// that the lab is gone.
 func TestSmoke(t *testing.T) {
 	labtest.RequirePrivileges(t)
 	dir := t.TempDir()
 	jsonPath, plotPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
-	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,rxpath-raw,tcp-rxpath,tcp-kernel", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
+	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,xsk-minimal,rxpath-raw,tcp-rxpath,tcp-kernel", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +93,8 @@ func TestSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Scenarios) != 4 {
-		t.Fatalf("%d scenarios in the JSON, want 4", len(r.Scenarios))
+	if len(r.Scenarios) != 5 {
+		t.Fatalf("%d scenarios in the JSON, want 5", len(r.Scenarios))
 	}
 	for _, s := range r.Scenarios {
 		if s.Status != report.StatusOK || len(s.Reps) != 2 {
@@ -109,6 +111,21 @@ func TestSmoke(t *testing.T) {
 		}
 		if s.Proto == report.ProtoTCP && (!s.Summary.GoodputGbps.Valid() || !s.Summary.CPUNSByte.Valid()) {
 			t.Errorf("%s: goodput %+v, CPU per byte %+v", s.Name, s.Summary.GoodputGbps, s.Summary.CPUNSByte)
+		}
+		if s.Proto == report.ProtoUDP && (!s.Summary.CPUNSPkt.Valid() || !s.Summary.BusyNSPkt.Valid()) {
+			t.Errorf("%s: CPU per packet %+v, busy per packet %+v", s.Name, s.Summary.CPUNSPkt, s.Summary.BusyNSPkt)
+		}
+		// The receivers that count idle passes have an idle pass cost for
+		// their busy time, and counted some (in the calibration or in a
+		// rep: on a busy machine one may find the CPU taken).
+		if s.Name == "xsk-minimal" || s.Name == "rxpath-raw" {
+			passes := uint64(0)
+			for _, rep := range s.Reps {
+				passes += rep.IdlePasses
+			}
+			if s.IdleCal == nil || s.IdleCal.Passes()+passes == 0 {
+				t.Errorf("%s: no idle pass counted: calibration %+v, %d in the reps", s.Name, s.IdleCal, passes)
+			}
 		}
 		if !strings.Contains(out.String(), "\n"+s.Name+" ") {
 			t.Errorf("table has no row for %s:\n%s", s.Name, out.String())
@@ -127,8 +144,27 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), "generator "+r.Settings.Generator) {
 		t.Errorf("the table does not name the generator %s", r.Settings.Generator)
 	}
-	if len(r.Goals) != 7 {
-		t.Errorf("%d goals, want 7", len(r.Goals))
+	if len(r.Goals) != 15 {
+		t.Errorf("%d goals, want 15", len(r.Goals))
+	}
+	for _, g := range r.Goals {
+		switch g.ID {
+		case "raw-vs-xsk-minimal":
+			if g.Status != report.GoalPass && g.Status != report.GoalMiss || !g.Value.Valid() {
+				t.Errorf("goal %s: %s %v (%s), want a pass or a miss with a value", g.ID, g.Status, g.Value, g.Detail)
+			}
+		case "raw-vs-ceiling":
+			if g.Status != report.GoalInfo || !g.Informational {
+				t.Errorf("goal %s: %s, informational %v; want info", g.ID, g.Status, g.Informational)
+			}
+		case "handler-vs-xsk-minimal", "memnic-raw", "tap-captured":
+			if g.Status != report.GoalNotRun || g.Value.Valid() {
+				t.Errorf("goal %s without its rows: %s %v, want not-run", g.ID, g.Status, g.Value)
+			}
+		}
+	}
+	if v := r.Find("rxpath-raw").Summary.VsXSK; !v.Valid() {
+		t.Error("rxpath-raw has no ratio to xsk-minimal")
 	}
 	if v := r.Find("tcp-rxpath").Summary.VsKernel; !v.Valid() {
 		t.Error("tcp-rxpath has no ratio to tcp-kernel")

@@ -42,6 +42,7 @@ type KernelReceiver struct {
 	spin  bool
 	tids  []int // set before NewKernelReceiver returns
 	count atomic.Uint64
+	idle  atomic.Uint64 // spinning reads that found nothing (EAGAIN)
 	stop  atomic.Bool
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -108,6 +109,7 @@ func (r *KernelReceiver) read(cpu, nice int, ready chan<- pinned) {
 		}
 		if err != nil {
 			if r.spin && errors.Is(err, unix.EAGAIN) {
+				r.idle.Add(1)
 				continue
 			}
 			if !r.stop.Load() && !errors.Is(err, net.ErrClosed) {
@@ -124,6 +126,10 @@ func (r *KernelReceiver) read(cpu, nice int, ready chan<- pinned) {
 
 // Received is the number of datagrams read so far.
 func (r *KernelReceiver) Received() uint64 { return r.count.Load() }
+
+// IdlePasses is the number of spinning reads (KernelOptions.Spin) that
+// found no datagram; always 0 for blocking readers.
+func (r *KernelReceiver) IdlePasses() uint64 { return r.idle.Load() }
 
 // Threads are the reader threads' ids.
 func (r *KernelReceiver) Threads() []int { return slices.Clone(r.tids) }

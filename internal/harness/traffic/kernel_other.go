@@ -26,6 +26,9 @@ func NewKernelReceiver(c *net.UDPConn, o KernelOptions) (*KernelReceiver, error)
 // Received returns 0.
 func (r *KernelReceiver) Received() uint64 { return 0 }
 
+// IdlePasses returns 0.
+func (r *KernelReceiver) IdlePasses() uint64 { return 0 }
+
 // Threads returns nil.
 func (r *KernelReceiver) Threads() []int { return nil }
 

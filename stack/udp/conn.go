@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/cpu"
 )
 
 // Datagram is a received datagram. In handler mode Payload is a zero-copy
@@ -68,33 +70,36 @@ const (
 // published, and when nothing is, spin for a while and then park until a
 // batch end signals them (see wait).
 type Conn struct {
-	u     *UDP
-	local netip.AddrPort
-	limit uint64        // RcvBuf
-	spin  time.Duration // how long a reader polls before it parks
-
+	// Read-mostly: the receive path loads these for every datagram.
+	u       *UDP
+	local   netip.AddrPort
+	limit   uint64        // RcvBuf
+	spin    time.Duration // how long a reader polls before it parks
 	handler atomic.Pointer[Handler]
+	closed  atomic.Bool
+	mask    atomic.Uint64 // bit i: lanes[i] exists
+	lanes   [numLanes]atomic.Pointer[lane]
+	done    chan struct{} // closed by Close
+	wake    chan struct{} // see waiters
 
-	lanes  [numLanes]atomic.Pointer[lane]
-	mask   atomic.Uint64 // bit i: lanes[i] exists
-	laneMu sync.Mutex    // serialises lane creation
+	_ cpu.CacheLinePad
 
-	closed atomic.Bool
-	done   chan struct{} // closed by Close
-
+	// Readers' state, apart from the producers' so that a read does not
+	// take the producers' cache lines away.
 	rmu  sync.Mutex // serialises readers
 	next int        // the lane a drain starts at, for fairness; under rmu
-
 	// waiters counts parked readers. A producer that publishes and sees
 	// waiters signals wake, a 1-buffered channel that is reused: a
 	// second signal before a reader takes the first is a no-op.
 	waiters atomic.Int32
-	wake    chan struct{}
 	// notify is closed and replaced when the deadline changes under
 	// parked readers, so that every one of them looks at it again.
 	notify   atomic.Pointer[chan struct{}]
 	deadline atomic.Int64 // monotonic, see monoDeadline; 0 for none
 
+	_ cpu.CacheLinePad
+
+	laneMu   sync.Mutex    // serialises lane creation
 	received atomic.Uint64 // in handler mode; queue mode counts per lane
 	bytes    atomic.Uint64
 	dropped  atomic.Uint64
@@ -182,7 +187,7 @@ func (c *Conn) newLane(idx int) *lane {
 	if l := c.lanes[idx].Load(); l != nil {
 		return l
 	}
-	l := newLane(c, int(min(c.limit, math.MaxInt32)))
+	l := newLane(c, int(c.limit))
 	c.lanes[idx].Store(l)
 	c.mask.Or(1 << idx)
 	return l

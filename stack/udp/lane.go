@@ -40,6 +40,8 @@ type lane struct {
 	c   *Conn
 	buf []byte // len is RcvBuf rounded up to 8; immutable
 
+	_ cpu.CacheLinePad
+
 	// mu serialises producers while the lane's queue is unbatched.
 	mu sync.Mutex
 
@@ -141,35 +143,36 @@ func (l *lane) used() uint64 {
 // drain copies published records into msgs and returns how many it
 // filled. The caller holds the socket's reader lock.
 func (l *lane) drain(msgs []Message) int {
+	buf := l.buf
 	t := l.tail.Load()
 	h, off := l.chead, l.coff
 	var freed uint64
 	n := 0
 	for ; h != t && n < len(msgs); n++ {
-		w := binary.LittleEndian.Uint64(l.buf[off:])
+		w := binary.LittleEndian.Uint64(buf[off:])
 		length := int(w & 0xffff)
 		var a [4]byte
 		binary.LittleEndian.PutUint32(a[:], uint32(w>>32))
 		m := &msgs[n]
 		m.Addr = netip.AddrPortFrom(netip.AddrFrom4(a), uint16(w>>16))
 		o := off + recordHeader
-		if o == len(l.buf) {
+		if o == len(buf) {
 			o = 0
 		}
 		end := o + length
-		if end <= len(l.buf) {
-			m.N = copy(m.Buf, l.buf[o:end])
+		if end <= len(buf) {
+			m.N = copy(m.Buf, buf[o:end])
 		} else {
-			m.N = copy(m.Buf, l.buf[o:])
+			m.N = copy(m.Buf, buf[o:])
 			if m.N < len(m.Buf) {
-				m.N += copy(m.Buf[m.N:], l.buf[:end-len(l.buf)])
+				m.N += copy(m.Buf[m.N:], buf[:end-len(buf)])
 			}
 		}
 		m.Truncated = length > m.N
 		size := recordSize(length)
 		off += size
-		if off >= len(l.buf) {
-			off -= len(l.buf)
+		if off >= len(buf) {
+			off -= len(buf)
 		}
 		h += uint64(size)
 		freed += uint64(length) + perDatagram

@@ -36,6 +36,8 @@ const DefaultReadSpin = 5 * time.Microsecond
 type Options struct {
 	// RcvBuf is the default receive queue size in bytes for sockets
 	// (default 4 MiB). Each datagram costs its payload plus 64 bytes.
+	// A socket in queue mode allocates RcvBuf bytes for each receive
+	// queue that delivers to it, when the first datagram comes.
 	RcvBuf int
 	// PortUnreachable answers datagrams to closed ports with an ICMP
 	// port unreachable, rate limited by the IPv4 layer.

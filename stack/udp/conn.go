@@ -301,6 +301,9 @@ func (c *Conn) wait() error {
 	var now int64
 	if dl != 0 {
 		if now = monoNow(); now >= dl {
+			if c.deadline.Load() != dl {
+				return nil // moved meanwhile: look again
+			}
 			return errTimeout
 		}
 	}

@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/header"
@@ -25,14 +28,26 @@ var (
 // DefaultRcvBuf is the default receive queue size of a socket.
 const DefaultRcvBuf = 4 << 20
 
+// DefaultReadSpin is how long a reader polls an empty receive queue
+// before it parks, by default.
+const DefaultReadSpin = 5 * time.Microsecond
+
 // Options configures the UDP layer.
 type Options struct {
 	// RcvBuf is the default receive queue size in bytes for sockets
 	// (default 4 MiB). Each datagram costs its payload plus 64 bytes.
+	// A socket in queue mode allocates RcvBuf bytes for each receive
+	// queue that delivers to it, when the first datagram comes.
 	RcvBuf int
 	// PortUnreachable answers datagrams to closed ports with an ICMP
 	// port unreachable, rate limited by the IPv4 layer.
 	PortUnreachable bool
+	// ReadSpin is how long a reader of an empty socket polls the queue
+	// before it parks (default DefaultReadSpin; negative: park at once).
+	// Spinning saves the producer a wakeup and the reader a sleep when
+	// the next batch comes within the spin; it burns the reader's CPU
+	// for that long when it does not.
+	ReadSpin time.Duration
 }
 
 // Stats are the UDP counters, named like /proc/net/snmp's.
@@ -59,6 +74,55 @@ type UDP struct {
 	ports *[65536]atomic.Pointer[bound]
 
 	inDatagrams, noPorts, badLength, csumErrors, rcvbufErrors, out, sendErrors atomic.Uint64
+
+	// loops are the receive loops of queues 0 to maxLoops-1.
+	loops [maxLoops]loop
+}
+
+// loop is what UDP keeps for the receive loop of one queue. Until the
+// loop first ends a batch (Stack.EndBatch), its queue is unbatched: its
+// datagrams go into their lanes under the lane's lock and are published
+// at once. From then on the loop owns its lanes, one in each socket it
+// delivers to: it pushes without a lock, lists the lanes it touched, and
+// publishes each of them, and wakes each socket's parked reader, once at
+// the end of the batch.
+//
+// This relies on the stack's receive loop contract: a loop that ends
+// batches for queue q is the only goroutine that delivers q's frames.
+// Every field but batched and inPub is the loop's own.
+type loop struct {
+	batched atomic.Bool
+	dirty   []*lane // lanes pushed to in this batch
+	in      uint64  // InDatagrams counted by this loop
+	inSeen  uint64  // in as last published
+	inPub   atomic.Uint64
+	_       cpu.CacheLinePad
+}
+
+// endBatch is the stack's batch-end hook: it publishes what queue q's
+// loop pushed in the batch and wakes parked readers, once per socket.
+func (u *UDP) endBatch(q int) {
+	if uint(q) >= maxLoops {
+		return
+	}
+	l := &u.loops[q]
+	if !l.batched.Load() {
+		l.batched.Store(true)
+	}
+	for i, ln := range l.dirty {
+		l.dirty[i] = nil
+		ln.dirty = false
+		ln.publish()
+		if ln.c.waiters.Load() > 0 {
+			ln.c.signal()
+		}
+	}
+	l.dirty = l.dirty[:0]
+	// After the sockets, so that a datagram counted here is readable.
+	if l.in != l.inSeen {
+		l.inSeen = l.in
+		l.inPub.Store(l.in)
+	}
 }
 
 // bound is the sockets on one port: at most one wildcard, and one per
@@ -73,15 +137,24 @@ func New(ip *ipv4.IPv4, o Options) *UDP {
 	if o.RcvBuf <= 0 {
 		o.RcvBuf = DefaultRcvBuf
 	}
+	if o.ReadSpin == 0 {
+		o.ReadSpin = DefaultReadSpin
+	}
 	u := &UDP{ip: ip, s: ip.Stack(), opts: o, ports: new([65536]atomic.Pointer[bound])}
 	ip.RegisterTransport(ipv4.ProtoUDP, u.receive)
+	u.s.OnBatchEnd(u.endBatch)
 	return u
 }
 
-// Stats returns the counters.
+// Stats returns the counters. Datagrams delivered by a receive loop that
+// ends its batches are counted at the end of the batch.
 func (u *UDP) Stats() Stats {
+	in := u.inDatagrams.Load()
+	for i := range u.loops {
+		in += u.loops[i].inPub.Load()
+	}
 	s := Stats{
-		InDatagrams: u.inDatagrams.Load(), NoPorts: u.noPorts.Load(), BadLength: u.badLength.Load(),
+		InDatagrams: in, NoPorts: u.noPorts.Load(), BadLength: u.badLength.Load(),
 		CsumErrors: u.csumErrors.Load(), RcvbufErrors: u.rcvbufErrors.Load(), OutDatagrams: u.out.Load(),
 		SendErrors: u.sendErrors.Load(),
 	}
@@ -93,6 +166,9 @@ func (u *UDP) Stats() Stats {
 type SocketOptions struct {
 	// RcvBuf overrides Options.RcvBuf for this socket.
 	RcvBuf int
+	// ReadSpin overrides Options.ReadSpin for this socket (negative:
+	// park at once).
+	ReadSpin time.Duration
 }
 
 // Listen binds a socket to addr. An unspecified address (0.0.0.0) binds
@@ -111,6 +187,9 @@ func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
 	if o.RcvBuf <= 0 {
 		o.RcvBuf = u.opts.RcvBuf
 	}
+	if o.ReadSpin == 0 {
+		o.ReadSpin = u.opts.ReadSpin
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	port := addr.Port()
@@ -125,7 +204,7 @@ func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
 			return nil, fmt.Errorf("udp listen %v: no free ephemeral port: %w", addr, ErrAddrInUse)
 		}
 	}
-	c := newConn(u, netip.AddrPortFrom(a, port), o.RcvBuf)
+	c := newConn(u, netip.AddrPortFrom(a, port), o.RcvBuf, o.ReadSpin)
 	b := u.ports[port].Load()
 	nb := &bound{}
 	if b != nil {
@@ -214,8 +293,16 @@ func (u *UDP) receive(p *stack.Packet) {
 		Dst:     netip.AddrPortFrom(netip.AddrFrom4(p.Dst), h.DstPort()),
 		Queue:   p.Queue,
 	}
-	if c.deliver(d) {
-		u.inDatagrams.Add(1)
+	var l *loop
+	if uint(p.Queue) < maxLoops && u.loops[p.Queue].batched.Load() {
+		l = &u.loops[p.Queue]
+	}
+	if c.deliver(d, l) {
+		if l != nil {
+			l.in++
+		} else {
+			u.inDatagrams.Add(1)
+		}
 	} else {
 		u.rcvbufErrors.Add(1)
 	}

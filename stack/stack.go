@@ -362,6 +362,8 @@ func (s *Stack) OnBatchEnd(fn func(queue int)) {
 // EndBatch tells the stack that a batch of frames from queue has been
 // delivered: it runs the OnBatchEnd hooks. A receive loop calls it after
 // the last Deliver of each batch (package rxpath's StackHandler does).
+// Layers rely on one rule: only the loop that ends queue q's batches
+// delivers q's frames, so what a hook publishes for q has one writer.
 func (s *Stack) EndBatch(queue int) {
 	if hs := s.batchHooks.Load(); hs != nil {
 		for _, h := range *hs {

@@ -213,6 +213,9 @@ func (t *Tap) nextBuffer(q *queueState) *buffer {
 	if q.cur != nil {
 		t.handOff(q)
 	}
+	if len(q.free) == 0 {
+		return nil // a plain load: the cheap way to drop while the writer is behind
+	}
 	var b *buffer
 	select {
 	case b = <-q.free:

@@ -58,11 +58,12 @@ type queueState struct {
 	seq uint64 // the last seq given to a buffer
 
 	// Owned by the queue's poller: touched by Capture and EndBatch only.
-	open   bool   // a batch is open: the poller holds stBatch
-	ts     int64  // the batch's timestamp, Unix ns
-	tsSec  uint32 // pcap's split of ts
-	tsNsec uint32
-	c      counters
+	open    bool   // a batch is open: the poller holds stBatch
+	stamped bool   // ts is this batch's
+	ts      int64  // the batch's timestamp, Unix ns
+	tsSec   uint32 // pcap's split of ts
+	tsNsec  uint32
+	c       counters
 }
 
 // newQueue makes queue's state and buffers, once: nil if the tap is
@@ -94,10 +95,11 @@ func (t *Tap) newQueue(queue int) *queueState {
 // (the queue's first Capture makes them) and does not retain frame.
 //
 // The first frame the expression passes after an EndBatch opens the
-// queue's batch and reads Options.Clock: every frame captured until the
-// next EndBatch(queue) shares that timestamp. The caller, the queue's poller, must call EndBatch after
-// each batch, and must not call Capture or EndBatch for the same queue
-// from two goroutines at once.
+// queue's batch, and the first one encoded reads Options.Clock: every
+// frame captured until the next EndBatch(queue) shares that timestamp.
+// The caller, the queue's poller, must call EndBatch after each batch,
+// and must not call Capture or EndBatch for the same queue from two
+// goroutines at once.
 func (t *Tap) Capture(frame []byte, queue int) bool {
 	if uint(queue) >= MaxQueues {
 		t.turnAway()
@@ -130,6 +132,12 @@ func (t *Tap) Capture(frame []byte, queue int) bool {
 			q.c.dropped++
 			return false
 		}
+	}
+	if !q.stamped {
+		t.stamp(q) // once per batch, and not for a batch dropped whole
+	}
+	if b.recs == 0 {
+		b.first = q.ts
 	}
 	off := len(b.b)
 	b.b = b.b[:off+size]
@@ -187,18 +195,22 @@ func (t *Tap) recordAt(p []byte) int {
 }
 
 // openBatch opens a batch on q for its first frame that passed the
-// capture expression: it takes q's buffer in hand and the batch's
-// timestamp. It returns false when the tap is closed or the writer is
-// taking q's buffer this very moment.
+// capture expression: it takes q's buffer in hand. It returns false when
+// the tap is closed or the writer is taking q's buffer this very moment.
 func (t *Tap) openBatch(q *queueState) bool {
 	if !q.state.CompareAndSwap(stIdle, stBatch) {
 		return false
 	}
-	q.open = true
+	q.open, q.stamped = true, false
+	return true
+}
+
+// stamp takes the batch's timestamp.
+func (t *Tap) stamp(q *queueState) {
 	now := t.clock()
 	q.ts = now.UnixNano()
 	q.tsSec, q.tsNsec = uint32(now.Unix()), uint32(now.Nanosecond())
-	return true
+	q.stamped = true
 }
 
 // turnAway counts a frame of a queue the tap has no state for.
@@ -223,7 +235,7 @@ func (t *Tap) nextBuffer(q *queueState) *buffer {
 		return nil
 	}
 	q.seq++
-	b.seq, b.first = q.seq, q.ts
+	b.seq = q.seq
 	q.cur = b
 	q.inHand.Store(b.seq)
 	// Wake the writer, if its timer sleeps, so that it comes for the

@@ -50,10 +50,10 @@
 //
 // # Timestamps
 //
-// The first frame of a batch that the expression passes reads
-// Options.Clock once, and every frame captured until EndBatch carries that
-// timestamp, the way NICs that timestamp per batch or per interrupt do; a
-// batch the expression rejects whole reads no clock at all. The stamp
+// The first frame of a batch that the tap encodes reads Options.Clock
+// once, and every frame captured until EndBatch carries that timestamp,
+// the way NICs that timestamp per batch or per interrupt do; a batch the
+// expression rejects, or the tap drops, whole reads no clock at all. The stamp
 // keeps the file's nanosecond precision, but frames of one batch, which
 // the poller took off the ring together, share it: their order in the
 // file, not their timestamps, tells them apart. With batches of 64 this

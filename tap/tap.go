@@ -105,8 +105,9 @@ type Options struct {
 	// exceeds RotateBytes if a single record does.
 	RotateBytes int64
 	// Clock gives the batch timestamp (default time.Now), read once per
-	// batch by the first Capture after EndBatch; every frame of the batch
-	// carries it. Timestamps are written with nanosecond resolution.
+	// batch, by the first frame the batch captures; every frame the batch
+	// captures carries it. Timestamps are written with nanosecond
+	// resolution.
 	Clock func() time.Time
 	// StallTimeout bounds how long Flush, Reopen and Close wait for a
 	// writer that is stuck in Write (default 2s); past it they return an

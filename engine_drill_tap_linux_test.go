@@ -36,7 +36,7 @@ type tapRun struct {
 // offers it before parsing): the poller takes at least 0.9 as many frames
 // with the tap as without it, and the tap counts the frames it could not
 // queue as Dropped instead of blocking. A tap that blocked would stop the
-// poller after its first 1024 slots and the pipe's 64 KiB.
+// poller after its four 64 KiB buffers and the pipe's 64 KiB.
 func TestDrillStuckTap(t *testing.T) {
 	const (
 		port = 9000
@@ -141,7 +141,7 @@ func TestDrillStuckTap(t *testing.T) {
 		defer pw.Close()
 		defer pr.Close() // never read; closing it at the end unblocks the writer
 		const stall = 200 * time.Millisecond
-		capture, err := tap.New(pw, tap.Options{QueueSize: 1024, MaxFrame: 2048, StallTimeout: stall})
+		capture, err := tap.New(pw, tap.Options{Buffers: 4, BufferSize: 64 << 10, MaxFrame: 2048, StallTimeout: stall})
 		if err != nil {
 			t.Fatal(err)
 		}

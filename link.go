@@ -7,17 +7,31 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
+	"github.com/rxpath/rxpath/tap"
 )
 
 // Capturer is a capture stage (package tap's *tap.Tap is one): it sees
 // every frame before anything parses or filters it, where Linux's
-// ptype_all taps (tcpdump) sit.
+// ptype_all taps (tcpdump) sit. One that also implements BatchCapturer
+// learns where each batch ends.
 type Capturer interface {
 	// Capture offers a frame that arrived on receive queue queue. It must
 	// not block or keep frame (a view into driver memory) after it
 	// returns; it reports whether it kept a copy.
 	Capture(frame []byte, queue int) bool
 }
+
+// BatchCapturer is a Capturer that works per batch: after offering a
+// batch's frames, and before the stack or the raw handler sees them, the
+// tap stage calls EndBatch with the batch's queue, on the same poller
+// goroutine. Package tap stamps a batch's frames with one timestamp and
+// hands its buffers to its writer there. EndBatch must not block.
+type BatchCapturer interface {
+	Capturer
+	EndBatch(queue int)
+}
+
+var _ BatchCapturer = (*tap.Tap)(nil)
 
 // QueueLink adapts a device's queues to stack.LinkEndpoint: a frame the
 // stack sends for receive queue q goes out on the queue with ID q (the
@@ -91,16 +105,27 @@ func StackHandler(s *stack.Stack) poller.Handler {
 }
 
 // tapStage puts capture in front of h: each frame of a batch is offered to
-// the capture, then the batch goes to h (the stack or a raw handler). It
-// is the one place the tap is wired, for both modes.
+// the capture, the batch ends (BatchCapturer), then the batch goes to h
+// (the stack or a raw handler). It is the one place the tap is wired, for
+// both modes.
 func tapStage(h poller.Handler, capture Capturer) poller.Handler {
 	if capture == nil {
 		return h
 	}
+	bc, ok := capture.(BatchCapturer)
+	if !ok {
+		return func(b *poller.Batch) {
+			for i := range b.Frames {
+				capture.Capture(b.Frames[i].Data, b.Queue)
+			}
+			h(b)
+		}
+	}
 	return func(b *poller.Batch) {
 		for i := range b.Frames {
-			capture.Capture(b.Frames[i].Data, b.Queue)
+			bc.Capture(b.Frames[i].Data, b.Queue)
 		}
+		bc.EndBatch(b.Queue)
 		h(b)
 	}
 }

@@ -9,13 +9,64 @@
 //
 //	driver → umem + rxring → poller → tap.Capture → stack (ethernet, arp, ipv4, udp, tcp)
 //
-// The stack's Handler (stack.Options.Tap) calls Capture for every frame
-// the poller takes off a receive queue, before parsing and before the
-// stack's packet filter, so a capture shows frames the stack later drops
-// as malformed or unwanted; with no stack, rxpath.Config.Handler's frames
-// are offered the same way before the handler sees them. Capture only
-// reads the frame and keeps no reference to it: the UMEM view may be
-// released as soon as Capture returns.
+// The root package's tap stage (rxpath.Config.Tap or Config.Pcap) offers
+// every frame of a poller's batch to Capture, then calls EndBatch, before
+// the stack or rxpath.Config.Handler sees the batch: a capture shows
+// frames the stack later drops as malformed or unwanted. Capture only reads
+// the frame and keeps no reference to it: the UMEM view may be released as
+// soon as Capture returns.
+//
+// # Per-queue buffers
+//
+// Each receive queue has its own small pool of buffers (Options.Buffers of
+// Options.BufferSize bytes, 16 × 256 KiB by default, made when the queue's
+// first frame arrives), and its poller is the only goroutine that fills
+// them. Capture runs the capture expression, then encodes the record, the
+// pcap record header or pcapng enhanced packet block and up to the snap
+// length of the frame, in place at the end of the queue's current buffer:
+// no channel operation, no lock and no slot per frame, only the copy and
+// a few plain stores. A buffer goes to the writer goroutine whole, on a
+// channel, when the next record does not fit, so the writer wakes once per
+// buffer (thousands of small frames), not once per frame.
+//
+// A partly filled buffer must not wait forever when traffic is light, so
+// it also goes to the writer:
+//   - at EndBatch, once its first record is Options.FlushInterval (10ms)
+//     old by the batch clock, so a steady trickle reaches the file within
+//     about FlushInterval, in at most one write per FlushInterval per
+//     queue;
+//   - when the queue stays idle: the writer's timer, armed by a buffer's
+//     first record and asleep when no queue holds records, takes the
+//     buffer of a queue that has held the same one for a whole tick;
+//   - at Flush and Close, which take every queue's buffer.
+//
+// The writer takes a queue's buffer only between two batches: a state word
+// per queue (idle, in a batch, taken by the writer, closed) is set by the
+// first captured frame of a batch with one compare-and-swap and cleared by
+// EndBatch, and the writer takes the buffer with the same compare-and-swap.
+// When a batch is open the writer asks, and EndBatch hands the buffer off.
+// So EndBatch is part of the contract: a poller that never ends its batch
+// keeps its buffer, and Flush and Close report ErrStalled.
+//
+// # Timestamps
+//
+// The first frame of a batch that the tap encodes reads Options.Clock
+// once, and every frame captured until EndBatch carries that timestamp,
+// the way NICs that timestamp per batch or per interrupt do; a batch the
+// expression rejects, or the tap drops, whole reads no clock at all. The stamp
+// keeps the file's nanosecond precision, but frames of one batch, which
+// the poller took off the ring together, share it: their order in the
+// file, not their timestamps, tells them apart. With batches of 64 this
+// is one clock read per 64 frames instead of one per frame.
+//
+// # Order
+//
+// Frames of one queue reach the file in the order they were captured.
+// Across queues the file is ordered by buffer: one queue's buffer, then
+// whichever buffer reached the writer next, so frames of different queues
+// interleave in chunks, and their timestamps need not increase across a
+// chunk boundary. With pcapng each record names its queue (an interface
+// per queue, "queueN"); sort by timestamp to merge queues.
 //
 // # The never-block contract
 //
@@ -23,40 +74,37 @@
 // and panics on a write error, so a slow disk or a full pipe stalls the
 // whole stack. A Tap decouples the two sides instead:
 //
-//   - New and Create allocate a pool of QueueSize slots of
-//     min(MaxFrame, Snaplen) bytes once, and start one writer goroutine.
-//   - Capture (any number of pollers, concurrently) runs the capture
-//     expression's program, takes a free slot with a non-blocking receive
-//     from a channel of slot indices, copies the frame and its arrival
-//     time into it and sends the index to the writer's channel, which
-//     always has room. It never waits, never allocates
-//     (TestCaptureAllocs) and never fails loudly: with no free slot the
-//     frame is dropped and counted in Stats.Dropped.
-//   - The writer encodes each frame with gopacket's pcapgo (pcap with
-//     nanosecond timestamps, or pcapng with one interface per receive
-//     queue) into a memory buffer, hands the slot back, and writes the
-//     buffer out when it passes 64 KiB or when the queue goes idle, so
-//     `tcpdump -r -` on a pipe sees frames promptly.
-//   - A failed write loses the frames in that buffer, counts them in
+//   - Capture and EndBatch never wait and never allocate once the queue's
+//     buffers exist (TestCaptureAllocs). The channel to the writer has
+//     room for every buffer there is, so handing one off never blocks.
+//   - When all of a queue's buffers are with the writer (it is behind, or
+//     stuck in Write), Capture drops the frame and counts it in
+//     Stats.Dropped until the writer gives a buffer back.
+//   - A failed write loses the records written with it, counts them in
 //     Stats.WriteErrors, and is reported by the next Flush or Close; the
-//     writer carries on with the next frames and never panics (even a
+//     writer carries on with the next buffer and never panics (even a
 //     panicking io.Writer is caught). A writer blocked forever only makes
 //     Capture drop; Flush, Reopen and Close give up after
 //     Options.StallTimeout (2s by default) with an error wrapping
 //     ErrStalled.
 //
 // Every frame given to Capture ends up in exactly one counter: Filtered,
-// Dropped, Written or WriteErrors (Queued counts those in between).
+// Dropped, Written or WriteErrors (Queued counts those in between). A
+// queue's capture counters are plain fields of its poller, published once
+// per batch (and at each hand-off), so Stats lags a batch in progress.
 //
 // # Files
 //
 // Create writes to a file it owns. With Options.RotateBytes it starts a
 // new file whenever the next record would take the current one past the
-// limit: the full file is renamed to path.1, path.2, ... (higher numbers
-// are newer; numbers already taken on disk are skipped) and a new file,
-// with its own header, is opened at path, so path is always the live
-// capture. Reopen, for SIGHUP after logrotate has moved the file, closes
-// the current file between two records and starts a new one at path.
+// limit, splitting a buffer between two files at a record boundary: the
+// full file is renamed to path.1, path.2, ... (higher numbers are newer;
+// numbers already taken on disk are skipped) and a new file, with its own
+// header, is opened at path, so path is always the live capture. Reopen,
+// for SIGHUP after logrotate has moved the file, closes the current file
+// between two buffers and starts a new one at path. A pcapng file gets a
+// queue's interface description block before the queue's first record in
+// it; the writer sets each record's interface id as it writes the buffer.
 //
 // # Capture expressions
 //
@@ -70,7 +118,8 @@
 //
 // # Concurrency
 //
-// Capture and Stats are safe for concurrent use from any goroutine, and so
-// are Flush, Reopen and Close. A Tap owns its slots, its writer goroutine
-// and, for Create, its file.
+// Capture and EndBatch for one queue are called by one goroutine at a
+// time, that queue's poller; different queues run concurrently. Stats,
+// Flush, Reopen and Close are safe for concurrent use from any goroutine.
+// A Tap owns its buffers, its writer goroutine and, for Create, its file.
 package tap

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,15 +38,23 @@ func (f Format) String() string {
 
 // Defaults and limits for Options.
 const (
-	DefaultSnaplen      = 262144
-	DefaultQueueSize    = 4096
-	DefaultMaxFrame     = 9216
-	DefaultStallTimeout = 2 * time.Second
+	DefaultSnaplen       = 262144
+	DefaultMaxFrame      = 9216
+	DefaultBufferSize    = 256 << 10
+	DefaultBuffers       = 16
+	DefaultFlushInterval = 10 * time.Millisecond
+	DefaultStallTimeout  = 2 * time.Second
 
 	// MaxSnaplen is libpcap's MAXIMUM_SNAPLEN; readers reject more.
 	MaxSnaplen = 262144
-	// MaxQueueSize bounds the preallocated pool (QueueSize × MaxFrame bytes).
-	MaxQueueSize = 1 << 20
+	// MaxBufferSize bounds Options.BufferSize.
+	MaxBufferSize = 64 << 20
+	// MaxBuffers bounds Options.Buffers.
+	MaxBuffers = 64
+	// MaxQueues bounds the receive queue numbers a Tap takes: Capture
+	// drops (and counts in Stats.Dropped) frames of queues outside
+	// [0, MaxQueues).
+	MaxQueues = 1024
 )
 
 // Options configure a Tap. The zero value is a pcap capture of every frame
@@ -63,12 +72,31 @@ type Options struct {
 	// Capture runs the program on every frame; the frames it rejects
 	// count in Stats.Filtered. Empty: every frame is captured.
 	Expr string
-	// QueueSize is how many frames can wait for the writer (default 4096).
-	QueueSize int
-	// MaxFrame is the size of a queue slot (default 9216); longer frames
-	// are truncated to it. The pool is QueueSize × min(MaxFrame, Snaplen)
-	// bytes, allocated once in New.
+	// MaxFrame also bounds the bytes kept of a frame (default 9216): a
+	// record keeps at most min(Snaplen, MaxFrame) bytes, the snap length
+	// written in the file's header. It keeps the smallest buffer small
+	// while Snaplen keeps libpcap's default.
 	MaxFrame int
+	// BufferSize is the size in bytes of one capture buffer (default
+	// 256 KiB, and never less than one record of the snap length). Capture
+	// encodes records into the current buffer of their receive queue; a
+	// buffer goes to the writer whole.
+	BufferSize int
+	// Buffers is how many buffers each receive queue has (default 16),
+	// allocated when the queue's first frame arrives: one being filled,
+	// the others waiting for or in the writer. When all are with the
+	// writer, Capture drops frames (Stats.Dropped) until one comes back.
+	// Buffers × BufferSize is how far the writer may fall behind: the
+	// default 4 MiB is 50ms of 64-byte frames at 1 Mpps, enough for a
+	// writer thread that waits for a CPU behind busy pollers.
+	Buffers int
+	// FlushInterval bounds how long a captured frame can wait in a
+	// partly filled buffer (default 10ms): EndBatch hands a buffer to the
+	// writer once its first record is that old by Clock, and the writer
+	// takes the buffer of a queue that stayed idle that long. Smaller
+	// keeps a pipe to tcpdump fresher at the cost of more, smaller
+	// writes.
+	FlushInterval time.Duration
 	// RotateBytes, for a Tap made by Create, starts a new file when the
 	// next record would take the current one past this many bytes (0:
 	// never). The full file is renamed to path.N with N = 1, 2, 3, ...
@@ -76,8 +104,10 @@ type Options struct {
 	// a new file, with its own header, is started at path. A file only
 	// exceeds RotateBytes if a single record does.
 	RotateBytes int64
-	// Clock gives the arrival timestamp, taken in Capture (default
-	// time.Now). Timestamps are written with nanosecond resolution.
+	// Clock gives the batch timestamp (default time.Now), read once per
+	// batch, by the first frame the batch captures; every frame the batch
+	// captures carries it. Timestamps are written with nanosecond
+	// resolution.
 	Clock func() time.Time
 	// StallTimeout bounds how long Flush, Reopen and Close wait for a
 	// writer that is stuck in Write (default 2s); past it they return an
@@ -88,7 +118,8 @@ type Options struct {
 var (
 	// ErrStalled is wrapped by Flush, Reopen and Close when the writer
 	// goroutine did not answer within Options.StallTimeout, because the
-	// output is blocked (a pipe nobody reads, a hung NFS server...).
+	// output is blocked (a pipe nobody reads, a hung NFS server...) or a
+	// batch was never ended.
 	ErrStalled = errors.New("tap writer stalled")
 	// ErrNotFile is returned by Reopen on a Tap made by New: there is no
 	// path to reopen.
@@ -98,18 +129,24 @@ var (
 // Stats are a Tap's counters. Every frame passed to Capture is counted in
 // Seen and then in exactly one of Filtered, Dropped or Queued; a queued
 // frame ends in Written or WriteErrors.
+//
+// A queue's capture counters are published when its batch ends
+// (EndBatch) and when one of its buffers goes to the writer, so they lag
+// a batch in progress; Written never runs ahead of Queued.
 type Stats struct {
 	Seen     uint64 // frames passed to Capture
 	Filtered uint64 // rejected by Options.Expr
-	Queued   uint64 // copied into a slot for the writer
+	Queued   uint64 // encoded into a buffer for the writer
 	Written  uint64 // records that reached the output (writer accepted the bytes)
-	// Dropped counts frames that found no free slot: the writer is behind
-	// or blocked. Frames passed to Capture after Close count here too.
+	// Dropped counts frames that found no room: every buffer of their
+	// queue was with the writer, which is behind or blocked. Frames
+	// passed to Capture after Close, or on a queue number outside
+	// [0, MaxQueues), count here too.
 	Dropped uint64
 	// Truncated counts queued frames cut by Snaplen or MaxFrame.
 	Truncated uint64
 	// WriteErrors counts queued frames lost because writing them to the
-	// output failed (the write error and every frame buffered with it).
+	// output failed (the write error and every record written with it).
 	WriteErrors uint64
 	// Bytes is what reached the output: file headers and records.
 	Bytes uint64
@@ -117,43 +154,34 @@ type Stats struct {
 	Rotations uint64
 }
 
-// shard holds the counters Capture updates, one per group of queues, so
-// pollers on different CPUs do not share a cache line.
-type shard struct {
-	seen, filtered, queued, dropped, truncated atomic.Uint64
-	_                                          [128 - 5*8]byte
-}
-
-const shardCount = 16
-
-// slotMeta describes the frame in a slot; written by Capture before the
-// slot index is sent on full, read by the writer after receiving it.
-type slotMeta struct {
-	ts     int64 // arrival, Unix nanoseconds
-	length uint32
-	caplen uint32
-	queue  int32
-}
-
 // A Tap captures frames from the receive path into a pcap or pcapng stream.
 //
-// Capture is safe for concurrent use by any number of pollers and never
-// blocks or allocates. Stats, Flush, Reopen and Close are safe for
-// concurrent use too.
+// Capture and EndBatch are called by the poller of a receive queue: calls
+// for one queue must not overlap, calls for different queues may run
+// concurrently, and neither ever blocks or allocates once the queue's
+// buffers exist. Stats, Flush, Reopen and Close are safe for concurrent use
+// from any goroutine.
 type Tap struct {
 	opts     Options
 	snaplen  int // effective: min(Snaplen, MaxFrame)
+	ng       bool
 	clock    func() time.Time
+	interval int64 // FlushInterval in ns
 	vm       *bpf.VM
-	slotSize int
-	pool     []byte
-	meta     []slotMeta
-	free     chan uint32 // slots Capture may fill
-	full     chan uint32 // slots waiting for the writer, in capture order
 
-	shards [shardCount]shard
+	queues [MaxQueues]atomic.Pointer[queueState]
+	mu     sync.Mutex    // serialises queue creation against Close
+	list   []*queueState // every queue made so far, guarded by mu
+
+	// off counts the frames Capture turned away before any queue's
+	// batch opened: closed, writer-held or out-of-range queues.
+	off struct{ seen, dropped atomic.Uint64 }
+
+	full    chan *buffer  // buffers for the writer, in hand-off order
+	kick    chan struct{} // a buffer got its first record; cap 1
+	ticking atomic.Bool   // the writer's flush timer is armed
+
 	closed atomic.Bool
-
 	ctl    chan request
 	done   chan struct{} // closed by Close
 	exited chan struct{} // closed when the writer goroutine returns
@@ -203,11 +231,14 @@ func newTap(opts Options) (*Tap, error) {
 	if opts.Snaplen == 0 {
 		opts.Snaplen = DefaultSnaplen
 	}
-	if opts.QueueSize == 0 {
-		opts.QueueSize = DefaultQueueSize
-	}
 	if opts.MaxFrame == 0 {
 		opts.MaxFrame = DefaultMaxFrame
+	}
+	if opts.Buffers == 0 {
+		opts.Buffers = DefaultBuffers
+	}
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = DefaultFlushInterval
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -218,22 +249,37 @@ func newTap(opts Options) (*Tap, error) {
 	switch {
 	case opts.Snaplen < 0 || opts.Snaplen > MaxSnaplen:
 		return nil, fmt.Errorf("tap: snaplen %d out of range [1, %d]", opts.Snaplen, MaxSnaplen)
-	case opts.QueueSize < 0 || opts.QueueSize > MaxQueueSize:
-		return nil, fmt.Errorf("tap: queue size %d out of range [1, %d]", opts.QueueSize, MaxQueueSize)
 	case opts.MaxFrame < 0:
 		return nil, fmt.Errorf("tap: negative max frame %d", opts.MaxFrame)
+	case opts.Buffers < 0 || opts.Buffers > MaxBuffers:
+		return nil, fmt.Errorf("tap: buffers %d out of range [1, %d]", opts.Buffers, MaxBuffers)
 	case opts.RotateBytes < 0:
 		return nil, fmt.Errorf("tap: negative rotate bytes %d", opts.RotateBytes)
+	case opts.FlushInterval < 0:
+		return nil, fmt.Errorf("tap: negative flush interval %v", opts.FlushInterval)
 	case opts.StallTimeout < 0:
 		return nil, fmt.Errorf("tap: negative stall timeout %v", opts.StallTimeout)
 	}
 	t := &Tap{
-		opts:    opts,
-		snaplen: min(opts.Snaplen, opts.MaxFrame),
-		clock:   opts.Clock,
-		ctl:     make(chan request),
-		done:    make(chan struct{}),
-		exited:  make(chan struct{}),
+		opts:     opts,
+		snaplen:  min(opts.Snaplen, opts.MaxFrame),
+		ng:       opts.Format == PCAPNG,
+		clock:    opts.Clock,
+		interval: int64(opts.FlushInterval),
+		full:     make(chan *buffer, MaxQueues*opts.Buffers),
+		kick:     make(chan struct{}, 1),
+		ctl:      make(chan request),
+		done:     make(chan struct{}),
+		exited:   make(chan struct{}),
+	}
+	// A buffer holds at least one record of the snap length.
+	least := t.recordLen(t.snaplen)
+	switch {
+	case opts.BufferSize == 0:
+		t.opts.BufferSize = max(DefaultBufferSize, least)
+	case opts.BufferSize < least || opts.BufferSize > MaxBufferSize:
+		return nil, fmt.Errorf("tap: buffer size %d out of range [%d (one %d-byte frame), %d]",
+			opts.BufferSize, least, t.snaplen, MaxBufferSize)
 	}
 	if opts.Expr != "" {
 		prog, err := pcapexpr.Compile(opts.Expr)
@@ -246,75 +292,39 @@ func newTap(opts Options) (*Tap, error) {
 		}
 		t.vm = vm
 	}
-	t.slotSize = t.snaplen
-	t.pool = make([]byte, opts.QueueSize*t.slotSize)
-	t.meta = make([]slotMeta, opts.QueueSize)
-	t.free = make(chan uint32, opts.QueueSize)
-	t.full = make(chan uint32, opts.QueueSize)
-	for i := range opts.QueueSize {
-		t.free <- uint32(i)
-	}
 	return t, nil
 }
 
 func (t *Tap) start() { go t.w.run() }
 
-// Capture offers one received frame, from receive queue queue, to the tap.
-// It runs Options.Expr's program, then copies the frame (up to the snap
-// length) into a free slot for the writer goroutine and returns true. It
-// returns false, counting why, when the program rejects the frame or no
-// slot is free: it never waits for the writer, never allocates, and does
-// not retain frame.
-//
-// Capture is safe for concurrent use; pollers call it for every frame,
-// before any parsing.
-func (t *Tap) Capture(frame []byte, queue int) bool {
-	s := &t.shards[uint(queue)%shardCount]
-	s.seen.Add(1)
-	if t.closed.Load() {
-		s.dropped.Add(1)
-		return false
-	}
-	if t.vm != nil {
-		if n, err := t.vm.Run(frame); err != nil || n == 0 {
-			s.filtered.Add(1)
-			return false
-		}
-	}
-	var i uint32
-	select {
-	case i = <-t.free:
-	default:
-		s.dropped.Add(1)
-		return false
-	}
-	n := copy(t.pool[int(i)*t.slotSize:int(i+1)*t.slotSize], frame)
-	if n < len(frame) {
-		s.truncated.Add(1)
-	}
-	t.meta[i] = slotMeta{ts: t.clock().UnixNano(), length: uint32(len(frame)), caplen: uint32(n), queue: int32(queue)}
-	// Never blocks: full has room for every slot there is.
-	t.full <- i
-	s.queued.Add(1)
-	return true
+// queueList returns the queues made so far.
+func (t *Tap) queueList() []*queueState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.list
 }
 
 // Stats returns the counters. It is safe for concurrent use.
 func (t *Tap) Stats() Stats {
 	var st Stats
-	for i := range t.shards {
-		s := &t.shards[i]
-		st.Seen += s.seen.Load()
-		st.Filtered += s.filtered.Load()
-		st.Queued += s.queued.Load()
-		st.Dropped += s.dropped.Load()
-		st.Truncated += s.truncated.Load()
-	}
+	// The writer's counters first: every record it counts was published
+	// as Queued before its buffer reached it, so Written + WriteErrors
+	// read here never exceeds the Queued read below.
 	w := t.w
 	st.Written = w.written.Load()
 	st.WriteErrors = w.writeErrors.Load()
 	st.Bytes = w.bytes.Load()
 	st.Rotations = w.rotations.Load()
+	for _, q := range t.queueList() {
+		p := &q.pub
+		st.Seen += p.seen.Load()
+		st.Filtered += p.filtered.Load()
+		st.Queued += p.queued.Load()
+		st.Dropped += p.dropped.Load()
+		st.Truncated += p.truncated.Load()
+	}
+	st.Seen += t.off.seen.Load()
+	st.Dropped += t.off.dropped.Load()
 	return st
 }
 
@@ -330,11 +340,13 @@ type request struct {
 	reply chan error // buffered, so the writer never waits for the caller
 }
 
-// Flush waits until every frame queued before the call has been written
-// and the output buffer pushed to the writer. It returns the first write
-// error since the previous Flush, if any; os.ErrClosed after Close; and an
-// error wrapping ErrStalled if the writer does not finish within
-// Options.StallTimeout.
+// Flush waits until every frame captured before the call has been
+// written: the buffers already handed off, and the partly filled buffer
+// of every queue, which the writer takes between two batches (a batch
+// open at the call is taken when its EndBatch comes). It returns the
+// first write error since the previous Flush, if any; os.ErrClosed after
+// Close; and an error wrapping ErrStalled if the writer does not finish
+// within Options.StallTimeout.
 func (t *Tap) Flush() error {
 	if err := t.call(reqFlush); err != nil {
 		return fmt.Errorf("tap: flush: %w", err)
@@ -342,12 +354,13 @@ func (t *Tap) Flush() error {
 	return nil
 }
 
-// Reopen makes the writer finish the record in hand, close its file and
+// Reopen makes the writer finish the buffer in hand, close its file and
 // start a new file, with a new header, at the path given to Create; use it
 // on SIGHUP after moving the file away (whatever is at path is
-// truncated). Frames keep being queued meanwhile. It fails with ErrNotFile
-// for a Tap made by New; if the new file cannot be opened the error is
-// returned, frames are lost (WriteErrors) and a later Reopen may retry.
+// truncated). Frames keep being captured meanwhile. It fails with
+// ErrNotFile for a Tap made by New; if the new file cannot be opened the
+// error is returned, frames are lost (WriteErrors) and a later Reopen may
+// retry.
 func (t *Tap) Reopen() error {
 	if t.w.path == "" {
 		return fmt.Errorf("tap: reopen: %w", ErrNotFile)
@@ -380,15 +393,16 @@ func (t *Tap) call(kind reqKind) error {
 	}
 }
 
-// Close stops the tap: later Captures return false, the writer writes what
-// is queued, flushes, closes the file it opened (never a writer passed to
-// New) and exits. Close returns the first write error since the last
-// Flush. If the writer is stuck in Write for longer than
-// Options.StallTimeout, Close gives up and returns an error wrapping
-// ErrStalled; it closes a file it opened to unblock the writer, but a
-// writer passed to New stays with its goroutine until its Write returns.
-// Frames captured concurrently with Close may be lost. Close is
-// idempotent: later calls return nil.
+// Close stops the tap: later Captures return false, and the writer takes
+// every queue's buffers (waiting up to Options.StallTimeout for a batch
+// still open to end), writes them in order, writes the headers, closes
+// the file it opened (never a writer passed to New) and exits. Close
+// returns the first write error since the last Flush. If the writer is
+// stuck in Write for longer than Options.StallTimeout, Close gives up and
+// returns an error wrapping ErrStalled; it closes a file it opened to
+// unblock the writer, but a writer passed to New stays with its goroutine
+// until its Write returns. Frames captured concurrently with Close may be
+// lost. Close is idempotent: later calls return nil.
 func (t *Tap) Close() error {
 	if !t.closed.CompareAndSwap(false, true) {
 		return nil

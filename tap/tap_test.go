@@ -34,10 +34,13 @@ type record struct {
 }
 
 // fakeClock returns a deterministic, strictly increasing clock with
-// nanosecond digits, starting at base.
+// nanosecond digits, starting at base. It steps about a microsecond per
+// call (per batch), as a busy poller's batches do: a buffer ages past the
+// default FlushInterval only after thousands of batches, so the tests
+// that use it do not depend on how fast the writer takes buffers.
 func fakeClock(base time.Time) func() time.Time {
 	var n atomic.Int64
-	return func() time.Time { return base.Add(time.Duration(n.Add(1)*1_000_003 + 7)) }
+	return func() time.Time { return base.Add(time.Duration(n.Add(1)*1_003 + 7)) }
 }
 
 var clockBase = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
@@ -144,6 +147,8 @@ func mustCreate(t *testing.T, path string, opts Options) *Tap {
 	return tp
 }
 
+// captureAll offers each frame as a batch of its own, so that each reads
+// the clock once, as expected assumes.
 func captureAll(t testing.TB, tp *Tap, frames [][]byte, queue func(int) int) {
 	t.Helper()
 	for i, f := range frames {
@@ -154,6 +159,7 @@ func captureAll(t testing.TB, tp *Tap, frames [][]byte, queue func(int) int) {
 		if !tp.Capture(f, q) {
 			t.Fatalf("Capture of frame %d returned false; stats %+v", i, tp.Stats())
 		}
+		tp.EndBatch(q)
 	}
 }
 
@@ -183,21 +189,37 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := tt.read(t, path)
-			if diff := cmp.Diff(expected(frames, DefaultMaxFrame, tt.queue), got); diff != "" {
-				t.Errorf("read back (-want +got):\n%s", diff)
+			// Each queue's frames in capture order; the queues' buffers
+			// interleave in the order they reached the writer.
+			want := expected(frames, DefaultMaxFrame, tt.queue)
+			if len(got) != len(want) {
+				t.Errorf("read back %d records, want %d", len(got), len(want))
+			}
+			if diff := cmp.Diff(byQueue(want), byQueue(got)); diff != "" {
+				t.Errorf("read back, by queue (-want +got):\n%s", diff)
 			}
 			st := tp.Stats()
 			fi, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := Stats{Seen: 200, Queued: 200, Written: 200, Bytes: uint64(fi.Size())}
-			if diff := cmp.Diff(want, st); diff != "" {
+			wantStats := Stats{Seen: 200, Queued: 200, Written: 200, Bytes: uint64(fi.Size())}
+			if diff := cmp.Diff(wantStats, st); diff != "" {
 				t.Errorf("stats (-want +got):\n%s", diff)
 			}
-			checkWithTcpdump(t, path, frames, expected(frames, DefaultMaxFrame, nil), true)
+			// got is want in file order, as compared above.
+			checkWithTcpdump(t, path, frames, got, true)
 		})
 	}
+}
+
+// byQueue splits records by receive queue, keeping their order.
+func byQueue(recs []record) map[int][]record {
+	m := map[int][]record{}
+	for _, r := range recs {
+		m[r.Queue] = append(m[r.Queue], r)
+	}
+	return m
 }
 
 // checkWithTcpdump has tcpdump and tshark, the real consumers, read the
@@ -324,11 +346,15 @@ func TestCaptureExpr(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "filtered.pcap")
 	tp := mustCreate(t, path, Options{Expr: expr})
 	accepted := 0
-	for _, f := range frames {
+	for i, f := range frames {
 		if tp.Capture(f, 0) {
 			accepted++
 		}
+		if i%64 == 63 {
+			tp.EndBatch(0)
+		}
 	}
+	tp.EndBatch(0)
 	if err := tp.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +383,11 @@ func TestBadOptions(t *testing.T) {
 		{"expr syntax", Options{Expr: "port"}, "expected an address"},
 		{"format", Options{Format: 7}, "unknown format"},
 		{"snaplen", Options{Snaplen: MaxSnaplen + 1}, "snaplen"},
-		{"queue", Options{QueueSize: -1}, "queue size"},
+		{"buffers", Options{Buffers: -1}, "buffers"},
+		{"too many buffers", Options{Buffers: MaxBuffers + 1}, "buffers"},
+		{"buffer size", Options{BufferSize: 1000}, "buffer size"},
+		{"pcapng buffer size", Options{Format: PCAPNG, MaxFrame: 1000, BufferSize: 1030}, "buffer size"},
+		{"flush interval", Options{FlushInterval: -time.Second}, "flush interval"},
 		{"maxframe", Options{MaxFrame: -1}, "max frame"},
 		{"rotate", Options{RotateBytes: -1}, "rotate"},
 	}
@@ -396,8 +426,8 @@ func waitExited(t *testing.T, tp *Tap) {
 func TestBlockedWriter(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pr.Close()
-	const queueSize = 256
-	tp, err := New(pw, Options{QueueSize: queueSize, MaxFrame: 2048})
+	const buffers, bufSize = 4, 16 << 10
+	tp, err := New(pw, Options{Buffers: buffers, BufferSize: bufSize, MaxFrame: 2048})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,11 +436,15 @@ func TestBlockedWriter(t *testing.T) {
 	done := make(chan time.Duration)
 	go func() {
 		var worst time.Duration
-		for range n {
+		for i := range n {
 			t0 := time.Now()
 			tp.Capture(frame, 0)
+			if i%64 == 63 {
+				tp.EndBatch(0)
+			}
 			worst = max(worst, time.Since(t0))
 		}
+		tp.EndBatch(0)
 		done <- worst
 	}()
 	select {
@@ -420,11 +454,10 @@ func TestBlockedWriter(t *testing.T) {
 		t.Fatal("Capture blocked behind a stuck writer")
 	}
 	st := tp.Stats()
-	// Queued can exceed the queue by what the writer moved into its
-	// buffer (up to flushAt bytes of pcap records) before its first write
-	// blocked on the pipe.
-	taken := 2*queueSize + flushAt/(16+len(frame)) + 1
-	if st.Seen != n || st.Queued+st.Dropped != n || st.Dropped < uint64(n-taken) {
+	// Queued is at most what the queue's buffers hold: the one the writer
+	// is stuck writing and those waiting for it.
+	taken := buffers * (bufSize / (16 + len(frame)))
+	if st.Seen != n || st.Queued+st.Dropped != n || st.Queued > uint64(taken) {
 		t.Errorf("stats %+v: want Seen %d = Queued + Dropped, nearly all Dropped", st, n)
 	}
 	if st.Written != 0 {
@@ -761,7 +794,8 @@ func TestClose(t *testing.T) {
 
 // TestPromptFlush feeds a live tcpdump through a pipe, as
 // "rxpath ... | tcpdump -r -" would: frames must show up while the tap is
-// still open, because the writer flushes whenever its queue goes idle.
+// still open, because the writer takes the buffer of a queue that went
+// idle within about FlushInterval.
 func TestPromptFlush(t *testing.T) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Skip("tcpdump not installed")
@@ -809,7 +843,7 @@ func TestPromptFlush(t *testing.T) {
 
 func TestConcurrentCapture(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "concurrent.pcapng")
-	tp := mustCreate(t, path, Options{Format: PCAPNG, QueueSize: 512})
+	tp := mustCreate(t, path, Options{Format: PCAPNG, Buffers: 2, BufferSize: 32 << 10})
 	frames := testFrames(t, 64)
 	const per = 20_000
 	var wg sync.WaitGroup
@@ -820,7 +854,11 @@ func TestConcurrentCapture(t *testing.T) {
 				if tp.Capture(frames[i%len(frames)], g) {
 					accepted[g]++
 				}
+				if i%64 == 63 {
+					tp.EndBatch(g)
+				}
 			}
+			tp.EndBatch(g)
 		})
 	}
 	wg.Wait()
@@ -851,8 +889,9 @@ func TestCaptureAllocs(t *testing.T) {
 		{"no expr", Options{}},
 		{"expr", Options{Expr: "tcp and (port 80 or port 443) or udp portrange 50-60 or arp"}},
 		{"expr rejects all", Options{Expr: "icmp6 and host 2001:db8::99"}},
-		{"tiny queue drops", Options{QueueSize: 1}},
+		{"one small buffer drops", Options{Buffers: 1, MaxFrame: 2048, BufferSize: 4096}},
 		{"pcapng", Options{Format: PCAPNG}},
+		{"pcapng short interval", Options{Format: PCAPNG, FlushInterval: time.Nanosecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -861,13 +900,23 @@ func TestCaptureAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tp.Close()
+			// The first frame of a queue makes its buffers.
+			for q := range 4 {
+				tp.Capture(frames[0], q)
+				tp.EndBatch(q)
+			}
+			// Batches of 16 frames on 4 queues, as pollers offer them.
 			i := 0
-			allocs := testing.AllocsPerRun(10_000, func() {
-				tp.Capture(frames[i%len(frames)], i%4)
+			allocs := testing.AllocsPerRun(2_000, func() {
+				q := i % 4
+				for _, f := range frames {
+					tp.Capture(f, q)
+				}
+				tp.EndBatch(q)
 				i++
 			})
 			if allocs != 0 {
-				t.Errorf("Capture allocates %v times per call", allocs)
+				t.Errorf("a batch of %d frames allocates %v times", len(frames), allocs)
 			}
 			t.Logf("stats %+v", tp.Stats())
 		})
@@ -883,7 +932,7 @@ func BenchmarkCapture(b *testing.B) {
 		{"noexpr", Options{}},
 		{"expr", Options{Expr: "tcp and (port 80 or port 443) or udp portrange 50-60 or arp"}},
 		{"filtered-out", Options{Expr: "icmp6 and host 2001:db8::99"}},
-		{"full-queue", Options{QueueSize: 1}},
+		{"full-queue", Options{Buffers: 1, MaxFrame: 2048, BufferSize: 4096}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			tp, err := New(io.Discard, bc.opts)
@@ -893,8 +942,11 @@ func BenchmarkCapture(b *testing.B) {
 			defer tp.Close()
 			b.ReportAllocs()
 			i := 0
+			// A batch of one frame: Capture and EndBatch per frame, the
+			// most a batch costs per frame.
 			for b.Loop() {
 				tp.Capture(frames[i%len(frames)], 0)
+				tp.EndBatch(0)
 				i++
 			}
 			b.StopTimer()
@@ -919,7 +971,10 @@ func BenchmarkCaptureParallel(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			tp.Capture(frames[i%len(frames)], queue)
-			i++
+			if i++; i%64 == 0 {
+				tp.EndBatch(queue)
+			}
 		}
+		tp.EndBatch(queue)
 	})
 }

@@ -621,3 +621,33 @@ func mustUDP(t *testing.T, u memnic.UDP) []byte {
 func mac(b byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, b} }
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestRateDuration checks that a paced run offers Rate frames a second and
+// ends after Duration.
+func TestRateDuration(t *testing.T) {
+	const rate, d = 100_000, 200 * time.Millisecond
+	n := newNIC(t, memnic.Options{Rate: rate, Duration: d})
+	q := n.Queues()[0]
+	var frames atomic.Uint64
+	p := poller.New(q, func(b *poller.Batch) { frames.Add(uint64(len(b.Frames))) }, poller.Options{})
+	start := time.Now()
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	select {
+	case <-n.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("run not done 10s after a 200ms Duration")
+	}
+	el := time.Since(start)
+	sent := n.Sent()
+	// Never ahead of the clock; behind only if the thread was starved.
+	if max := uint64(rate*d.Seconds()) + 64; sent > max || sent < max/2 {
+		t.Errorf("sent %d frames in a %v run at %d/s (ended after %v)", sent, d, rate, el)
+	}
+	if el < d {
+		t.Errorf("run ended after %v, before its %v", el, d)
+	}
+	waitFor(t, 10*time.Second, "every frame", func() bool { return frames.Load()+p.Stats().Dropped() == sent })
+}

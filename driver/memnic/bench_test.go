@@ -12,6 +12,7 @@ import (
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/memnic"
 	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/sysstat"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack/udp"
 	"github.com/rxpath/rxpath/tap"
@@ -46,11 +47,54 @@ func (c *counter) add(k int) {
 	}
 }
 
+// cpuClock reads CPU time: the whole process's but the NIC's threads
+// (every thread of the receive path counts: poller, reader, tap writer,
+// GC) and the poller thread's alone. On a shared machine the wall clock
+// also counts the time other processes took the poller's CPU; CPU time
+// does not.
+type cpuClock struct {
+	nic    *memnic.NIC
+	poller int
+	ok     bool
+	app    time.Duration
+	poll   time.Duration
+}
+
+func startCPU(nic *memnic.NIC, poller int) *cpuClock {
+	c := &cpuClock{nic: nic, poller: poller}
+	c.app, c.poll, c.ok = c.read()
+	return c
+}
+
+func (c *cpuClock) read() (app, poll time.Duration, ok bool) {
+	app, err := sysstat.ProcessCPU()
+	if err != nil || c.poller == 0 {
+		return 0, 0, false
+	}
+	for _, tid := range c.nic.Threads() {
+		t, err := sysstat.ThreadCPU(tid)
+		if err != nil {
+			return 0, 0, false
+		}
+		app -= t
+	}
+	if poll, err = sysstat.ThreadCPU(c.poller); err != nil {
+		return 0, 0, false
+	}
+	return app, poll, true
+}
+
 // report adds the per-frame figures: b.N frames were offered, delivered
-// reached the application in el.
-func report(b *testing.B, nic *memnic.NIC, delivered uint64, el time.Duration) {
+// reached the application in el, cpu measured from the start.
+func report(b *testing.B, nic *memnic.NIC, delivered uint64, el time.Duration, cpu *cpuClock) {
 	b.ReportMetric(float64(delivered)/el.Seconds()/1e6, "Mpps")
 	b.ReportMetric(float64(el.Nanoseconds())/float64(delivered), "ns/frame")
+	if app, poll, ok := cpu.read(); ok && cpu.ok {
+		app, poll = app-cpu.app, poll-cpu.poll
+		b.ReportMetric(float64(app.Nanoseconds())/float64(delivered), "cpu-ns/frame")
+		b.ReportMetric(float64(poll.Nanoseconds())/float64(delivered), "poller-cpu-ns/frame")
+		b.ReportMetric(float64(delivered)/app.Seconds()/1e6, "Mpps/cpu")
+	}
 	s := nic.Stats()[0]
 	// The share of the NIC's passes that found the poller behind (no
 	// fill buffer or no rx slot); near zero means the NIC set the rate.
@@ -80,6 +124,7 @@ func BenchmarkPollerRaw(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(nic, p.ThreadID())
 	start := time.Now()
 	if err := nic.Start(); err != nil {
 		b.Fatal(err)
@@ -87,10 +132,10 @@ func BenchmarkPollerRaw(b *testing.B) {
 	<-c.reached
 	el := time.Since(start)
 	b.StopTimer()
+	report(b, nic, c.n.Load(), el, cpu)
 	if err := p.Stop(); err != nil {
 		b.Fatal(err)
 	}
-	report(b, nic, c.n.Load(), el)
 	if err := nic.Close(); err != nil {
 		b.Fatal(err)
 	}
@@ -186,6 +231,7 @@ func benchRxpath(b *testing.B, row string) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(nic, n.Pollers()[0].ThreadID())
 	start := time.Now()
 	if err := nic.Start(); err != nil {
 		b.Fatal(err)
@@ -205,7 +251,7 @@ func benchRxpath(b *testing.B, row string) {
 	el := time.Since(start)
 	b.StopTimer()
 	delivered := c.n.Load()
-	report(b, nic, delivered, el)
+	report(b, nic, delivered, el, cpu)
 	if tp != nil {
 		s := tp.Stats()
 		if s.Seen > 0 {

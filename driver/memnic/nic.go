@@ -68,6 +68,7 @@ func Open(o Options) (*driver.Device, error) {
 // set. FromDevice returns the NIC behind the device it opened.
 func Opener(o Options) func(iface string, _ auto.Options) (*driver.Device, error) {
 	return func(iface string, _ auto.Options) (*driver.Device, error) {
+		o := o
 		if o.Name == "" {
 			o.Name = iface
 		}

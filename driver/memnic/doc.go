@@ -66,6 +66,13 @@
 // behind a Device. The producer runs under the pprof label memnic=producer,
 // so `go tool pprof -tagignore memnic=producer` shows the poller alone.
 //
+// A producer that generates never blocks, so it holds one of the Go
+// runtime's Ps for as long as it runs. Hardware takes no P from the
+// application, so New raises GOMAXPROCS by one per queue and Close lowers
+// it again (Options.KeepProcs turns that off); without it a socket reader
+// or the tap's writer would run only when the scheduler preempts a
+// spinning thread.
+//
 // Concurrency: a NIC is safe for concurrent use. A Queue follows
 // driver.Queue's contract: Receive, Release, Refill and Wait belong to its
 // poller; Transmit, Wake, Stats and Close may be called from any

@@ -651,3 +651,23 @@ func TestRateDuration(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "every frame", func() bool { return frames.Load()+p.Stats().Dropped() == sent })
 }
+
+// TestProcs checks that a NIC lends the runtime a P per producer while it
+// is open, and takes them back.
+func TestProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	n := newNIC(t, memnic.Options{Queues: 2, Manual: true})
+	if got := runtime.GOMAXPROCS(0); got != before+2 {
+		t.Errorf("GOMAXPROCS %d with a 2-queue NIC open, want %d", got, before+2)
+	}
+	k := newNIC(t, memnic.Options{KeepProcs: true, Manual: true})
+	if got := runtime.GOMAXPROCS(0); got != before+2 {
+		t.Errorf("GOMAXPROCS %d after a KeepProcs NIC, want %d", got, before+2)
+	}
+	n.Close()
+	n.Close()
+	k.Close()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("GOMAXPROCS %d after Close, want %d", got, before)
+	}
+}

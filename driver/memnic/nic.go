@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,7 @@ type NIC struct {
 	opts   Options
 	queues []*Queue
 	closed atomic.Bool
+	procs  int // added to GOMAXPROCS by New, taken back by Close
 
 	mu  sync.Mutex // serializes Start and Stop
 	run *run       // the current run, or the one the next Start begins
@@ -44,6 +46,10 @@ func New(o Options) (_ *NIC, err error) {
 			n.Close()
 		}
 	}()
+	if !o.KeepProcs {
+		n.procs = o.Queues
+		addProcs(n.procs)
+	}
 	for i := range o.Queues {
 		q, err := newQueue(n, i)
 		if err != nil {
@@ -215,5 +221,20 @@ func (n *NIC) Close() error {
 	for _, q := range n.queues {
 		errs = append(errs, q.Close())
 	}
+	addProcs(-n.procs)
 	return errors.Join(errs...)
+}
+
+// procsMu serializes the NICs' changes of GOMAXPROCS, each a read and a
+// write.
+var procsMu sync.Mutex
+
+// addProcs changes GOMAXPROCS by k.
+func addProcs(k int) {
+	if k == 0 {
+		return
+	}
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0)+k, 1))
 }

@@ -69,6 +69,14 @@ type Options struct {
 	// CPUs pins queue i's producer thread to CPUs[i%len(CPUs)] (default
 	// unpinned). Put it on another CPU than the queue's poller.
 	CPUs []int
+	// KeepProcs leaves GOMAXPROCS alone. By default New raises it by one
+	// per queue and Close lowers it again: a generating producer is a
+	// goroutine that never blocks, so it holds one of the runtime's Ps
+	// for as long as it runs, and without the extra P the application's
+	// other goroutines (a socket reader, the tap's writer, the GC) would
+	// run only when the scheduler preempts a spinning thread, which
+	// hardware would not make them do.
+	KeepProcs bool
 
 	// UMEM configures each queue's frame area (umem defaults: 4096
 	// frames of 4096 bytes, 512 of them for transmit).

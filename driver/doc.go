@@ -21,9 +21,11 @@
 //     ptype_all tap in __netif_receive_skb, so the kernel has built an skb
 //     (after GRO) and its own stack still sees every frame.
 //
-// and three stand in for a NIC in tests and tools: replay (a pcap
-// recording), channel (frames injected from Go) and faulty (loss and
-// reordering wrapped around another queue).
+// and four stand in for a NIC in tests and tools: replay (a pcap
+// recording), channel (frames injected from Go), faulty (loss and
+// reordering wrapped around another queue) and memnic (afxdp's rings and
+// UMEM in plain memory, fed by a producer thread: the poller's capacity
+// without a wire).
 //
 // Ownership: a Frame's Data is a view into driver memory (for AF_XDP, a UMEM
 // frame). It is valid from Receive until the frame is passed to Release, and

@@ -1,0 +1,422 @@
+package memnic
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/rxring"
+	"github.com/rxpath/rxpath/umem"
+)
+
+var _ driver.Queue = (*Queue)(nil)
+
+// Queue is one receive queue of a NIC: a UMEM, the four rings, and the
+// producer thread that plays the hardware on their far side. See
+// driver.Queue for the concurrency contract: Receive, Release, Refill and
+// Wait belong to the queue's poller; Transmit, Wake, Stats and Close are
+// safe for concurrent use.
+type Queue struct {
+	// life is read-held by every call that touches the rings or the
+	// ledger and write-held by Close while it tears them down, as
+	// sockq.Core's life lock is for the socket drivers.
+	life   sync.RWMutex
+	closed atomic.Bool
+
+	id   int
+	nic  *NIC
+	umem *umem.UMEM
+	fill *rxring.FillRing
+	rx   *rxring.RxRing
+	tx   *rxring.TxRing
+	comp *rxring.CompRing
+	p    *producer
+
+	// Receive-side scratch and state, owned by the poller.
+	fillBuf []uint64
+	started bool // the first Refill ran (and started the producer unless Manual)
+
+	// Transmit side, under txMu.
+	txMu    sync.Mutex
+	compBuf []uint64
+	txAddrs []uint64
+	txLens  []uint32
+	txIdx   []int
+
+	// Wait's sleep: intr is the "interrupt" the producer raises when it
+	// posts to an empty ring while the poller is armed, and Wake's
+	// token; closing is closed by Close. timer is Wait's, stopped
+	// between calls.
+	intr      chan struct{}
+	closing   chan struct{}
+	timer     *time.Timer
+	errClosed error
+
+	st counters
+}
+
+// counters are the poller side's counters, named as sockq.Counters.
+type counters struct {
+	rxFrames, rxBytes, rxInvalid, refilled                 atomic.Uint64
+	txFrames, txBytes, txOversize, txRingFull, txCompleted atomic.Uint64
+	waits, wakeups                                         atomic.Uint64
+}
+
+// newQueue builds queue id: its UMEM, its rings over plain memory, and its
+// producer's half of them. A failed newQueue releases what it built.
+func newQueue(n *NIC, id int) (_ *Queue, err error) {
+	o := n.opts
+	q := &Queue{
+		id:        id,
+		nic:       n,
+		intr:      make(chan struct{}, 1),
+		closing:   make(chan struct{}),
+		timer:     time.NewTimer(time.Hour),
+		errClosed: fmt.Errorf("memnic queue %d: %w", id, net.ErrClosed),
+	}
+	q.timer.Stop()
+	if q.umem, err = umem.New(o.UMEM); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			q.umem.Close()
+		}
+	}()
+	if l := len(o.Frame); l > q.umem.MaxFrameLen() {
+		return nil, fmt.Errorf("%w: a %d-byte frame does not fit a %d-byte UMEM frame after %d bytes of headroom",
+			ErrInvalid, l, q.umem.FrameSize(), q.umem.DataOffset())
+	}
+	var k kernelRings
+	// Each ring gets its own plain memory, laid out as the kernel lays
+	// out an mmap'd ring; both halves are built over the same bytes.
+	fmem, foff := rxring.Layout(o.FillSize, rxring.AddrSize)
+	rmem, roff := rxring.Layout(o.RxSize, rxring.DescSize)
+	tmem, toff := rxring.Layout(o.TxSize, rxring.DescSize)
+	cmem, coff := rxring.Layout(o.CompSize, rxring.AddrSize)
+	if q.fill, err = rxring.NewFillRing(fmem, foff, o.FillSize); err != nil {
+		return nil, err
+	}
+	if q.rx, err = rxring.NewRxRing(rmem, roff, o.RxSize); err != nil {
+		return nil, err
+	}
+	if q.tx, err = rxring.NewTxRing(tmem, toff, o.TxSize); err != nil {
+		return nil, err
+	}
+	if q.comp, err = rxring.NewCompRing(cmem, coff, o.CompSize); err != nil {
+		return nil, err
+	}
+	if k.fill, err = rxring.NewKernelFill(fmem, foff, o.FillSize); err != nil {
+		return nil, err
+	}
+	if k.rx, err = rxring.NewKernelRx(rmem, roff, o.RxSize); err != nil {
+		return nil, err
+	}
+	if k.tx, err = rxring.NewKernelTx(tmem, toff, o.TxSize); err != nil {
+		return nil, err
+	}
+	if k.comp, err = rxring.NewKernelComp(cmem, coff, o.CompSize); err != nil {
+		return nil, err
+	}
+	q.fillBuf = make([]uint64, o.FillSize)
+	q.compBuf = make([]uint64, o.CompSize)
+	q.txAddrs = make([]uint64, 0, o.TxSize)
+	q.txLens = make([]uint32, 0, o.TxSize)
+	q.txIdx = make([]int, 0, o.TxSize)
+	q.p = newProducer(q, k)
+	if err := q.p.start(); err != nil {
+		return nil, fmt.Errorf("memnic queue %d: %w", id, err)
+	}
+	// Post receive buffers before the first frame, as afxdp does before
+	// bind.
+	q.refill()
+	return q, nil
+}
+
+// ID returns the queue index.
+func (q *Queue) ID() int { return q.id }
+
+// UMEM returns the queue's frame area, for its ledger.
+func (q *Queue) UMEM() *umem.UMEM { return q.umem }
+
+// Refill posts free receive frames to the fill ring and reaps completed
+// transmissions. The first Refill starts the NIC's producers unless
+// Options.Manual is set. Poller goroutine only.
+func (q *Queue) Refill() int {
+	if !q.started {
+		q.started = true
+		if !q.nic.opts.Manual {
+			q.nic.autoStart()
+		}
+	}
+	return q.refill()
+}
+
+// refill is Refill's body, mirrored from afxdp's Refill: the fill ring
+// and the tx reap, without the need_wakeup kick (the NIC polls the fill
+// ring and never sets the flag).
+func (q *Queue) refill() int {
+	q.life.RLock()
+	defer q.life.RUnlock()
+	if q.closed.Load() {
+		return 0
+	}
+	n := 0
+	if free := q.fill.Free(); free > 0 {
+		n = q.umem.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
+		if n > 0 {
+			q.fill.Produce(q.fillBuf[:n])
+			q.st.refilled.Add(uint64(n))
+		}
+	}
+	if q.txInFlight() && q.txMu.TryLock() {
+		q.reapLocked()
+		q.txMu.Unlock()
+	}
+	return n
+}
+
+// Receive takes up to len(frames) frames off the rx ring. Poller
+// goroutine only. It is afxdp's Receive, line for line.
+func (q *Queue) Receive(frames []driver.Frame) int {
+	q.life.RLock()
+	defer q.life.RUnlock()
+	if q.closed.Load() {
+		return 0
+	}
+	idx, got := q.rx.Peek(uint32(len(frames)))
+	k := 0
+	var bytes uint64
+	for i := uint32(0); i < got; i++ {
+		d := q.rx.Desc(idx + i)
+		if !q.umem.Received(d.Addr) {
+			q.st.rxInvalid.Add(1)
+			continue
+		}
+		b, ok := q.umem.View(d.Addr, d.Len)
+		if !ok {
+			q.umem.Release(d.Addr)
+			q.st.rxInvalid.Add(1)
+			continue
+		}
+		frames[k] = driver.Frame{Data: b, Handle: d.Addr}
+		bytes += uint64(d.Len)
+		k++
+	}
+	q.rx.Release(got)
+	q.st.rxFrames.Add(uint64(k))
+	q.st.rxBytes.Add(bytes)
+	return k
+}
+
+// Release returns received frames to the free list. Poller goroutine
+// only; after Close it may be called from any goroutine. Unlike afxdp's it
+// holds the life lock, so a release racing Close never meets Close's
+// reclaim of the ledger.
+func (q *Queue) Release(frames []driver.Frame) {
+	q.life.RLock()
+	defer q.life.RUnlock()
+	if q.closed.Load() {
+		for i := range frames {
+			q.umem.ReleaseClosed(frames[i].Handle)
+		}
+		return
+	}
+	for i := range frames {
+		q.umem.Release(frames[i].Handle)
+	}
+}
+
+// Wake makes a current or the next Wait return. Safe for concurrent use.
+func (q *Queue) Wake() {
+	select {
+	case q.intr <- struct{}{}:
+	default:
+	}
+}
+
+// Wait arms the interrupt and sleeps until the producer posts frames,
+// Wake is called, Close is called or timeout passes (a negative timeout:
+// no limit; zero: no sleep). It returns an error wrapping net.ErrClosed
+// after Close. Poller goroutine only.
+func (q *Queue) Wait(timeout time.Duration) error {
+	q.life.RLock()
+	defer q.life.RUnlock()
+	if q.closed.Load() {
+		return q.errClosed
+	}
+	if q.rx.Pending() > 0 || timeout == 0 {
+		return nil
+	}
+	q.st.waits.Add(1)
+	// Arm, then look again: either this sees the producer's frames or
+	// the producer sees the armed flag (both sides use sequentially
+	// consistent atomics), so no post is missed.
+	q.p.armed.Store(true)
+	if q.rx.Pending() > 0 {
+		q.p.armed.Store(false)
+		q.st.wakeups.Add(1)
+		return nil
+	}
+	var expire <-chan time.Time
+	if timeout > 0 {
+		q.timer.Reset(timeout)
+		expire = q.timer.C
+	}
+	select {
+	case <-q.intr:
+	case <-q.closing:
+	case <-expire:
+	}
+	q.timer.Stop()
+	q.p.armed.Store(false)
+	if q.closed.Load() {
+		return q.errClosed
+	}
+	if q.rx.Pending() > 0 {
+		q.st.wakeups.Add(1)
+	}
+	return nil
+}
+
+// Transmit copies frames into transmit buffers and queues them on the tx
+// ring, where the producer thread takes them off and completes them (the
+// wire is a sink). It is afxdp's Transmit, with a doorbell to an idle
+// producer in place of the sendto kick. Safe for concurrent use.
+func (q *Queue) Transmit(frames [][]byte) int {
+	q.life.RLock()
+	defer q.life.RUnlock()
+	if q.closed.Load() {
+		return 0
+	}
+	q.txMu.Lock()
+	defer q.txMu.Unlock()
+	q.reapLocked()
+	limit := uint32(q.umem.FrameSize())
+	// Take buffers first, then ring slots; buffers without a slot go back.
+	q.txAddrs, q.txLens, q.txIdx = q.txAddrs[:0], q.txLens[:0], q.txIdx[:0]
+	n := 0 // frames taken
+	for ; n < len(frames) && len(q.txAddrs) < cap(q.txAddrs); n++ {
+		f := frames[n]
+		if uint32(len(f)) > limit {
+			continue
+		}
+		addr, ok := q.umem.AllocTx()
+		if !ok {
+			break
+		}
+		copy(q.umem.TxBuffer(addr), f)
+		q.txAddrs = append(q.txAddrs, addr)
+		q.txLens = append(q.txLens, uint32(len(f)))
+		q.txIdx = append(q.txIdx, n)
+	}
+	idx, got := q.tx.Reserve(uint32(len(q.txAddrs)))
+	var bytes uint64
+	for i := range q.txAddrs {
+		if uint32(i) >= got {
+			q.umem.AbortTx(q.txAddrs[i])
+			continue
+		}
+		q.umem.SubmitTx(q.txAddrs[i])
+		q.tx.Set(idx+uint32(i), rxring.Desc{Addr: q.txAddrs[i], Len: q.txLens[i]})
+		bytes += uint64(q.txLens[i])
+	}
+	if int(got) < len(q.txAddrs) {
+		n = q.txIdx[got] // the first frame without a slot
+	}
+	for _, f := range frames[:n] {
+		if uint32(len(f)) > limit {
+			q.st.txOversize.Add(1)
+		}
+	}
+	q.tx.Submit(got)
+	if n < len(frames) {
+		q.st.txRingFull.Add(uint64(len(frames) - n))
+	}
+	if got > 0 {
+		q.st.txFrames.Add(uint64(got))
+		q.st.txBytes.Add(bytes)
+		q.p.ring()
+	}
+	return n
+}
+
+func (q *Queue) txInFlight() bool {
+	return q.st.txFrames.Load() != q.st.txCompleted.Load()
+}
+
+// reapLocked moves completed transmit frames back to the free list. The
+// caller holds txMu.
+func (q *Queue) reapLocked() {
+	n := q.comp.Consume(q.compBuf)
+	for _, a := range q.compBuf[:n] {
+		q.umem.Completed(a)
+	}
+	q.st.txCompleted.Add(uint64(n))
+}
+
+// Stats returns the queue's counters, with the NIC's drops as the kernel
+// counters AF_XDP reports. Safe for concurrent use.
+func (q *Queue) Stats() driver.QueueStats {
+	ps := q.p.stats()
+	u := q.umem.Stats()
+	return driver.QueueStats{
+		Queue:         q.id,
+		RxFrames:      q.st.rxFrames.Load(),
+		RxBytes:       q.st.rxBytes.Load(),
+		RxInvalid:     q.st.rxInvalid.Load(),
+		Refilled:      q.st.refilled.Load(),
+		TxFrames:      q.st.txFrames.Load(),
+		TxBytes:       q.st.txBytes.Load(),
+		TxOversize:    q.st.txOversize.Load(),
+		TxRingFull:    q.st.txRingFull.Load(),
+		TxCompleted:   q.st.txCompleted.Load(),
+		RxRingLevel:   q.rx.Level(),
+		RxRingSize:    q.rx.Size(),
+		FillRingLevel: q.fill.Level(),
+		FillRingSize:  q.fill.Size(),
+		Waits:         q.st.waits.Load(),
+		Wakeups:       q.st.wakeups.Load(),
+		Kernel: driver.KernelStats{
+			// As in AF_XDP copy mode: a frame that finds the fill ring
+			// empty is counted in rx_dropped and in
+			// rx_fill_ring_empty_descs, one that finds the rx ring full
+			// in rx_ring_full alone.
+			RxDropped:       ps.FillEmpty,
+			RxFillRingEmpty: ps.FillEmpty,
+			RxRingFull:      ps.RxRingFull,
+			RxInvalidDescs:  ps.FillInvalid,
+		},
+		Buffers: driver.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
+			BadRelease: u.BadRelease, Foreign: u.Foreign},
+	}
+}
+
+// NIC returns the NIC the queue belongs to.
+func (q *Queue) NIC() *NIC { return q.nic }
+
+// Check verifies the UMEM ledger. Call it while the poller is stopped.
+func (q *Queue) Check() error { return q.umem.Check() }
+
+// Close stops the queue's producer, wakes a Wait in progress, waits out
+// the poller's current call, gives every frame the NIC owned back to the
+// free list and releases the UMEM, whose unmap waits for frames the
+// application still holds. It is idempotent: the second call returns nil,
+// and later calls of the other methods fail with net.ErrClosed or do
+// nothing.
+func (q *Queue) Close() error {
+	if !q.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(q.closing)
+	q.life.Lock()
+	defer q.life.Unlock()
+	// The producer writes into the UMEM: it stops before the frames it
+	// owned go back to the free list and before the area is unmapped.
+	q.p.exit()
+	q.umem.Reclaim()
+	return q.umem.Close()
+}

@@ -1,0 +1,6 @@
+package memnic
+
+import "golang.org/x/sys/unix"
+
+// threadID is the calling OS thread's id.
+func threadID() int { return unix.Gettid() }

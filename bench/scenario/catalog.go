@@ -73,6 +73,10 @@ func (d Def) tcp() bool { return d.Kind == report.KindLive && d.Proto == report.
 
 const minFrame = 60
 
+// memnicReadBatchName is the capacity row with a ReadBatch reader (no
+// goal names it).
+const memnicReadBatchName = "memnic-udp-readbatch"
+
 // Catalog returns every scenario in report order.
 func Catalog() []Def {
 	live := func(name string, r recvKind, frame int, desc string) Def {
@@ -119,13 +123,18 @@ func Catalog() []Def {
 		cost(report.StackGVisorTCPName, report.ProtoTCP, costGVisorTCP, stackcost.TCPFrameLen,
 			"the same segments through gVisor's netstack (link/channel + ethernet, ipv4, tcp), the accepted endpoint read with Read"),
 	)
-	// Capacity rows (report.KindCapacity) come here, each with its own
-	// runner, e.g. for the memnic-* rows of driver/memnic:
-	//
-	//	capacity(report.MemnicRawName, minFrame, "...", runMemnicRaw),
-	//
-	// where capacity sets Kind report.KindCapacity and Def.run; the
-	// goals on them (report.MemnicRawName, ...) already exist.
+	// Capacity rows (report.KindCapacity): one poller core fed by a NIC
+	// in memory (driver/memnic, capacity.go), each with its own runner.
+	defs = append(defs,
+		capacity(report.MemnicRawName, recvRaw,
+			"memnic (real rings and UMEM in memory, a producer thread on the generator CPU) saturating one poller: frames counted in the poller, no stack"),
+		capacity(report.MemnicHandlerName, recvHandler,
+			"memnic saturating one poller: stack, datagrams to a UDP socket in handler mode, counted by the app"),
+		capacity(memnicReadBatchName, recvReadBatch,
+			"memnic saturating one poller: stack, a reader thread (on the receiver CPU) drains the socket with ReadBatch"),
+		capacity(report.MemnicTapName, recvTapDevNull,
+			"memnic-udp-handler with the pcap tap writing to /dev/null"),
+	)
 	return defs
 }
 

@@ -18,6 +18,7 @@ func TestCatalogNames(t *testing.T) {
 		"xsk-minimal-1472", "rxpath-udp-handler-1472", "kernel-recvmmsg-1472",
 		"tap-devnull", "tap-file", "tcp-rxpath", "tcp-kernel",
 		"stack-rxpath", "stack-gvisor", "stack-rxpath-tcp", "stack-gvisor-tcp",
+		"memnic-raw", "memnic-udp-handler", "memnic-udp-readbatch", "memnic-tap-devnull",
 	}
 	if diff := cmp.Diff(want, Names()); diff != "" {
 		t.Errorf("scenario names (-want +got):\n%s", diff)
@@ -90,16 +91,22 @@ func TestPreset(t *testing.T) {
 	}
 	q, _ := Preset("quick")
 	// The live rows' warm-up plus reps, with about a second of set-up,
-	// drain and counters each, must leave room in two minutes.
-	live := 0
+	// drain and counters each, and the capacity rows' (a shorter
+	// warm-up, no lab), must leave room in two minutes for the
+	// stack-cost rows.
+	live, capRows := 0, 0
 	for _, d := range Catalog() {
-		if d.Kind == report.KindLive {
+		switch d.Kind {
+		case report.KindLive:
 			live++
+		case report.KindCapacity:
+			capRows++
 		}
 	}
 	perRow := q.Warmup + time.Duration(q.Reps)*q.Duration + time.Second
-	if total := time.Duration(live) * perRow; total > 100*time.Second {
-		t.Errorf("quick mode needs about %v for the live rows", total)
+	perCap := min(q.Warmup, capWarmupMax) + time.Duration(q.Reps)*q.Duration + 300*time.Millisecond
+	if total := time.Duration(live)*perRow + time.Duration(capRows)*perCap; total > 110*time.Second {
+		t.Errorf("quick mode needs about %v for the live and capacity rows", total)
 	}
 	if _, err := Preset("slow"); err == nil {
 		t.Error("unknown mode accepted")

@@ -68,15 +68,15 @@ func TestUsage(t *testing.T) {
 }
 
 // TestSmoke runs `rxbench --smoke` for three fast UDP scenarios (the
-// ceiling, xsk-minimal and rxpath-raw) and both TCP ones on a lab of its
-// own and checks that each produced figures, that the goals are all
+// ceiling, xsk-minimal and rxpath-raw), both TCP ones and the memnic-raw
+// capacity row on a lab of its own and checks that each produced figures, that the goals are all
 // there, those on the rows that ran measured and the others not-run, and
 // that the lab is gone.
 func TestSmoke(t *testing.T) {
 	labtest.RequirePrivileges(t)
 	dir := t.TempDir()
 	jsonPath, plotPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
-	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,xsk-minimal,rxpath-raw,tcp-rxpath,tcp-kernel", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
+	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,xsk-minimal,rxpath-raw,tcp-rxpath,tcp-kernel,memnic-raw", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +93,8 @@ func TestSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Scenarios) != 5 {
-		t.Fatalf("%d scenarios in the JSON, want 5", len(r.Scenarios))
+	if len(r.Scenarios) != 6 {
+		t.Fatalf("%d scenarios in the JSON, want 6", len(r.Scenarios))
 	}
 	for _, s := range r.Scenarios {
 		if s.Status != report.StatusOK || len(s.Reps) != 2 {
@@ -149,7 +149,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, g := range r.Goals {
 		switch g.ID {
-		case "raw-vs-xsk-minimal":
+		case "raw-vs-xsk-minimal", "memnic-raw":
 			if g.Status != report.GoalPass && g.Status != report.GoalMiss || !g.Value.Valid() {
 				t.Errorf("goal %s: %s %v (%s), want a pass or a miss with a value", g.ID, g.Status, g.Value, g.Detail)
 			}
@@ -157,7 +157,7 @@ func TestSmoke(t *testing.T) {
 			if g.Status != report.GoalInfo || !g.Informational {
 				t.Errorf("goal %s: %s, informational %v; want info", g.ID, g.Status, g.Informational)
 			}
-		case "handler-vs-xsk-minimal", "memnic-raw", "tap-captured":
+		case "handler-vs-xsk-minimal", "memnic-udp-handler", "tap-captured":
 			if g.Status != report.GoalNotRun || g.Value.Valid() {
 				t.Errorf("goal %s without its rows: %s %v, want not-run", g.ID, g.Status, g.Value)
 			}
@@ -165,6 +165,9 @@ func TestSmoke(t *testing.T) {
 	}
 	if v := r.Find("rxpath-raw").Summary.VsXSK; !v.Valid() {
 		t.Error("rxpath-raw has no ratio to xsk-minimal")
+	}
+	if m := r.Find("memnic-raw"); m.Kind != report.KindCapacity || !strings.Contains(out.String(), "\ncapacity: ") {
+		t.Errorf("memnic-raw: kind %q, or no capacity section in the table:\n%s", m.Kind, out.String())
 	}
 	if v := r.Find("tcp-rxpath").Summary.VsKernel; !v.Valid() {
 		t.Error("tcp-rxpath has no ratio to tcp-kernel")

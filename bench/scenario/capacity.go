@@ -338,8 +338,24 @@ func (m *memnicRow) counters() map[string]uint64 {
 	return c
 }
 
-// drained reports whether the tap, if any, has settled every frame it saw.
+// drained reports whether the receive path has caught up with the NIC:
+// the poller has handed every frame the NIC posted to its handler, the
+// reader (if any) has emptied the socket and the tap (if any) has
+// settled every frame it saw.
 func (m *memnicRow) drained() bool {
+	var posted, processed uint64
+	for _, s := range m.nic.Stats() {
+		posted += s.Posted
+	}
+	for _, p := range m.n.Pollers() {
+		processed += p.Stats().Processed
+	}
+	if processed < posted {
+		return false
+	}
+	if m.kind == recvReadBatch && m.conn.Stats().Queued > 0 {
+		return false
+	}
 	if m.tp == nil {
 		return true
 	}
@@ -347,8 +363,9 @@ func (m *memnicRow) drained() bool {
 	return t.Filtered+t.Dropped+t.Written+t.WriteErrors >= t.Seen
 }
 
-// settle waits until the delivered count has stood still for capQuiet and
-// the tap has caught up (at most capSettleMax), and returns the count.
+// settle waits, once the NIC has stopped, until the receive path has
+// drained and the delivered count has stood still for capQuiet (at most
+// capSettleMax), and returns the count.
 func (m *memnicRow) settle() uint64 {
 	last, still := m.count.Load(), time.Now()
 	for deadline := time.Now().Add(capSettleMax); time.Now().Before(deadline); {

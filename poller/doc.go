@@ -8,15 +8,32 @@
 // interrupt and sleeps until the next one. A Poller does the same on one
 // locked OS thread pinned to one CPU:
 //
-//  1. Refill the fill ring from the free list before looking at rx.
-//  2. Take at most Weight frames and hand them to the Handler as a Batch
+//  1. Take at most Weight frames and hand them to the Handler as a Batch
 //     of zero-copy views. Frames the handler did not Hold are released
 //     when it returns; held frames are released later, from any
 //     goroutine, through Held.Release.
-//  3. Stop the round at Budget frames or TimeLimit, counting TimeSqueeze.
+//  2. Stop the round when the rx ring is empty, at Budget frames or at
+//     TimeLimit, counting TimeSqueeze for the last two.
+//  3. Refill the fill ring from the free list once, at the end of a round
+//     that received (or took back held frames).
 //  4. While work arrives, spin. After IdleSpin without work, re-arm the
 //     "interrupt" (the driver's need_wakeup and poll(2)) and sleep until
 //     frames arrive, Stop is called, or PollTimeout passes.
+//
+// # The hot path
+//
+// An idle pass reads the rx ring's producer index and nothing else: no
+// refill, no lock, no clock. A busy round reads the clock once per batch
+// (for TimeLimit and for IdleSpin), and idle passes read it once every
+// 16. The loop keeps its counters in plain fields and publishes them to
+// the atomics that Stats reads about once a millisecond, before it sleeps
+// and when it stops; Poll, called directly, publishes at its end.
+//
+// A queue that implements Claimer (afxdp) guards each receive-side call
+// against Close with a lock. The loop claims such a queue instead and
+// keeps the claim over its passes, dropping it only around the handler
+// (which may call Close), before a sleep and when it stops; the queue
+// publishes its own counts and ledger once per round, in Refill.
 //
 // Stats mirror /proc/net/softnet_stat: processed, time_squeeze, busy and
 // idle passes, polls and wakeups, next to the driver's drop counters.

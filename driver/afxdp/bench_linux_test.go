@@ -3,6 +3,7 @@ package afxdp
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/poller"
@@ -74,7 +75,8 @@ func BenchmarkReceiveRelease(b *testing.B) {
 // The receive path allocates nothing per frame or per round.
 func TestPollRoundZeroAllocs(t *testing.T) {
 	q, k := newMemQueue(t, Options{})
-	p := poller.New(q, func(*poller.Batch) {}, poller.Options{})
+	// No time limit: a slow machine (or -race) must not end a round early.
+	p := poller.New(q, func(*poller.Batch) {}, poller.Options{TimeLimit: time.Hour})
 	for _, n := range []int{0, 1, 64, 300} {
 		allocs := testing.AllocsPerRun(100, func() {
 			k.deliver(n)

@@ -3,6 +3,8 @@ package afxdp
 import (
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
@@ -24,19 +26,39 @@ type memKernel struct {
 }
 
 // newMemQueue returns a Queue over plain-memory rings and a fresh UMEM,
-// refilled once, and the kernel side that feeds it.
+// refilled once, and the kernel side that feeds it. Without a socket the
+// queue cannot Wait; see newMemQueueSocket.
 func newMemQueue(tb testing.TB, o Options) (*Queue, *memKernel) {
 	tb.Helper()
+	return newMem(tb, o, false)
+}
+
+// newMemQueueSocket is newMemQueue with an unbound AF_XDP socket and an
+// eventfd, so that the queue can run under a poller's loop: Wait sleeps
+// until Wake, Close or its timeout (an unbound socket is never readable).
+func newMemQueueSocket(tb testing.TB, o Options) (*Queue, *memKernel) {
+	tb.Helper()
+	return newMem(tb, o, true)
+}
+
+func newMem(tb testing.TB, o Options, socket bool) (*Queue, *memKernel) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		tb.Fatal(err)
 	}
 	q := new(Queue)
 	q.sk.FD = -1 // no socket
+	if socket {
+		if err := q.sk.Open("afxdp-mem", 0, nil, unix.AF_XDP, "AF_XDP", caps); err != nil {
+			q.Close()
+			tb.Skip(err)
+		}
+	}
 	var err error
 	if q.umem, err = umem.New(o.UMEM); err != nil {
 		tb.Fatal(err)
 	}
+	q.rb = q.umem.RxBatch()
 	k := &memKernel{off: uint64(q.umem.DataOffset())}
 	fm, foff := rxring.Layout(o.FillSize, rxring.AddrSize)
 	rm, roff := rxring.Layout(o.RxSize, rxring.DescSize)

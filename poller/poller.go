@@ -26,8 +26,13 @@ type Options struct {
 	Budget int
 	// TimeLimit ends a round early (default 2ms, netdev_budget_usecs).
 	TimeLimit time.Duration
-	// IdleSpin is how long the loop spins without work before it
-	// sleeps (default 50µs). A negative value never sleeps.
+	// IdleSpin is how long the loop keeps polling without work before
+	// it sleeps. Zero (the default) adapts it to the traffic: at least
+	// MinIdleSpin, at most MaxIdleSpin, as long as the current stretch of
+	// traffic has lasted (see the package documentation). A positive
+	// value is a fixed spin, the cheaper trade for a mostly idle queue: a
+	// sleep then costs the sender a wakeup, and a slow wakeup costs
+	// frames. A negative value never sleeps.
 	IdleSpin time.Duration
 	// PollTimeout bounds one sleep (default 100ms).
 	PollTimeout time.Duration
@@ -36,9 +41,21 @@ type Options struct {
 	Nice int
 }
 
+// The bounds of the adaptive idle spin (Options.IdleSpin zero).
+const (
+	// MinIdleSpin is how long the loop polls an idle queue after sparse
+	// traffic (a frame now and then) before it sleeps.
+	MinIdleSpin = 50 * time.Microsecond
+	// MaxIdleSpin is the longest the loop polls without work once
+	// traffic has flowed for that long: longer than the gaps of a
+	// sender running flat out, so that the loop does not sleep (and
+	// the sender pay a wakeup) between its bursts.
+	MaxIdleSpin = 2 * time.Millisecond
+)
+
 // DefaultOptions returns the options the zero value stands for.
 func DefaultOptions() Options {
-	return Options{Weight: 64, Budget: 300, TimeLimit: 2 * time.Millisecond, IdleSpin: 50 * time.Microsecond, PollTimeout: 100 * time.Millisecond}
+	return Options{Weight: 64, Budget: 300, TimeLimit: 2 * time.Millisecond, PollTimeout: 100 * time.Millisecond}
 }
 
 func (o Options) withDefaults() Options {
@@ -51,9 +68,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TimeLimit <= 0 {
 		o.TimeLimit = d.TimeLimit
-	}
-	if o.IdleSpin == 0 {
-		o.IdleSpin = d.IdleSpin
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = d.PollTimeout
@@ -327,7 +341,7 @@ func (p *Poller) run() error {
 	p.now = p.mono()
 	p.lastWork, p.lastPub = p.now, p.now
 	p.closing = false
-	w := waiter{p: p}
+	w := waiter{p: p, session: p.now}
 	idle := 0 // idle passes since the last clock reading
 	for !p.stop.Load() {
 		last := p.lastWork
@@ -370,24 +384,47 @@ const idleClock = 16
 // publishEvery is how often the running loop publishes its counters.
 const publishEvery = time.Millisecond
 
-// waiter decides when the loop sleeps: after IdleSpin without work.
+// waiter decides when the loop sleeps: the wait policy of the package
+// documentation.
 type waiter struct {
 	p *Poller
-	// woke says that a sleep has just ended and no round has found
-	// work since.
-	woke bool
+	// session is when the current stretch of traffic began: lastWork -
+	// session is how long it has lasted.
+	session time.Duration
+	// sleeps counts the sleeps since a round last found work; the last
+	// one followed a spin of spun and ended at wokeAt after slept.
+	sleeps              int
+	spun, wokeAt, slept time.Duration
 	// lastCheck is the idle time at which a never-sleeping loop last
 	// looked at Wait.
 	lastCheck time.Duration
 }
 
-// worked is called after a round that found work.
-func (w *waiter) worked(time.Duration) {
+// worked is called after a round that found work; last was lastWork
+// before it.
+func (w *waiter) worked(last time.Duration) {
 	w.lastCheck = 0
-	if w.woke {
-		w.woke = false
-		w.p.lc.wakeups++
+	if w.sleeps == 0 {
+		return
 	}
+	w.p.lc.wakeups++
+	// One sleep shorter than twice the spin before it was a gap in the
+	// traffic: the spin was too short for it. The stretch of traffic
+	// goes on, so the spin, as long as the stretch, now covers such a
+	// gap. After a longer sleep, or more than one, traffic starts anew.
+	if w.sleeps > 1 || w.slept >= 2*w.spun {
+		w.session = w.wokeAt
+	}
+	w.sleeps = 0
+}
+
+// spin is how long the loop polls without work before it sleeps; negative
+// for never.
+func (w *waiter) spin() time.Duration {
+	if s := w.p.opts.IdleSpin; s != 0 {
+		return s
+	}
+	return min(max(w.p.lastWork-w.session, MinIdleSpin), MaxIdleSpin)
 }
 
 // idle is called on an idle pass with a fresh clock reading. It sleeps
@@ -395,7 +432,8 @@ func (w *waiter) worked(time.Duration) {
 func (w *waiter) idle() error {
 	p := w.p
 	quiet := p.now - p.lastWork
-	if p.opts.IdleSpin < 0 {
+	spin := w.spin()
+	if spin < 0 {
 		// A spinning loop never sleeps in Wait, which is where a
 		// queue notices its device going away: look once per
 		// PollTimeout of idleness, without sleeping.
@@ -405,16 +443,24 @@ func (w *waiter) idle() error {
 		}
 		return nil
 	}
-	if quiet < p.opts.IdleSpin {
+	if quiet < spin {
 		return nil
 	}
 	p.lc.polls++
+	before := p.now
 	if err := p.wait(p.opts.PollTimeout); err != nil {
 		return err
 	}
 	p.now = p.mono()
-	w.woke = true
+	w.woke(before, spin)
 	return nil
+}
+
+// woke records a sleep that followed a spin of spun, began at from and
+// ended at p.now.
+func (w *waiter) woke(from, spun time.Duration) {
+	w.sleeps++
+	w.spun, w.wokeAt, w.slept = spun, w.p.now, w.p.now-from
 }
 
 // wait refills the queue (what the last passes released, and transmit

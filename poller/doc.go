@@ -34,7 +34,8 @@
 // against Close with a lock. The loop claims such a queue instead and
 // keeps the claim over its passes, dropping it only around the handler
 // (which may call Close), before a sleep and when it stops; the queue
-// publishes its own counts and ledger once per round, in Refill.
+// keeps its own counts and ledger totals while claimed, and publishes them
+// when the loop publishes its own.
 //
 // # The wait policy
 //

@@ -95,7 +95,7 @@ type Batch struct {
 func (b *Batch) Hold(i int) Held {
 	if !b.held[i] {
 		b.held[i] = true
-		b.p.lc.held++
+		b.p.lc[cHeld]++
 	}
 	return Held{p: b.p, f: b.Frames[i]}
 }
@@ -179,7 +179,7 @@ type Poller struct {
 	lastWork time.Duration // when the last batch was handled
 	lastPub  time.Duration // when lc was last published to st
 	closing  bool          // cl refused a claim: the queue is closing
-	lc       counters      // counted here, published to st
+	lc, pub  counters      // counted here; what publish last stored in st
 
 	stop    atomic.Bool
 	running atomic.Bool
@@ -193,26 +193,40 @@ type Poller struct {
 	// st is what Stats reads, on a cache line of its own, away from the
 	// loop's state that every pass writes.
 	_  cpu.CacheLinePad
-	st struct {
-		processed, held, rounds, squeeze, busy, idle, polls, wakeups atomic.Uint64
-	}
-	_ cpu.CacheLinePad
+	st [numCounters]atomic.Uint64
+	_  cpu.CacheLinePad
 }
 
 // counters are the poller's counts, kept in plain fields by the loop's
 // goroutine and published to the atomics that Stats reads (publish).
-type counters struct {
-	processed, held, rounds, squeeze, busy, idle, polls, wakeups uint64
-}
+type counters [numCounters]uint64
+
+// The counters, by index. A round that found work is a busy pass, so
+// Stats reports cRounds as both.
+const (
+	cProcessed = iota
+	cHeld
+	cRounds
+	cSqueeze
+	cIdle
+	cPolls
+	cWakeups
+	numCounters
+)
 
 // Claimer is an optional interface of a driver.Queue whose receive-side
 // calls (Refill, Receive, Release) each guard themselves against a
 // concurrent Close (afxdp's life lock). Claim lets the poller's goroutine
 // skip that guard on every call until Unclaim: the queue's Close waits for
 // the claim to end, and a claimed call that finds the queue closing drops
-// the claim itself and does nothing. Claim returns false once Close has
-// begun. A queue may also keep its counts while claimed and publish them
-// in Refill, which the poller calls once per round that received.
+// the claim itself (publishing first) and does nothing. Claim returns
+// false once Close has begun.
+//
+// While claimed, a queue may keep its counts (its ledger's, its
+// counters) in plain fields: Publish, called while claimed, makes them
+// visible to Stats and exact for Check. The poller publishes with its own
+// counters: about once a millisecond, before it sleeps, when it leaves the
+// loop and at the end of Poll.
 //
 // The poller claims the queue for its busy and idle passes and drops the
 // claim before anything that may block or take the queue's lock: before
@@ -221,6 +235,7 @@ type counters struct {
 type Claimer interface {
 	Claim() bool
 	Unclaim()
+	Publish()
 }
 
 // ErrRunning is returned by Start or Run on a poller that is running.
@@ -407,7 +422,7 @@ func (w *waiter) worked(last time.Duration) {
 	if w.sleeps == 0 {
 		return
 	}
-	w.p.lc.wakeups++
+	w.p.lc[cWakeups]++
 	// One sleep shorter than twice the spin before it was a gap in the
 	// traffic: the spin was too short for it. The stretch of traffic
 	// goes on, so the spin, as long as the stretch, now covers such a
@@ -446,7 +461,7 @@ func (w *waiter) idle() error {
 	if quiet < spin {
 		return nil
 	}
-	p.lc.polls++
+	p.lc[cPolls]++
 	before := p.now
 	if err := p.wait(p.opts.PollTimeout); err != nil {
 		return err
@@ -464,14 +479,15 @@ func (w *waiter) woke(from, spun time.Duration) {
 }
 
 // wait refills the queue (what the last passes released, and transmit
-// completions), drops the claim and publishes, then calls the queue's
-// Wait. It returns the error that ends the loop: nil for a closed queue.
+// completions), publishes and drops the claim, then calls the queue's
+// Wait. It returns the error that ends the loop: errStop for a closed
+// queue.
 func (p *Poller) wait(timeout time.Duration) error {
 	if !p.closing {
 		p.q.Refill()
 	}
-	p.unclaim()
 	p.publish()
+	p.unclaim()
 	if err := p.q.Wait(timeout); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return errStop
@@ -484,9 +500,10 @@ func (p *Poller) wait(timeout time.Duration) error {
 // errStop ends the loop without an error (the queue closed).
 var errStop = errors.New("poller: queue closed")
 
-// leave is the loop's exit: it drops the claim, hands the frames released
-// while it ran back to the queue and publishes the counters.
+// leave is the loop's exit: it publishes the counters, drops the claim and
+// hands the frames released while it ran back to the queue.
 func (p *Poller) leave() {
+	p.publish()
 	p.unclaim()
 	p.retMu.Lock()
 	p.draining = false
@@ -498,7 +515,6 @@ func (p *Poller) leave() {
 		p.nret.Store(0)
 	}
 	p.retMu.Unlock()
-	p.publish()
 }
 
 // Poll runs one NAPI round: batches of at most Weight frames until the rx
@@ -510,8 +526,8 @@ func (p *Poller) Poll() int {
 	p.now = p.mono()
 	p.closing = false
 	n := p.round()
-	p.unclaim()
 	p.publish()
+	p.unclaim()
 	return n
 }
 
@@ -534,12 +550,12 @@ func (p *Poller) round() int {
 		p.deliver(n)
 		p.now = p.mono()
 		if p.now-start > p.opts.TimeLimit {
-			p.lc.squeeze++
+			p.lc[cSqueeze]++
 			goto out
 		}
 	}
 	if work >= p.opts.Budget {
-		p.lc.squeeze++
+		p.lc[cSqueeze]++
 	}
 out:
 	if work > 0 || released {
@@ -547,11 +563,10 @@ out:
 	}
 	if work > 0 {
 		p.lastWork = p.now
-		p.lc.busy++
-		p.lc.rounds++
-		p.lc.processed += uint64(work)
+		p.lc[cRounds]++
+		p.lc[cProcessed] += uint64(work)
 	} else {
-		p.lc.idle++
+		p.lc[cIdle]++
 	}
 	return work
 }
@@ -616,18 +631,19 @@ func (p *Poller) drainReturns() bool {
 	return true
 }
 
-// publish makes the loop's counters visible to Stats.
+// publish makes the loop's counters, and the queue's if it is claimed,
+// visible to Stats. It stores only the counters that changed.
 func (p *Poller) publish() {
 	p.lastPub = p.now
-	st, lc := &p.st, &p.lc
-	st.processed.Store(lc.processed)
-	st.held.Store(lc.held)
-	st.rounds.Store(lc.rounds)
-	st.squeeze.Store(lc.squeeze)
-	st.busy.Store(lc.busy)
-	st.idle.Store(lc.idle)
-	st.polls.Store(lc.polls)
-	st.wakeups.Store(lc.wakeups)
+	if p.cl != nil {
+		p.cl.Publish()
+	}
+	for i, v := range p.lc {
+		if v != p.pub[i] {
+			p.st[i].Store(v)
+			p.pub[i] = v
+		}
+	}
 }
 
 // Stats returns the poller's counters with the driver's. Safe for
@@ -635,14 +651,14 @@ func (p *Poller) publish() {
 func (p *Poller) Stats() Stats {
 	return Stats{
 		Queue:       p.q.ID(),
-		Processed:   p.st.processed.Load(),
-		Held:        p.st.held.Load(),
-		Rounds:      p.st.rounds.Load(),
-		TimeSqueeze: p.st.squeeze.Load(),
-		BusyPasses:  p.st.busy.Load(),
-		IdlePasses:  p.st.idle.Load(),
-		Polls:       p.st.polls.Load(),
-		Wakeups:     p.st.wakeups.Load(),
+		Processed:   p.st[cProcessed].Load(),
+		Held:        p.st[cHeld].Load(),
+		Rounds:      p.st[cRounds].Load(),
+		TimeSqueeze: p.st[cSqueeze].Load(),
+		BusyPasses:  p.st[cRounds].Load(),
+		IdlePasses:  p.st[cIdle].Load(),
+		Polls:       p.st[cPolls].Load(),
+		Wakeups:     p.st[cWakeups].Load(),
 		Driver:      p.q.Stats(),
 	}
 }

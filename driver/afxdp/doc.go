@@ -34,5 +34,6 @@
 // The receive path costs no lock and no atomic per frame: the poller
 // claims the queue instead of locking each call, the UMEM ledger checks
 // and moves every frame but counts them once per round (umem.RxBatch),
-// and the queue's own counters are published with it, in Refill.
+// and the queue's own counters are published with it, when the poller
+// publishes its own (poller.Claimer).
 package afxdp

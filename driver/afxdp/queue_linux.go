@@ -170,18 +170,27 @@ func (q *Queue) ZeroCopy() bool { return q.zeroCopy }
 // UMEM returns the queue's frame area, for its ledger.
 func (q *Queue) UMEM() *umem.UMEM { return q.umem }
 
-// Claim claims the receive side for the poller's goroutine, so that
-// Refill, Receive and Release skip the life lock until Unclaim, and keep
-// their counts (the UMEM ledger's and RxFrames, RxBytes and Refilled) until
-// the next Refill publishes them: a poller refills once per round that
-// received. Close waits for the claim to end; a claimed call that finds
-// the queue closing drops it and publishes. The poller drops the claim
-// before it sleeps in Wait and around its handler. It returns false once
-// Close has begun. Poller goroutine only.
+// Claim claims the receive side for the poller's goroutine (the
+// poller.Claimer protocol), so that Refill, Receive and Release skip the
+// life lock until Unclaim, and keep their counts (the UMEM ledger's and
+// RxFrames, RxBytes and Refilled) until Publish. Close waits for the claim
+// to end; a claimed call that finds the queue closing publishes and drops
+// the claim. The poller drops the claim before it sleeps in Wait and
+// around its handler. It returns false once Close has begun. Poller
+// goroutine only.
 func (q *Queue) Claim() bool { return q.sk.Claim() }
 
 // Unclaim ends the poller's claim. Poller goroutine only.
 func (q *Queue) Unclaim() { q.sk.Unclaim() }
+
+// Publish makes what claimed calls counted visible to Stats and exact for
+// Check. It does nothing without a claim: calls made without one publish
+// their own counts. Poller goroutine only.
+func (q *Queue) Publish() {
+	if q.sk.Claimed() {
+		q.publish()
+	}
+}
 
 // dropClaim publishes and ends the claim of a call that found the queue
 // closing, so that Close can go on.
@@ -210,13 +219,20 @@ func (q *Queue) publish() {
 	}
 }
 
-// Refill posts free receive frames to the fill ring, publishes the receive
-// side's counts and reaps completed transmissions. Poller goroutine only.
+// Refill posts free receive frames to the fill ring and reaps completed
+// transmissions. Poller goroutine only.
 func (q *Queue) Refill() int {
-	if !q.sk.Claimed() {
-		q.sk.Enter()
-		defer q.sk.Exit()
+	if q.sk.Claimed() {
+		return q.refill()
 	}
+	q.sk.Enter()
+	defer q.sk.Exit()
+	n := q.refill()
+	q.publishOpen()
+	return n
+}
+
+func (q *Queue) refill() int {
 	if q.sk.Closed() || q.fill == nil {
 		q.dropClaim()
 		return 0
@@ -229,7 +245,6 @@ func (q *Queue) Refill() int {
 			q.pendRefill += uint64(n)
 		}
 	}
-	q.publish()
 	if q.fill.NeedWakeup() {
 		// The driver sleeps until told that the fill ring has buffers
 		// (zero-copy drivers); a non-blocking recvfrom is the kick.
@@ -246,11 +261,17 @@ func (q *Queue) Refill() int {
 // Receive takes up to len(frames) frames off the rx ring. An empty ring
 // costs one read of its producer index. Poller goroutine only.
 func (q *Queue) Receive(frames []driver.Frame) int {
-	claimed := q.sk.Claimed()
-	if !claimed {
-		q.sk.Enter()
-		defer q.sk.Exit()
+	if q.sk.Claimed() {
+		return q.receive(frames)
 	}
+	q.sk.Enter()
+	defer q.sk.Exit()
+	n := q.receive(frames)
+	q.publishOpen()
+	return n
+}
+
+func (q *Queue) receive(frames []driver.Frame) int {
 	if q.sk.Closed() || q.rx == nil {
 		q.dropClaim()
 		return 0
@@ -275,9 +296,6 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 	q.rx.Release(got)
 	q.pendFrames += uint64(k)
 	q.pendBytes += bytes
-	if !claimed {
-		q.publish()
-	}
 	return k
 }
 
@@ -303,6 +321,15 @@ func (q *Queue) Release(frames []driver.Frame) {
 		q.rb.Release(frames[i].Handle)
 	}
 	q.publish()
+}
+
+// publishOpen publishes at the end of a call made without a claim, under
+// the life lock, unless Close has run (it published, and releases after it
+// may come from any goroutine).
+func (q *Queue) publishOpen() {
+	if !q.sk.Closed() {
+		q.publish()
+	}
 }
 
 // Wake makes a current or the next Wait return. Safe for concurrent use.

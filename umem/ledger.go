@@ -92,6 +92,11 @@ func (l *ledger) index(addr uint64) (uint32, bool) {
 
 func (l *ledger) move(i uint32, from, to State) {
 	l.state[i] = to
+	l.moved(from, to)
+}
+
+// moved counts one frame's move at once.
+func (l *ledger) moved(from, to State) {
 	l.counts[from].Add(-1)
 	l.counts[to].Add(1)
 }
@@ -107,8 +112,9 @@ func (l *ledger) commit(d *deltas) {
 	}
 }
 
-// The receive-side transitions record their count changes in d; the
-// caller commits them (at once, or once per batch for RxBatch).
+// The receive-side transitions record their count changes in d for the
+// caller to commit (RxBatch: once per batch), or, with a nil d (the
+// per-frame methods), leave the counting to the caller.
 
 func (l *ledger) takeForFill(dst []uint64, d *deltas) int {
 	n := min(len(dst), len(l.rxFree))
@@ -131,8 +137,10 @@ func (l *ledger) received(addr uint64, d *deltas) bool {
 		return false
 	}
 	l.state[i] = Held
-	d[Fill]--
-	d[Held]++
+	if d != nil {
+		d[Fill]--
+		d[Held]++
+	}
 	return true
 }
 
@@ -147,8 +155,10 @@ func (l *ledger) releaseRx(addr uint64, d *deltas) bool {
 		return false
 	}
 	l.state[i] = Free
-	d[Held]--
-	d[Free]++
+	if d != nil {
+		d[Held]--
+		d[Free]++
+	}
 	l.rxFree = append(l.rxFree, uint64(i)<<l.shift)
 	return true
 }

@@ -171,20 +171,22 @@ func (u *UMEM) TakeForFill(dst []uint64) int {
 // outside the receive partition or its frame was not owned by the kernel.
 // Receive owner only.
 func (u *UMEM) Received(addr uint64) bool {
-	var d deltas
-	ok := u.l.received(addr, &d)
-	u.l.commit(&d)
-	return ok
+	if !u.l.received(addr, nil) {
+		return false
+	}
+	u.l.moved(Fill, Held)
+	return true
 }
 
 // Release returns a held receive frame to the free list (Held → Free). A
 // second release, or a frame that is not held, is counted as BadRelease and
 // ignored. Receive owner only, or ReleaseClosed after Close.
 func (u *UMEM) Release(addr uint64) bool {
-	var d deltas
-	ok := u.l.releaseRx(addr, &d)
-	u.l.commit(&d)
-	return ok
+	if !u.l.releaseRx(addr, nil) {
+		return false
+	}
+	u.l.moved(Held, Free)
+	return true
 }
 
 // ReleaseClosed releases a held receive frame after the owner has stopped

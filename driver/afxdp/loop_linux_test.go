@@ -3,6 +3,7 @@ package afxdp
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/rxpath/rxpath/poller"
 )
@@ -42,4 +43,25 @@ func BenchmarkLoop(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/frame")
 		})
 	}
+}
+
+// BenchmarkLoopIdle is the loop's idle pass on an empty queue, with
+// IdleSpin negative so that it never sleeps: b.N passes, counted from
+// Stats by the benchmark's goroutine.
+func BenchmarkLoopIdle(b *testing.B) {
+	q, _ := newMemQueue(b, Options{})
+	p := poller.New(q, func(*poller.Batch) {}, poller.Options{IdleSpin: -1, PollTimeout: time.Hour})
+	b.ReportAllocs()
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	for p.Stats().IdlePasses < uint64(b.N) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	n := p.Stats().IdlePasses
+	if err := p.Stop(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/pass")
 }

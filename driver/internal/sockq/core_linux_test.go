@@ -351,8 +351,11 @@ func TestPrivileged(t *testing.T) {
 // before what Close does.
 func TestClaim(t *testing.T) {
 	c, _ := newCore(t, false)
-	if !c.Claim() || !c.Claim() || !c.Claimed() {
+	if !c.Claim() || !c.Claimed() {
 		t.Fatal("Claim of an open queue failed")
+	}
+	if !c.Claim() || c.polling.Load() != 1 {
+		t.Fatalf("a second Claim: polling %d, want the one claim", c.polling.Load())
 	}
 	var ring [64]byte // stands for the rings a claimed owner reads
 	closing := make(chan struct{})

@@ -1,9 +1,9 @@
 package afxdp_test
 
 import (
-	"encoding/binary"
 	"flag"
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +11,8 @@ import (
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
+	"github.com/rxpath/rxpath/internal/harness/traffic"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 	"github.com/rxpath/rxpath/internal/sys/sysstat"
 	"github.com/rxpath/rxpath/poller"
 )
@@ -18,6 +20,7 @@ import (
 var (
 	idleWindow = flag.Duration("idle-window", 500*time.Millisecond, "how long TestIdleCPU measures each wait policy")
 	floodFor   = flag.Duration("flood", 0, "run TestWaitPolicyFlood, flooding each wait policy this long (0: skip)")
+	floodGen   = flag.String("flood-gen", traffic.MethodPacket, "TestWaitPolicyFlood's generator (a traffic method)")
 )
 
 // policies are the wait policies compared: the adaptive default, the old
@@ -84,10 +87,12 @@ func TestIdleCPU(t *testing.T) {
 	}
 }
 
-// TestWaitPolicyFlood floods the queue from CPU 0 at the sender's full
-// rate with the poller pinned to CPU 1, under each wait policy, and logs
-// what the poller saw and what the kernel dropped. It is a measurement,
-// not a check, and it takes both CPUs: it runs only with -flood.
+// TestWaitPolicyFlood sends from CPU 0 at the generator's full rate
+// (internal/harness/traffic, AF_PACKET sendmmsg unless -flood-gen says
+// otherwise) with the poller pinned to CPU 1, under each wait policy, and
+// logs what the poller saw and what the kernel dropped. It is a
+// measurement, not a check, and it takes both CPUs: it runs only with
+// -flood.
 func TestWaitPolicyFlood(t *testing.T) {
 	if *floodFor == 0 {
 		t.Skip("a measurement that takes both CPUs: run with -flood=2s")
@@ -95,10 +100,11 @@ func TestWaitPolicyFlood(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
 	d := open(t, l, afxdp.Options{})
 	q := d.Queues()[0]
-	frame := make([]byte, 60)
-	copy(frame, l.DUTMAC)
-	copy(frame[6:], l.PeerMAC)
-	binary.BigEndian.PutUint16(frame[12:], 0x88b5) // local experimental EtherType
+	o := traffic.Options{
+		Ifindex: l.PeerIndex, SrcMAC: l.PeerMAC, DstMAC: l.DUTMAC,
+		Src: netip.AddrPortFrom(l.PeerAddr.Addr(), 9000),
+		Dst: netip.AddrPortFrom(l.DUTAddr, 9000),
+	}
 	for _, pol := range policies {
 		t.Run(pol.name, func(t *testing.T) {
 			var frames atomic.Uint64
@@ -110,7 +116,21 @@ func TestWaitPolicyFlood(t *testing.T) {
 			}
 			tid := p.ThreadID()
 			cpu0, _ := sysstat.ThreadCPU(tid)
-			fs, err := labtest.Flood(l, 0, *floodFor, func(int) []byte { return frame })
+			var res traffic.Result
+			err := lab.InNS(l.PeerNS, func() error {
+				undo, err := affinity.PinUndo(0)
+				if err != nil {
+					return err
+				}
+				defer undo()
+				g, err := traffic.Open(o, *floodGen, nil)
+				if err != nil {
+					return err
+				}
+				defer g.Close()
+				res, err = g.Send(0, *floodFor)
+				return err
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,14 +139,14 @@ func TestWaitPolicyFlood(t *testing.T) {
 			if err := p.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			s := q.Stats()
-			ps := p.Stats()
+			s, ps := q.Stats(), p.Stats()
 			k, k0 := s.Kernel, before.Kernel
+			got := frames.Load()
 			t.Logf("%s: sent %d (%.3f Mpps), received %d (%.4f%% lost), rx_dropped %d, fill_ring_empty %d, rx_ring_full %d; %d sleeps; poller CPU %.0f%%",
-				pol.name, fs.Sent, float64(fs.Sent)/fs.Elapsed.Seconds()/1e6, frames.Load(),
-				100*(1-float64(frames.Load())/float64(max(fs.Sent, 1))),
+				pol.name, res.Sent, float64(res.Sent)/res.Elapsed.Seconds()/1e6, got,
+				100*(1-float64(got)/float64(max(res.Sent, 1))),
 				k.RxDropped-k0.RxDropped, k.RxFillRingEmpty-k0.RxFillRingEmpty, k.RxRingFull-k0.RxRingFull,
-				ps.Polls, 100*float64(cpu1-cpu0)/float64(fs.Elapsed+50*time.Millisecond))
+				ps.Polls, 100*float64(cpu1-cpu0)/float64(res.Elapsed+50*time.Millisecond))
 		})
 	}
 }

@@ -91,7 +91,8 @@ type Batch struct {
 }
 
 // Hold keeps frame i past the handler's return. The frame's Data stays
-// valid until the returned Held is released.
+// valid until the returned Held is released. Call it from the handler,
+// on the poller's goroutine (it counts in the loop's plain counters).
 func (b *Batch) Hold(i int) Held {
 	if !b.held[i] {
 		b.held[i] = true

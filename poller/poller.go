@@ -520,9 +520,10 @@ func (p *Poller) leave() {
 
 // Poll runs one NAPI round: batches of at most Weight frames until the rx
 // ring is empty, Budget frames were processed, or TimeLimit passed, then
-// one refill. It returns the number of frames processed. The loop calls
-// it; tests and callers with a loop of their own may call it directly, on
-// one goroutine, while the poller is not running.
+// one refill. It returns the number of frames processed. The loop runs
+// the same round (without Poll's clock reading and publication at every
+// call); tests and callers with a loop of their own may call Poll
+// directly, on one goroutine, while the poller is not running.
 func (p *Poller) Poll() int {
 	p.now = p.mono()
 	p.closing = false

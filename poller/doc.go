@@ -8,15 +8,68 @@
 // interrupt and sleeps until the next one. A Poller does the same on one
 // locked OS thread pinned to one CPU:
 //
-//  1. Refill the fill ring from the free list before looking at rx.
-//  2. Take at most Weight frames and hand them to the Handler as a Batch
+//  1. Take at most Weight frames and hand them to the Handler as a Batch
 //     of zero-copy views. Frames the handler did not Hold are released
 //     when it returns; held frames are released later, from any
 //     goroutine, through Held.Release.
-//  3. Stop the round at Budget frames or TimeLimit, counting TimeSqueeze.
-//  4. While work arrives, spin. After IdleSpin without work, re-arm the
-//     "interrupt" (the driver's need_wakeup and poll(2)) and sleep until
-//     frames arrive, Stop is called, or PollTimeout passes.
+//  2. Stop the round when the rx ring is empty, at Budget frames or at
+//     TimeLimit, counting TimeSqueeze for the last two.
+//  3. Refill the fill ring from the free list once, at the end of a round
+//     that received (or took back held frames).
+//  4. While work arrives, spin; sleep only after real idleness (the wait
+//     policy below): re-arm the "interrupt" (the driver's need_wakeup
+//     and poll(2)) and sleep until frames arrive, Stop is called, or
+//     PollTimeout passes.
+//
+// # The hot path
+//
+// An idle pass reads the rx ring's producer index and nothing else: no
+// refill, no lock, no clock. A busy round reads the clock once per batch
+// (for TimeLimit and for the wait policy), and idle passes read it once
+// every 16. The loop keeps its counters in plain fields and publishes
+// them to the atomics that Stats reads about once a millisecond, before it
+// sleeps and when it stops; Poll, called directly, publishes at its end.
+//
+// A queue that implements Claimer (afxdp) guards each receive-side call
+// against Close with a lock. The loop claims such a queue instead and
+// keeps the claim over its passes, dropping it only around the handler
+// (which may call Close), before a sleep and when it stops; the queue
+// keeps its own counts and ledger totals while claimed, and publishes them
+// when the loop publishes its own.
+//
+// # The wait policy
+//
+// Sleeping has a price on both sides: the sender's CPU pays for the
+// wakeup of every sleeping receiver (on veth that CPU also runs the XDP
+// program and the copy into UMEM), and a receiver that wakes late lets
+// the fill ring run dry. NAPI avoids both under load with
+// napi_defer_hard_irqs and busy polling: it keeps polling and leaves the
+// interrupt masked while traffic flows. The loop does the same with a
+// spin that adapts to the traffic (Options.IdleSpin zero, the default):
+//
+//   - A stretch of traffic begins when frames wake the loop. The loop
+//     keeps polling without work for as long as the stretch has lasted,
+//     at least MinIdleSpin (50µs) and at most MaxIdleSpin (2ms), and
+//     then sleeps.
+//   - A sleep that frames end within twice the spin before it was only a
+//     gap in the traffic: the stretch goes on (its length now includes
+//     the gap), so the next spin covers such a gap. After a longer sleep,
+//     or a PollTimeout that found nothing, the next frames start a new
+//     stretch.
+//
+// So a sender running flat out (gaps of microseconds, now and then a
+// millisecond when its CPU does something else) keeps the loop polling
+// with the interrupt disarmed; bursts a little apart merge into one
+// stretch after a sleep or two; a frame now and then (every 200µs or
+// more) costs a spin of 50µs and a sleep; and an idle queue costs one
+// wakeup per PollTimeout (100ms): about 0% of a CPU. The most the loop
+// spins after traffic stops is MaxIdleSpin.
+//
+// A positive IdleSpin is a fixed spin instead (the policy before: sleep
+// after IdleSpin without work, 50µs by default), cheaper on a queue with
+// sporadic traffic and dearer at a high rate. A negative IdleSpin never
+// sleeps: the loop polls at 100% of its CPU, and looks at Wait (without
+// sleeping) once per PollTimeout of idleness to notice a queue going away.
 //
 // Stats mirror /proc/net/softnet_stat: processed, time_squeeze, busy and
 // idle passes, polls and wakeups, next to the driver's drop counters.

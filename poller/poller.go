@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/internal/sys/affinity"
 )
@@ -24,8 +26,13 @@ type Options struct {
 	Budget int
 	// TimeLimit ends a round early (default 2ms, netdev_budget_usecs).
 	TimeLimit time.Duration
-	// IdleSpin is how long the loop spins without work before it
-	// sleeps (default 50µs). A negative value never sleeps.
+	// IdleSpin is how long the loop keeps polling without work before
+	// it sleeps. Zero (the default) adapts it to the traffic: at least
+	// MinIdleSpin, at most MaxIdleSpin, as long as the current stretch of
+	// traffic has lasted (see the package documentation). A positive
+	// value is a fixed spin, the cheaper trade for a mostly idle queue: a
+	// sleep then costs the sender a wakeup, and a slow wakeup costs
+	// frames. A negative value never sleeps.
 	IdleSpin time.Duration
 	// PollTimeout bounds one sleep (default 100ms).
 	PollTimeout time.Duration
@@ -34,9 +41,21 @@ type Options struct {
 	Nice int
 }
 
+// The bounds of the adaptive idle spin (Options.IdleSpin zero).
+const (
+	// MinIdleSpin is how long the loop polls an idle queue after sparse
+	// traffic (a frame now and then) before it sleeps.
+	MinIdleSpin = 50 * time.Microsecond
+	// MaxIdleSpin is the longest the loop polls without work once
+	// traffic has flowed for that long: longer than the gaps of a
+	// sender running flat out, so that the loop does not sleep (and
+	// the sender pay a wakeup) between its bursts.
+	MaxIdleSpin = 2 * time.Millisecond
+)
+
 // DefaultOptions returns the options the zero value stands for.
 func DefaultOptions() Options {
-	return Options{Weight: 64, Budget: 300, TimeLimit: 2 * time.Millisecond, IdleSpin: 50 * time.Microsecond, PollTimeout: 100 * time.Millisecond}
+	return Options{Weight: 64, Budget: 300, TimeLimit: 2 * time.Millisecond, PollTimeout: 100 * time.Millisecond}
 }
 
 func (o Options) withDefaults() Options {
@@ -49,9 +68,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TimeLimit <= 0 {
 		o.TimeLimit = d.TimeLimit
-	}
-	if o.IdleSpin == 0 {
-		o.IdleSpin = d.IdleSpin
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = d.PollTimeout
@@ -75,11 +91,12 @@ type Batch struct {
 }
 
 // Hold keeps frame i past the handler's return. The frame's Data stays
-// valid until the returned Held is released.
+// valid until the returned Held is released. Call it from the handler,
+// on the poller's goroutine (it counts in the loop's plain counters).
 func (b *Batch) Hold(i int) Held {
 	if !b.held[i] {
 		b.held[i] = true
-		b.p.st.held.Add(1)
+		b.p.lc[cHeld]++
 	}
 	return Held{p: b.p, f: b.Frames[i]}
 }
@@ -102,6 +119,7 @@ func (h Held) Release() {
 	defer p.retMu.Unlock()
 	if p.draining {
 		p.returns = append(p.returns, h.f)
+		p.nret.Store(int32(len(p.returns)))
 		if len(p.returns) == 1 {
 			// The loop may be asleep in Wait with an empty fill ring
 			// (the application held every frame): wake it to post
@@ -141,6 +159,7 @@ func (s Stats) Dropped() uint64 {
 // Poller is one queue's poll loop.
 type Poller struct {
 	q    driver.Queue
+	cl   Claimer // q's, or nil
 	h    Handler
 	opts Options
 
@@ -151,7 +170,17 @@ type Poller struct {
 	retMu    sync.Mutex
 	returns  []driver.Frame
 	spare    []driver.Frame
-	draining bool // returns go through the loop (the loop is running)
+	draining bool         // returns go through the loop (the loop is running)
+	nret     atomic.Int32 // len(returns), for a look without the lock
+
+	// The loop's state, owned by its goroutine. Times are on a monotonic
+	// clock, as durations since epoch (mono).
+	epoch    time.Time
+	now      time.Duration // the last clock reading
+	lastWork time.Duration // when the last batch was handled
+	lastPub  time.Duration // when lc was last published to st
+	closing  bool          // cl refused a claim: the queue is closing
+	lc, pub  counters      // counted here; what publish last stored in st
 
 	stop    atomic.Bool
 	running atomic.Bool
@@ -162,9 +191,52 @@ type Poller struct {
 	started chan struct{}
 	tid     atomic.Int64
 
-	st struct {
-		processed, held, rounds, squeeze, busy, idle, polls, wakeups atomic.Uint64
-	}
+	// st is what Stats reads, on a cache line of its own, away from the
+	// loop's state that every pass writes.
+	_  cpu.CacheLinePad
+	st [numCounters]atomic.Uint64
+	_  cpu.CacheLinePad
+}
+
+// counters are the poller's counts, kept in plain fields by the loop's
+// goroutine and published to the atomics that Stats reads (publish).
+type counters [numCounters]uint64
+
+// The counters, by index. A round that found work is a busy pass, so
+// Stats reports cRounds as both.
+const (
+	cProcessed = iota
+	cHeld
+	cRounds
+	cSqueeze
+	cIdle
+	cPolls
+	cWakeups
+	numCounters
+)
+
+// Claimer is an optional interface of a driver.Queue whose receive-side
+// calls (Refill, Receive, Release) each guard themselves against a
+// concurrent Close (afxdp's life lock). Claim lets the poller's goroutine
+// skip that guard on every call until Unclaim: the queue's Close waits for
+// the claim to end, and a claimed call that finds the queue closing drops
+// the claim itself (publishing first) and does nothing. Claim returns
+// false once Close has begun.
+//
+// While claimed, a queue may keep its counts (its ledger's, its
+// counters) in plain fields: Publish, called while claimed, makes them
+// visible to Stats and exact for Check. The poller publishes with its own
+// counters: about once a millisecond, before it sleeps, when it leaves the
+// loop and at the end of Poll.
+//
+// The poller claims the queue for its busy and idle passes and drops the
+// claim before anything that may block or take the queue's lock: before
+// it calls the handler (which may call Close or Stats), before it sleeps
+// in Wait, and when it leaves the loop or Poll.
+type Claimer interface {
+	Claim() bool
+	Unclaim()
+	Publish()
 }
 
 // ErrRunning is returned by Start or Run on a poller that is running.
@@ -179,7 +251,9 @@ func New(q driver.Queue, h Handler, opts Options) *Poller {
 		opts:    opts,
 		batch:   make([]driver.Frame, opts.Weight),
 		release: make([]driver.Frame, 0, opts.Weight),
+		epoch:   time.Now(),
 	}
+	p.cl, _ = q.(Claimer)
 	p.b = Batch{Queue: q.ID(), p: p, held: make([]bool, opts.Weight)}
 	p.started = make(chan struct{})
 	return p
@@ -270,103 +344,264 @@ func (p *Poller) loop() (err error) {
 	p.retMu.Lock()
 	p.draining = true
 	p.retMu.Unlock()
-	defer func() {
-		p.retMu.Lock()
-		p.draining = false
-		p.retMu.Unlock()
-		p.drainReturns()
-	}()
+	defer p.leave()
 
-	lastWork := time.Now()
-	var lastCheck time.Duration // idle time at the last check of a spinning loop
-	woke := false
-	for !p.stop.Load() {
-		if p.Poll() > 0 {
-			if woke {
-				p.st.wakeups.Add(1)
-			}
-			woke = false
-			lastWork, lastCheck = time.Now(), 0
-			continue
-		}
-		woke = false
-		idle := time.Since(lastWork)
-		if p.opts.IdleSpin < 0 {
-			// A spinning loop never sleeps in Wait, which is where a
-			// queue notices its device going away: look once per
-			// PollTimeout of idleness, without sleeping.
-			if idle-lastCheck >= p.opts.PollTimeout {
-				lastCheck = idle
-				if err := p.q.Wait(0); err != nil {
-					if errors.Is(err, net.ErrClosed) {
-						return nil
-					}
-					return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
-				}
-			}
-			continue
-		}
-		if idle < p.opts.IdleSpin {
-			continue
-		}
-		p.st.polls.Add(1)
-		if err := p.q.Wait(p.opts.PollTimeout); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
-		}
-		woke = true
+	if err := p.run(); err != errStop {
+		return err
 	}
 	return nil
 }
 
-// Poll runs one NAPI round: refill, then batches of at most Weight frames
-// until the rx ring is empty, Budget frames were processed, or TimeLimit
-// passed. It returns the number of frames processed. The loop calls it;
-// tests and callers with a loop of their own may call it directly, on one
-// goroutine, while the poller is not running.
+// run is the loop's body. It returns errStop when the queue closes.
+func (p *Poller) run() error {
+	p.now = p.mono()
+	p.lastWork, p.lastPub = p.now, p.now
+	p.closing = false
+	w := waiter{p: p, session: p.now}
+	idle := 0 // idle passes since the last clock reading
+	for !p.stop.Load() {
+		last := p.lastWork
+		if p.round() > 0 {
+			idle = 0
+			w.worked(last)
+			if p.now-p.lastPub >= publishEvery {
+				p.publish()
+			}
+			continue
+		}
+		if p.closing {
+			// The queue refused a claim: Wait says how it ended.
+			if err := p.wait(0); err != nil {
+				return err
+			}
+			continue
+		}
+		// An idle pass reads the rx ring's producer index and nothing
+		// else; the clock is read every idleClock of them.
+		if idle++; idle < idleClock {
+			continue
+		}
+		idle = 0
+		p.now = p.mono()
+		if p.now-p.lastPub >= publishEvery {
+			p.publish()
+		}
+		if err := w.idle(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idleClock is how many idle passes the loop makes between readings of
+// the clock (an idle pass is a few ns, a clock reading tens).
+const idleClock = 16
+
+// publishEvery is how often the running loop publishes its counters.
+const publishEvery = time.Millisecond
+
+// waiter decides when the loop sleeps: the wait policy of the package
+// documentation.
+type waiter struct {
+	p *Poller
+	// session is when the current stretch of traffic began: lastWork -
+	// session is how long it has lasted.
+	session time.Duration
+	// sleeps counts the sleeps since a round last found work; the last
+	// one followed a spin of spun and ended at wokeAt after slept.
+	sleeps              int
+	spun, wokeAt, slept time.Duration
+	// lastCheck is the idle time at which a never-sleeping loop last
+	// looked at Wait.
+	lastCheck time.Duration
+}
+
+// worked is called after a round that found work; last was lastWork
+// before it.
+func (w *waiter) worked(last time.Duration) {
+	w.lastCheck = 0
+	if w.sleeps == 0 {
+		return
+	}
+	w.p.lc[cWakeups]++
+	// One sleep shorter than twice the spin before it was a gap in the
+	// traffic: the spin was too short for it. The stretch of traffic
+	// goes on, so the spin, as long as the stretch, now covers such a
+	// gap. After a longer sleep, or more than one, traffic starts anew.
+	if w.sleeps > 1 || w.slept >= 2*w.spun {
+		w.session = w.wokeAt
+	}
+	w.sleeps = 0
+}
+
+// spin is how long the loop polls without work before it sleeps; negative
+// for never.
+func (w *waiter) spin() time.Duration {
+	if s := w.p.opts.IdleSpin; s != 0 {
+		return s
+	}
+	return min(max(w.p.lastWork-w.session, MinIdleSpin), MaxIdleSpin)
+}
+
+// idle is called on an idle pass with a fresh clock reading. It sleeps
+// once the spin is over, and returns the error that ends the loop.
+func (w *waiter) idle() error {
+	p := w.p
+	quiet := p.now - p.lastWork
+	spin := w.spin()
+	if spin < 0 {
+		// A spinning loop never sleeps in Wait, which is where a
+		// queue notices its device going away: look once per
+		// PollTimeout of idleness, without sleeping.
+		if quiet-w.lastCheck >= p.opts.PollTimeout {
+			w.lastCheck = quiet
+			return p.wait(0)
+		}
+		return nil
+	}
+	if quiet < spin {
+		return nil
+	}
+	p.lc[cPolls]++
+	before := p.now
+	if err := p.wait(p.opts.PollTimeout); err != nil {
+		return err
+	}
+	p.now = p.mono()
+	w.woke(before, spin)
+	return nil
+}
+
+// woke records a sleep that followed a spin of spun, began at from and
+// ended at p.now.
+func (w *waiter) woke(from, spun time.Duration) {
+	w.sleeps++
+	w.spun, w.wokeAt, w.slept = spun, w.p.now, w.p.now-from
+}
+
+// wait refills the queue (what the last passes released, and transmit
+// completions), publishes and drops the claim, then calls the queue's
+// Wait. It returns the error that ends the loop: errStop for a closed
+// queue.
+func (p *Poller) wait(timeout time.Duration) error {
+	if !p.closing {
+		p.q.Refill()
+	}
+	p.publish()
+	p.unclaim()
+	if err := p.q.Wait(timeout); err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return errStop
+		}
+		return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
+	}
+	return nil
+}
+
+// errStop ends the loop without an error (the queue closed).
+var errStop = errors.New("poller: queue closed")
+
+// leave is the loop's exit: it publishes the counters, drops the claim and
+// hands the frames released while it ran back to the queue.
+func (p *Poller) leave() {
+	p.publish()
+	p.unclaim()
+	p.retMu.Lock()
+	p.draining = false
+	if len(p.returns) > 0 {
+		// Under retMu: Held.Release now releases directly, under it too.
+		p.q.Release(p.returns)
+		clear(p.returns)
+		p.returns = p.returns[:0]
+		p.nret.Store(0)
+	}
+	p.retMu.Unlock()
+}
+
+// Poll runs one NAPI round: batches of at most Weight frames until the rx
+// ring is empty, Budget frames were processed, or TimeLimit passed, then
+// one refill. It returns the number of frames processed. The loop runs
+// the same round (without Poll's clock reading and publication at every
+// call); tests and callers with a loop of their own may call Poll
+// directly, on one goroutine, while the poller is not running.
 func (p *Poller) Poll() int {
-	p.drainReturns()
-	p.q.Refill()
+	p.now = p.mono()
+	p.closing = false
+	n := p.round()
+	p.publish()
+	p.unclaim()
+	return n
+}
+
+// round is Poll without its clock reading and publication: the loop keeps
+// p.now fresh and publishes on its own schedule. The clock is read once
+// after each batch, for the time limit and lastWork.
+func (p *Poller) round() int {
+	released := p.drainReturns()
+	if !p.claim() {
+		return 0
+	}
 	work := 0
-	var start time.Time
+	start := p.now
 	for work < p.opts.Budget {
 		n := p.q.Receive(p.batch[:min(p.opts.Weight, p.opts.Budget-work)])
 		if n == 0 {
 			break
 		}
-		if work == 0 {
-			start = time.Now()
-		}
 		work += n
 		p.deliver(n)
-		p.q.Refill()
-		if time.Since(start) > p.opts.TimeLimit {
-			p.st.squeeze.Add(1)
+		p.now = p.mono()
+		if p.now-start > p.opts.TimeLimit {
+			p.lc[cSqueeze]++
 			goto out
 		}
 	}
 	if work >= p.opts.Budget {
-		p.st.squeeze.Add(1)
+		p.lc[cSqueeze]++
 	}
 out:
+	if work > 0 || released {
+		p.q.Refill()
+	}
 	if work > 0 {
-		p.st.busy.Add(1)
-		p.st.rounds.Add(1)
-		p.st.processed.Add(uint64(work))
+		p.lastWork = p.now
+		p.lc[cRounds]++
+		p.lc[cProcessed] += uint64(work)
 	} else {
-		p.st.idle.Add(1)
+		p.lc[cIdle]++
 	}
 	return work
 }
+
+// claim claims the queue if it is a Claimer (a no-op while claimed). It
+// returns false, and sets closing, if the queue refused: a claimed call
+// that found the queue closing has dropped the claim.
+func (p *Poller) claim() bool {
+	if p.cl != nil && !p.cl.Claim() {
+		p.closing = true
+		return false
+	}
+	return true
+}
+
+func (p *Poller) unclaim() {
+	if p.cl != nil {
+		p.cl.Unclaim()
+	}
+}
+
+// mono reads the monotonic clock: time.Since reads only that one, where
+// time.Now reads the wall clock too.
+func (p *Poller) mono() time.Duration { return time.Since(p.epoch) }
 
 func (p *Poller) deliver(n int) {
 	b := &p.b
 	b.Frames = p.batch[:n]
 	held := b.held[:n]
 	clear(held)
+	p.unclaim() // the handler may call Close, Stats or Transmit
 	p.h(b)
+	p.claim() // if the queue is closing, Release guards itself
 	rel := p.release[:0]
 	for i := range b.Frames {
 		if !held[i] {
@@ -378,16 +613,39 @@ func (p *Poller) deliver(n int) {
 	b.Frames = nil
 }
 
-func (p *Poller) drainReturns() {
-	p.retMu.Lock()
-	if len(p.returns) == 0 {
-		p.retMu.Unlock()
-		return
+// drainReturns releases the frames that Held.Release queued for the loop
+// and reports whether there were any. Without any it costs one atomic
+// load.
+func (p *Poller) drainReturns() bool {
+	if p.nret.Load() == 0 {
+		return false
 	}
+	p.retMu.Lock()
 	p.returns, p.spare = p.spare[:0], p.returns
+	p.nret.Store(0)
 	p.retMu.Unlock()
+	if len(p.spare) == 0 {
+		return false
+	}
+	p.claim()
 	p.q.Release(p.spare)
 	clear(p.spare)
+	return true
+}
+
+// publish makes the loop's counters, and the queue's if it is claimed,
+// visible to Stats. It stores only the counters that changed.
+func (p *Poller) publish() {
+	p.lastPub = p.now
+	if p.cl != nil {
+		p.cl.Publish()
+	}
+	for i, v := range p.lc {
+		if v != p.pub[i] {
+			p.st[i].Store(v)
+			p.pub[i] = v
+		}
+	}
 }
 
 // Stats returns the poller's counters with the driver's. Safe for
@@ -395,14 +653,14 @@ func (p *Poller) drainReturns() {
 func (p *Poller) Stats() Stats {
 	return Stats{
 		Queue:       p.q.ID(),
-		Processed:   p.st.processed.Load(),
-		Held:        p.st.held.Load(),
-		Rounds:      p.st.rounds.Load(),
-		TimeSqueeze: p.st.squeeze.Load(),
-		BusyPasses:  p.st.busy.Load(),
-		IdlePasses:  p.st.idle.Load(),
-		Polls:       p.st.polls.Load(),
-		Wakeups:     p.st.wakeups.Load(),
+		Processed:   p.st[cProcessed].Load(),
+		Held:        p.st[cHeld].Load(),
+		Rounds:      p.st[cRounds].Load(),
+		TimeSqueeze: p.st[cSqueeze].Load(),
+		BusyPasses:  p.st[cRounds].Load(),
+		IdlePasses:  p.st[cIdle].Load(),
+		Polls:       p.st[cPolls].Load(),
+		Wakeups:     p.st[cWakeups].Load(),
 		Driver:      p.q.Stats(),
 	}
 }

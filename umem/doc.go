@@ -30,4 +30,11 @@
 // queue's poller goroutine, transmit operations under the driver's tx lock.
 // Counters are atomic, so Stats may be read from any goroutine; Check must
 // only be called while the UMEM is quiescent.
+//
+// The per-frame methods (Received, Release) add to the counts at once. The
+// receive owner's hot path uses RxBatch instead: every frame's state is
+// still checked and moved, but the count changes are kept until Commit,
+// once per batch or round, and in a steady round they cancel out. Stats
+// then lags by at most the uncommitted batch, and Check refuses to pass
+// while anything is uncommitted.
 package umem

@@ -44,12 +44,19 @@ type Stats struct {
 	HugePages  bool   `json:"huge_pages"`
 }
 
+// deltas are count changes not yet added to ledger.counts.
+type deltas [numStates]int64
+
 type ledger struct {
-	state   []State
-	counts  [numStates]atomic.Int64
+	state  []State
+	counts [numStates]atomic.Int64
+	// pend holds the receive owner's deferred count changes (RxBatch),
+	// until commit adds them to counts. Receive owner only.
+	pend    deltas
 	rxCount uint32 // frames [0, rxCount) receive, [rxCount, n) transmit
 	n       uint32
 	shift   uint
+	mem     []byte // the frame area, for RxBatch's views
 
 	rxFree []uint64 // stack of free receive frame addresses
 	txFree []uint64 // stack of free transmit frame addresses
@@ -85,11 +92,31 @@ func (l *ledger) index(addr uint64) (uint32, bool) {
 
 func (l *ledger) move(i uint32, from, to State) {
 	l.state[i] = to
+	l.moved(from, to)
+}
+
+// moved counts one frame's move at once.
+func (l *ledger) moved(from, to State) {
 	l.counts[from].Add(-1)
 	l.counts[to].Add(1)
 }
 
-func (l *ledger) takeForFill(dst []uint64) int {
+// commit adds d to the counts, one atomic add per state that changed, and
+// zeroes it.
+func (l *ledger) commit(d *deltas) {
+	for s := range d {
+		if d[s] != 0 {
+			l.counts[s].Add(d[s])
+			d[s] = 0
+		}
+	}
+}
+
+// The receive-side transitions record their count changes in d for the
+// caller to commit (RxBatch: once per batch), or, with a nil d (the
+// per-frame methods), leave the counting to the caller.
+
+func (l *ledger) takeForFill(dst []uint64, d *deltas) int {
 	n := min(len(dst), len(l.rxFree))
 	top := len(l.rxFree)
 	for k := 0; k < n; k++ {
@@ -98,22 +125,26 @@ func (l *ledger) takeForFill(dst []uint64) int {
 		l.state[a>>l.shift] = Fill
 	}
 	l.rxFree = l.rxFree[:top-n]
-	l.counts[Free].Add(-int64(n))
-	l.counts[Fill].Add(int64(n))
+	d[Free] -= int64(n)
+	d[Fill] += int64(n)
 	return n
 }
 
-func (l *ledger) received(addr uint64) bool {
+func (l *ledger) received(addr uint64, d *deltas) bool {
 	i, ok := l.index(addr)
 	if !ok || i >= l.rxCount || l.state[i] != Fill {
 		l.foreign.Add(1)
 		return false
 	}
-	l.move(i, Fill, Held)
+	l.state[i] = Held
+	if d != nil {
+		d[Fill]--
+		d[Held]++
+	}
 	return true
 }
 
-func (l *ledger) releaseRx(addr uint64) bool {
+func (l *ledger) releaseRx(addr uint64, d *deltas) bool {
 	i, ok := l.index(addr)
 	if !ok || i >= l.rxCount {
 		l.foreign.Add(1)
@@ -123,7 +154,11 @@ func (l *ledger) releaseRx(addr uint64) bool {
 		l.badRelease.Add(1)
 		return false
 	}
-	l.move(i, Held, Free)
+	l.state[i] = Free
+	if d != nil {
+		d[Held]--
+		d[Free]++
+	}
 	l.rxFree = append(l.rxFree, uint64(i)<<l.shift)
 	return true
 }
@@ -179,6 +214,7 @@ func (l *ledger) completed(addr uint64) bool {
 }
 
 func (l *ledger) reclaim() {
+	l.commit(&l.pend)
 	for i := uint32(0); i < l.n; i++ {
 		switch s := l.state[i]; s {
 		case Fill, Tx:
@@ -206,6 +242,9 @@ func (l *ledger) stats(huge bool) Stats {
 }
 
 func (l *ledger) check() error {
+	if l.pend != (deltas{}) {
+		return fmt.Errorf("umem ledger: receive batch not committed: %v", l.pend)
+	}
 	var recount [numStates]int64
 	for i, s := range l.state {
 		if s >= numStates {

@@ -90,6 +90,7 @@ type UMEM struct {
 	huge  bool
 	shift uint
 	l     ledger
+	rb    RxBatch
 
 	// mu guards closing and unmapping against late releases of held
 	// frames from application goroutines.
@@ -114,6 +115,8 @@ func New(opts Options) (*UMEM, error) {
 		u.shift++
 	}
 	u.l.init(uint32(opts.FrameCount), uint32(opts.FrameCount-opts.TxFrames), u.shift)
+	u.l.mem = mem
+	u.rb.l = &u.l
 	return u, nil
 }
 
@@ -156,18 +159,35 @@ func (u *UMEM) TxBuffer(addr uint64) []byte {
 
 // TakeForFill moves up to len(dst) free receive frames to Fill and writes
 // their addresses to dst. Receive owner only.
-func (u *UMEM) TakeForFill(dst []uint64) int { return u.l.takeForFill(dst) }
+func (u *UMEM) TakeForFill(dst []uint64) int {
+	var d deltas
+	n := u.l.takeForFill(dst, &d)
+	u.l.commit(&d)
+	return n
+}
 
 // Received records that the kernel handed back the frame at addr on the rx
 // ring (Fill → Held). It returns false, and counts Foreign, when addr is
 // outside the receive partition or its frame was not owned by the kernel.
 // Receive owner only.
-func (u *UMEM) Received(addr uint64) bool { return u.l.received(addr) }
+func (u *UMEM) Received(addr uint64) bool {
+	if !u.l.received(addr, nil) {
+		return false
+	}
+	u.l.moved(Fill, Held)
+	return true
+}
 
 // Release returns a held receive frame to the free list (Held → Free). A
 // second release, or a frame that is not held, is counted as BadRelease and
 // ignored. Receive owner only, or ReleaseClosed after Close.
-func (u *UMEM) Release(addr uint64) bool { return u.l.releaseRx(addr) }
+func (u *UMEM) Release(addr uint64) bool {
+	if !u.l.releaseRx(addr, nil) {
+		return false
+	}
+	u.l.moved(Held, Free)
+	return true
+}
 
 // ReleaseClosed releases a held receive frame after the owner has stopped
 // (the queue is closed). It is safe for concurrent use and unmaps the area
@@ -175,10 +195,61 @@ func (u *UMEM) Release(addr uint64) bool { return u.l.releaseRx(addr) }
 func (u *UMEM) ReleaseClosed(addr uint64) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ok := u.l.releaseRx(addr)
+	ok := u.Release(addr)
 	u.maybeUnmapLocked()
 	return ok
 }
+
+// RxBatch returns the receive owner's batch view of the ledger. Receive
+// owner only.
+func (u *UMEM) RxBatch() *RxBatch { return &u.rb }
+
+// RxBatch records the receive owner's transitions (Free → Fill → Held →
+// Free) as TakeForFill, Received and Release do, with the same checks on
+// every frame, but keeps their count changes until Commit adds them to the
+// counts that Stats reads: one atomic add per state per commit instead of
+// two per frame, and none for a state whose changes cancel out (a round
+// that receives, releases and refills as many frames as it started with).
+//
+// Between commits, Stats lags behind by the uncommitted transitions, and
+// Check reports them as an error: commit at least once per round, and
+// before anyone may call Check. Reclaim commits what is left, so a Close
+// that follows the owner's last call sees exact counts.
+//
+// An RxBatch belongs to the receive owner and is not safe for concurrent
+// use; it allocates nothing.
+type RxBatch struct{ l *ledger }
+
+// TakeForFill is UMEM.TakeForFill, counted at the next Commit.
+func (b *RxBatch) TakeForFill(dst []uint64) int { return b.l.takeForFill(dst, &b.l.pend) }
+
+// Received is UMEM.Received and View in one step, counted at the next
+// Commit: it moves the frame at addr from Fill to Held and returns its n
+// bytes at addr. When addr is foreign it counts Foreign and returns false;
+// when the range leaves the frame or the area it returns the frame to the
+// free list (it is the application's no longer) and returns false.
+func (b *RxBatch) Received(addr uint64, n uint32) (view []byte, ok bool) {
+	l := b.l
+	if !l.received(addr, &l.pend) {
+		return nil, false
+	}
+	base := addr &^ (uint64(1)<<l.shift - 1)
+	end := addr + uint64(n)
+	if end > base+uint64(1)<<l.shift {
+		l.releaseRx(addr, &l.pend)
+		return nil, false
+	}
+	return l.mem[addr:end:end], true
+}
+
+// Release is UMEM.Release, counted at the next Commit.
+func (b *RxBatch) Release(addr uint64) bool { return b.l.releaseRx(addr, &b.l.pend) }
+
+// Commit adds the batch's count changes to the counts.
+func (b *RxBatch) Commit() { b.l.commit(&b.l.pend) }
+
+// Pending reports whether the batch has changes Commit has not yet added.
+func (b *RxBatch) Pending() bool { return b.l.pend != deltas{} }
 
 // AllocTx takes a free transmit frame (Free → Held). Tx owner only.
 func (u *UMEM) AllocTx() (addr uint64, ok bool) { return u.l.allocTx() }

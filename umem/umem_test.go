@@ -195,3 +195,114 @@ func BenchmarkCycle(b *testing.B) {
 		}
 	}
 }
+
+// An RxBatch makes the same transitions as the per-frame methods, with the
+// same checks, and counts them once per Commit.
+func TestRxBatch(t *testing.T) {
+	u := newTest(t, Options{FrameSize: 2048, FrameCount: 16, TxFrames: 4})
+	rb := u.RxBatch()
+	fill := make([]uint64, 8)
+	n := rb.TakeForFill(fill)
+	if n != 8 {
+		t.Fatalf("TakeForFill = %d, want 8", n)
+	}
+	if s := u.Stats(); s.Fill != 0 || s.Free != 16 {
+		t.Fatalf("counts changed before Commit: %+v", s)
+	}
+	if !rb.Pending() || u.Check() == nil {
+		t.Fatal("uncommitted batch not reported")
+	}
+	rb.Commit()
+	if s := u.Stats(); s.Fill != 8 || s.Free != 8 || rb.Pending() {
+		t.Fatalf("after commit: %+v", s)
+	}
+	off := uint64(u.DataOffset())
+	v, ok := rb.Received(fill[0]+off, 60)
+	if !ok || len(v) != 60 || &v[0] != &u.Bytes()[fill[0]+off] {
+		t.Fatalf("Received = %d bytes, %v; want a 60-byte view at the address", len(v), ok)
+	}
+	if _, ok := rb.Received(fill[0]+off, 60); ok {
+		t.Fatal("duplicate receive accepted")
+	}
+	if _, ok := rb.Received(1<<40, 60); ok {
+		t.Fatal("foreign receive accepted")
+	}
+	// A length that leaves the frame: refused, and the frame is free again.
+	if _, ok := rb.Received(fill[1]+off, 2048); ok {
+		t.Fatal("view past the frame accepted")
+	}
+	if !rb.Release(fill[0] + off) {
+		t.Fatal("release refused")
+	}
+	if rb.Release(fill[0]) {
+		t.Fatal("double release accepted")
+	}
+	for _, a := range fill[2:n] {
+		if _, ok := rb.Received(a+off, 100); !ok {
+			t.Fatalf("Received(%#x) refused", a+off)
+		}
+	}
+	rb.Commit()
+	s := u.Stats()
+	if s.Free != 10 || s.Fill != 0 || s.Held != 6 || s.Foreign != 2 || s.BadRelease != 1 {
+		t.Fatalf("after the batch: %+v", s)
+	}
+	if err := u.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// Reclaim commits what the owner left uncommitted.
+	for _, a := range fill[2:n] {
+		rb.Release(a)
+	}
+	rb.TakeForFill(fill)
+	u.Reclaim()
+	if s := u.Stats(); s.Free != 16 || rb.Pending() {
+		t.Fatalf("after reclaim: %+v", s)
+	}
+	if err := u.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRxBatchZeroAllocs(t *testing.T) {
+	u := newTest(t, Options{FrameSize: 2048, FrameCount: 256})
+	rb := u.RxBatch()
+	fill := make([]uint64, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		n := rb.TakeForFill(fill)
+		for _, a := range fill[:n] {
+			rb.Received(a+256, 60)
+		}
+		for _, a := range fill[:n] {
+			rb.Release(a + 256)
+		}
+		rb.Commit()
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per batch, want 0", allocs)
+	}
+	if err := u.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkRxBatch is BenchmarkCycle through an RxBatch: a refill, receive
+// and release of 64 frames, committed once.
+func BenchmarkRxBatch(b *testing.B) {
+	u, err := New(Options{FrameSize: 2048, FrameCount: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer u.Close()
+	rb := u.RxBatch()
+	fill := make([]uint64, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		n := rb.TakeForFill(fill)
+		for _, a := range fill[:n] {
+			rb.Received(a+256, 60)
+			rb.Release(a + 256)
+		}
+		rb.Commit()
+	}
+}

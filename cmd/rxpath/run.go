@@ -45,7 +45,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		frameSz  = fs.Int("frame-size", 4096, "UMEM frame size, 2048 or 4096")
 		frames   = fs.Int("frames", 4096, "UMEM frames per queue")
 		rxRing   = fs.Uint("rx-ring", 2048, "rx and fill ring size (power of two)")
-		idleSpin = fs.Duration("idle-spin", 50*time.Microsecond, "spin this long without frames before sleeping in poll(2); negative never sleeps")
+		idleSpin = fs.Duration("idle-spin", 0, "spin this long without frames before sleeping in poll(2): 0 adapts it to the traffic (50µs to 2ms), negative never sleeps")
 		busyPoll = fs.Int("busy-poll", 0, "SO_BUSY_POLL microseconds (0: off)")
 		interval = fs.Duration("interval", time.Second, "stats line interval (0: none)")
 		ipAddr   = fs.String("ip", "", "run the stack with this IPv4 address/prefix, e.g. 10.99.0.2/24")

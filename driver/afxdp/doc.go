@@ -24,9 +24,16 @@
 // Concurrency: a Device is safe for concurrent use. Each Queue follows the
 // contract of driver.Queue: one poller goroutine receives; Transmit, Wake,
 // Stats and Close may be called from anywhere. Close detaches the program
-// first, then wakes and waits out the poller's current call before it
-// unmaps the rings, so a running poller never touches freed memory. That
-// handshake, Wake, the wait in ppoll with the link watcher and the
-// counters are driver/internal/sockq's, shared with package afpacket; this
-// package adds the UMEM, the rings and the XDP program.
+// first, then wakes the poller and waits out its claim (see Queue.Claim)
+// or its current call before it unmaps the rings, so a running poller
+// never touches freed memory. That handshake, Wake, the wait in ppoll with
+// the link watcher and the counters are driver/internal/sockq's, shared
+// with package afpacket; this package adds the UMEM, the rings and the XDP
+// program.
+//
+// The receive path costs no lock and no atomic per frame: the poller
+// claims the queue instead of locking each call, the UMEM ledger checks
+// and moves every frame but counts them once per round (umem.RxBatch),
+// and the queue's own counters are published with it, when the poller
+// publishes its own (poller.Claimer).
 package afxdp

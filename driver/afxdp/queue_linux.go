@@ -31,8 +31,11 @@ type Queue struct {
 	comp     *rxring.CompRing
 	maps     [][]byte
 
-	// Receive-side scratch, owned by the poller.
-	fillBuf []uint64
+	// Receive side, owned by the poller: scratch, the UMEM's batch view,
+	// and the counts that claimed calls keep until publish.
+	fillBuf                           []uint64
+	rb                                *umem.RxBatch
+	pendFrames, pendBytes, pendRefill uint64
 
 	// Transmit side, under sk.Tx.
 	compBuf []uint64
@@ -51,6 +54,7 @@ func (q *Queue) open(d *Device, id int) (err error) {
 	if q.umem, err = umem.New(o.UMEM); err != nil {
 		return err
 	}
+	q.rb = q.umem.RxBatch()
 	if err := q.umem.Register(q.sk.FD); err != nil {
 		return err
 	}
@@ -166,20 +170,79 @@ func (q *Queue) ZeroCopy() bool { return q.zeroCopy }
 // UMEM returns the queue's frame area, for its ledger.
 func (q *Queue) UMEM() *umem.UMEM { return q.umem }
 
+// Claim claims the receive side for the poller's goroutine (the
+// poller.Claimer protocol), so that Refill, Receive and Release skip the
+// life lock until Unclaim, and keep their counts (the UMEM ledger's and
+// RxFrames, RxBytes and Refilled) until Publish. Close waits for the claim
+// to end; a claimed call that finds the queue closing publishes and drops
+// the claim. The poller drops the claim before it sleeps in Wait and
+// around its handler. It returns false once Close has begun. Poller
+// goroutine only.
+func (q *Queue) Claim() bool { return q.sk.Claim() }
+
+// Unclaim ends the poller's claim. Poller goroutine only.
+func (q *Queue) Unclaim() { q.sk.Unclaim() }
+
+// Publish makes what claimed calls counted visible to Stats and exact for
+// Check. It does nothing without a claim: calls made without one publish
+// their own counts. Poller goroutine only.
+func (q *Queue) Publish() {
+	if q.sk.Claimed() {
+		q.publish()
+	}
+}
+
+// dropClaim publishes and ends the claim of a call that found the queue
+// closing, so that Close can go on.
+func (q *Queue) dropClaim() {
+	if q.sk.Claimed() {
+		q.publish()
+		q.sk.Unclaim()
+	}
+}
+
+// publish adds what the receive side counted since the last publish to the
+// ledger and the counters that Stats reads. Receive owner only, or Close
+// once the owner has left.
+func (q *Queue) publish() {
+	if q.rb != nil {
+		q.rb.Commit()
+	}
+	if q.pendFrames != 0 || q.pendBytes != 0 {
+		q.sk.RxFrames.Add(q.pendFrames)
+		q.sk.RxBytes.Add(q.pendBytes)
+		q.pendFrames, q.pendBytes = 0, 0
+	}
+	if q.pendRefill != 0 {
+		q.sk.Refilled.Add(q.pendRefill)
+		q.pendRefill = 0
+	}
+}
+
 // Refill posts free receive frames to the fill ring and reaps completed
 // transmissions. Poller goroutine only.
 func (q *Queue) Refill() int {
+	if q.sk.Claimed() {
+		return q.refill()
+	}
 	q.sk.Enter()
 	defer q.sk.Exit()
+	n := q.refill()
+	q.publishOpen()
+	return n
+}
+
+func (q *Queue) refill() int {
 	if q.sk.Closed() || q.fill == nil {
+		q.dropClaim()
 		return 0
 	}
 	n := 0
 	if free := q.fill.Free(); free > 0 {
-		n = q.umem.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
+		n = q.rb.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
 		if n > 0 {
 			q.fill.Produce(q.fillBuf[:n])
-			q.sk.Refilled.Add(uint64(n))
+			q.pendRefill += uint64(n)
 		}
 	}
 	if q.fill.NeedWakeup() {
@@ -195,26 +258,34 @@ func (q *Queue) Refill() int {
 	return n
 }
 
-// Receive takes up to len(frames) frames off the rx ring. Poller
-// goroutine only.
+// Receive takes up to len(frames) frames off the rx ring. An empty ring
+// costs one read of its producer index. Poller goroutine only.
 func (q *Queue) Receive(frames []driver.Frame) int {
+	if q.sk.Claimed() {
+		return q.receive(frames)
+	}
 	q.sk.Enter()
 	defer q.sk.Exit()
+	n := q.receive(frames)
+	q.publishOpen()
+	return n
+}
+
+func (q *Queue) receive(frames []driver.Frame) int {
 	if q.sk.Closed() || q.rx == nil {
+		q.dropClaim()
 		return 0
 	}
 	idx, got := q.rx.Peek(uint32(len(frames)))
+	if got == 0 {
+		return 0
+	}
 	k := 0
 	var bytes uint64
 	for i := uint32(0); i < got; i++ {
 		d := q.rx.Desc(idx + i)
-		if !q.umem.Received(d.Addr) {
-			q.sk.RxInvalid.Add(1)
-			continue
-		}
-		b, ok := q.umem.View(d.Addr, d.Len)
+		b, ok := q.rb.Received(d.Addr, d.Len)
 		if !ok {
-			q.umem.Release(d.Addr)
 			q.sk.RxInvalid.Add(1)
 			continue
 		}
@@ -223,14 +294,23 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 		k++
 	}
 	q.rx.Release(got)
-	q.sk.RxFrames.Add(uint64(k))
-	q.sk.RxBytes.Add(bytes)
+	q.pendFrames += uint64(k)
+	q.pendBytes += bytes
 	return k
 }
 
 // Release returns received frames to the free list. Poller goroutine
 // only; after Close it may be called from any goroutine.
 func (q *Queue) Release(frames []driver.Frame) {
+	if q.sk.Claimed() {
+		// The claim keeps Close's teardown out, even once it has begun.
+		for i := range frames {
+			q.rb.Release(frames[i].Handle)
+		}
+		return
+	}
+	q.sk.Enter()
+	defer q.sk.Exit()
 	if q.sk.Closed() {
 		for i := range frames {
 			q.umem.ReleaseClosed(frames[i].Handle)
@@ -238,7 +318,17 @@ func (q *Queue) Release(frames []driver.Frame) {
 		return
 	}
 	for i := range frames {
-		q.umem.Release(frames[i].Handle)
+		q.rb.Release(frames[i].Handle)
+	}
+	q.publish()
+}
+
+// publishOpen publishes at the end of a call made without a claim, under
+// the life lock, unless Close has run (it published, and releases after it
+// may come from any goroutine).
+func (q *Queue) publishOpen() {
+	if !q.sk.Closed() {
+		q.publish()
 	}
 }
 
@@ -393,15 +483,16 @@ func (q *Queue) readKernelStats() {
 // Check verifies the UMEM ledger. Call it while the poller is stopped.
 func (q *Queue) Check() error { return q.umem.Check() }
 
-// Close wakes the poller, waits for its current call to finish, unmaps the
-// rings, closes the socket (the kernel gives back its frames) and releases
-// the UMEM, whose unmap waits for frames the application still holds. It
-// is idempotent.
+// Close wakes the poller, waits for its claim or current call to end,
+// unmaps the rings, closes the socket (the kernel gives back its frames)
+// and releases the UMEM, whose unmap waits for frames the application
+// still holds. It is idempotent.
 func (q *Queue) Close() error {
 	if !q.sk.BeginClose() {
 		return nil
 	}
 	defer q.sk.EndClose()
+	q.publish() // what the poller counted before it left
 	var errs []error
 	if q.sk.FD >= 0 {
 		q.readKernelStats()

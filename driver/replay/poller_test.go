@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -108,5 +109,27 @@ func TestPollerExitsOnClose(t *testing.T) {
 		if err := q.Check(); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// BenchmarkPollRound is one poller round over the replay at a fixed batch
+// size: Weight and Budget are the batch, so each Poll receives one batch,
+// hands it to an empty handler, releases it and ends the round.
+func BenchmarkPollRound(b *testing.B) {
+	for _, n := range []int{1, 4, 64} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			q := replay.New(seqFrames(b, 256), replay.Options{Repeat: -1})
+			defer q.Close()
+			p := poller.New(q, func(*poller.Batch) {}, poller.Options{Weight: n, Budget: n})
+			frames := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				frames += p.Poll()
+			}
+			if frames != b.N*n {
+				b.Fatalf("polled %d frames, want %d", frames, b.N*n)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
+		})
 	}
 }

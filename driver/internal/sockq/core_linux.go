@@ -42,6 +42,12 @@ type Core struct {
 	epfd   int  // epoll set Sleep waits in, or -1 for ppoll
 	closed atomic.Bool
 
+	// polling is 1 while the receive owner holds a claim (Claim) and 0
+	// otherwise; BeginClose waits for it to drop to 0. claimed is the
+	// owner's own record of its claim: only the receive owner touches it.
+	polling atomic.Int32
+	claimed bool
+
 	// Poller-owned scratch for Sleep, so that a wait does not allocate.
 	pfds   [3]unix.PollFd
 	ts     unix.Timespec
@@ -128,6 +134,49 @@ func (c *Core) Enter() { c.life.RLock() }
 // Exit releases the life lock Enter took.
 func (c *Core) Exit() { c.life.RUnlock() }
 
+// Claim lets the receive owner (the poller's goroutine) use the socket and
+// the receive rings without Enter and Exit around every call, until it
+// calls Unclaim: a poller claims the queue once and keeps the claim over
+// its busy and idle passes, so a pass costs no lock. It returns false, and
+// claims nothing, once Close has begun; claiming a queue the caller has
+// claimed already returns true.
+//
+// Close waits for the claim to end before it takes the life lock, so the
+// owner drops it before anything that may block or take the life lock
+// (Wait, a handler that may call Close or Stats, leaving the poll loop).
+// While claimed, every receive-side call checks Closed first and, when it
+// is set, drops the claim (Unclaim) and does nothing, so that Close waits
+// for at most one call. Receive owner only.
+//
+// The handshake is Dekker's: Claim stores polling and then loads closed,
+// BeginClose stores closed and then loads polling, and sync/atomic's
+// sequentially consistent operations let at most one side miss the other.
+func (c *Core) Claim() bool {
+	if c.claimed {
+		return true
+	}
+	c.polling.Add(1)
+	if c.closed.Load() {
+		c.polling.Add(-1)
+		return false
+	}
+	c.claimed = true
+	return true
+}
+
+// Unclaim ends the receive owner's claim, if it has one. Receive owner
+// only.
+func (c *Core) Unclaim() {
+	if c.claimed {
+		c.claimed = false
+		c.polling.Add(-1)
+	}
+}
+
+// Claimed reports whether the receive owner holds a claim: its calls then
+// skip Enter and Exit. Receive owner only.
+func (c *Core) Claimed() bool { return c.claimed }
+
 // EnterTx starts a Transmit. If the queue is open it takes the life lock
 // and the transmit lock, which serializes senders, and returns true: the
 // caller then defers ExitTx. Otherwise it holds nothing and returns false.
@@ -168,9 +217,10 @@ func (c *Core) signal() {
 }
 
 // BeginClose starts Close: it marks the queue closed, wakes a Sleep in
-// progress, and takes the life lock, which waits out every call in
-// progress. It returns false if the queue was already closed. Otherwise
-// the caller tears its rings down and calls EndClose.
+// progress, waits for the receive owner's claim to end (its next call sees
+// the queue closed and drops it), and takes the life lock, which waits out
+// every call in progress. It returns false if the queue was already
+// closed. Otherwise the caller tears its rings down and calls EndClose.
 func (c *Core) BeginClose() bool {
 	if c.closed.Swap(true) {
 		return false
@@ -178,9 +228,17 @@ func (c *Core) BeginClose() bool {
 	if c.opened && c.efd >= 0 {
 		c.signal()
 	}
+	for c.polling.Load() != 0 {
+		time.Sleep(claimWait)
+	}
 	c.life.Lock()
 	return true
 }
+
+// claimWait is how often BeginClose looks whether the receive owner has
+// dropped its claim: a claimed poller notices within one pass, so Close
+// rarely waits more than one interval.
+const claimWait = 20 * time.Microsecond
 
 // CloseFDs closes the socket, the eventfd and the epoll set. Call it
 // between BeginClose and EndClose, where the driver's teardown order

@@ -344,3 +344,52 @@ func TestPrivileged(t *testing.T) {
 		t.Fatalf("EINVAL: %v", err)
 	}
 }
+
+// TestClaim: a claim keeps Close from tearing down until the owner's next
+// call sees the queue closed and drops it; Claim after Close fails. Run
+// under -race, it also checks that what the claimed owner wrote happens
+// before what Close does.
+func TestClaim(t *testing.T) {
+	c, _ := newCore(t, false)
+	if !c.Claim() || !c.Claimed() {
+		t.Fatal("Claim of an open queue failed")
+	}
+	if !c.Claim() || c.polling.Load() != 1 {
+		t.Fatalf("a second Claim: polling %d, want the one claim", c.polling.Load())
+	}
+	var ring [64]byte // stands for the rings a claimed owner reads
+	closing := make(chan struct{})
+	closed := make(chan error, 1)
+	go func() {
+		close(closing)
+		err := closeCore(c)
+		ring[0] = 2 // the teardown
+		closed <- err
+	}()
+	<-closing
+	for !c.Closed() {
+		ring[1]++ // the owner's passes, until one sees Closed
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while the queue was claimed", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	ring[0] = 1
+	c.Unclaim() // the owner's call that saw Closed
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after Unclaim")
+	}
+	if c.Claimed() || c.Claim() || c.Claimed() {
+		t.Fatal("Claim after Close succeeded")
+	}
+	c.Unclaim() // without a claim: nothing
+	if ring[0] != 2 {
+		t.Fatal("Close's teardown did not come after the owner's last write")
+	}
+}

@@ -12,6 +12,11 @@
 //     which also takes the transmit lock, and ExitTx). Close takes it for
 //     writing, so it waits out a running call and no call starts on memory
 //     Close has freed;
+//   - the receive owner's claim: Claim lets the poller's goroutine run
+//     Refill, Receive and Release without Enter and Exit for as long as it
+//     holds it (over whole busy and idle passes), and Close waits for it
+//     to end before it takes the life lock. A claimed call that finds the
+//     queue closed drops the claim, so Close waits for one call at most;
 //   - Wake, which writes the eventfd under the life lock, so that Close
 //     cannot close it (and the number go to another file) in between;
 //   - the close handshake: BeginClose marks the queue closed, wakes a
@@ -35,6 +40,7 @@
 // and Unsupported, the error their Open returns.
 //
 // Concurrency: a Core follows the driver.Queue contract of the queue that
-// holds it: Sleep belongs to the poller's goroutine; Wake, Stats, Enter,
-// EnterTx and BeginClose may be called from any goroutine.
+// holds it: Sleep, Claim, Unclaim and Claimed belong to the poller's
+// goroutine; Wake, Stats, Enter, EnterTx and BeginClose may be called from
+// any goroutine.
 package sockq

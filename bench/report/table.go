@@ -68,7 +68,7 @@ func writeHeader(b *strings.Builder, r *Run) {
 	if st.Flows != 1 {
 		fl = "flows"
 	}
-	poll := "rxpath pollers: default (sleep in poll(2) after 50µs idle)"
+	poll := "rxpath pollers: default (adaptive: spin while traffic flows, sleep in poll(2) after real idleness)"
 	if st.BusySpin {
 		poll = "rxpath pollers: spin, never sleep"
 	}

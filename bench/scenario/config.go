@@ -38,7 +38,8 @@ type Config struct {
 	Nice int
 	// BusySpin makes rxpath's pollers spin without ever sleeping
 	// (poller.Options.IdleSpin < 0, as `rxpath demo` runs them) instead
-	// of the default: sleep in poll(2) after 50µs without work.
+	// of the default: spin while traffic flows, sleep in poll(2) only after
+	// real idleness (the adaptive policy, poller.Options.IdleSpin 0).
 	BusySpin bool
 	// Isolated records that the run has a scheduling group of its own
 	// (rxbench --isolate); reported only.

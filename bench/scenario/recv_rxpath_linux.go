@@ -231,7 +231,7 @@ func (r *rxpathRx) Describe() string {
 	if r.busySpin {
 		return d + "; pollers spin, never sleep"
 	}
-	return d + "; default poller options (sleep in poll(2) after 50µs idle)"
+	return d + "; default poller options (adaptive wait: spin while traffic flows, sleep after real idleness)"
 }
 
 func (r *rxpathRx) Delivered() uint64 { return r.count.Load() }

@@ -116,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	port := fs.Uint("port", 9000, "UDP destination port")
 	nice := fs.Int("nice", 0, "nice value of the generator and receiver threads (with --isolate: -20)")
 	isolate := fs.Bool("isolate", false, "run in a scheduling group of its own at nice -20 (a new session, its autogroup reniced),\nso that other work on the machine barely disturbs the figures; that work gets little CPU meanwhile")
-	busySpin := fs.Bool("busy-spin", false, "rxpath's pollers spin and never sleep (as `rxpath demo`); default: sleep in poll(2) after 50µs idle")
+	busySpin := fs.Bool("busy-spin", false, "rxpath's pollers spin and never sleep (as `rxpath demo`); default: the adaptive policy (spin while traffic flows, sleep after real idleness)")
 	stackPkts := fs.Uint64("stack-packets", 0, "packets per stack-cost repetition (default: the mode's)")
 	jsonPath := fs.String("json", "", "write every raw figure as JSON to this file")
 	plotPath := fs.String("plot", "", "write a chart (UDP: Mpps and CPU per packet; TCP: Gbit/s and CPU per byte) to this .png or .svg file")

@@ -35,9 +35,20 @@ type Queue struct {
 	comp *rxring.CompRing
 	p    *producer
 
-	// Receive-side scratch and state, owned by the poller.
-	fillBuf []uint64
-	started bool // the first Refill ran (and started the producer unless Manual)
+	// Receive-side scratch and state, owned by the poller: scratch, the
+	// UMEM's batch view, and the counts that claimed calls keep until
+	// publish, as afxdp's.
+	fillBuf                           []uint64
+	started                           bool // the first Refill ran (and started the producer unless Manual)
+	rb                                *umem.RxBatch
+	pendFrames, pendBytes, pendRefill uint64
+
+	// polling is 1 while the poller holds a claim (Claim) and 0
+	// otherwise; Close waits for it to drop to 0. claimed is the
+	// poller's own record of its claim: only the poller touches it. As
+	// sockq.Core's.
+	polling atomic.Int32
+	claimed bool
 
 	// Transmit side, under txMu.
 	txMu    sync.Mutex
@@ -57,6 +68,10 @@ type Queue struct {
 
 	st counters
 }
+
+// claimWait is how often Close looks whether the poller has dropped its
+// claim, as sockq's.
+const claimWait = 20 * time.Microsecond
 
 // counters are the poller side's counters, named as sockq.Counters.
 type counters struct {
@@ -126,6 +141,7 @@ func newQueue(n *NIC, id int) (_ *Queue, err error) {
 	q.txAddrs = make([]uint64, 0, o.TxSize)
 	q.txLens = make([]uint32, 0, o.TxSize)
 	q.txIdx = make([]int, 0, o.TxSize)
+	q.rb = q.umem.RxBatch()
 	q.p = newProducer(q, k)
 	if err := q.p.start(); err != nil {
 		return nil, fmt.Errorf("memnic queue %d: %w", id, err)
@@ -133,6 +149,7 @@ func newQueue(n *NIC, id int) (_ *Queue, err error) {
 	// Post receive buffers before the first frame, as afxdp does before
 	// bind.
 	q.refill()
+	q.publish()
 	return q, nil
 }
 
@@ -141,6 +158,80 @@ func (q *Queue) ID() int { return q.id }
 
 // UMEM returns the queue's frame area, for its ledger.
 func (q *Queue) UMEM() *umem.UMEM { return q.umem }
+
+// Claim claims the receive side for the poller's goroutine (the
+// poller.Claimer protocol), so that Refill, Receive and Release skip the
+// life lock until Unclaim, and keep their counts (the UMEM ledger's and
+// RxFrames, RxBytes and Refilled) until Publish. Close waits for the claim
+// to end; a claimed call that finds the queue closing publishes and drops
+// the claim. It returns false once Close has begun; claiming a claimed
+// queue returns true. Poller goroutine only.
+//
+// The handshake is sockq.Core's (Dekker's): Claim stores polling and then
+// loads closed, Close stores closed and then loads polling.
+func (q *Queue) Claim() bool {
+	if q.claimed {
+		return true
+	}
+	q.polling.Add(1)
+	if q.closed.Load() {
+		q.polling.Add(-1)
+		return false
+	}
+	q.claimed = true
+	return true
+}
+
+// Unclaim ends the poller's claim, if it has one. Poller goroutine only.
+func (q *Queue) Unclaim() {
+	if q.claimed {
+		q.claimed = false
+		q.polling.Add(-1)
+	}
+}
+
+// Publish makes what claimed calls counted visible to Stats and exact for
+// Check. It does nothing without a claim: calls made without one publish
+// their own counts. Poller goroutine only.
+func (q *Queue) Publish() {
+	if q.claimed {
+		q.publish()
+	}
+}
+
+// dropClaim publishes and ends the claim of a call that found the queue
+// closing, so that Close can go on.
+func (q *Queue) dropClaim() {
+	if q.claimed {
+		q.publish()
+		q.Unclaim()
+	}
+}
+
+// publish adds what the receive side counted since the last publish to the
+// ledger and the counters that Stats reads. Poller only, or Close once the
+// poller has left.
+func (q *Queue) publish() {
+	q.rb.Commit()
+	if q.pendFrames != 0 || q.pendBytes != 0 {
+		q.st.rxFrames.Add(q.pendFrames)
+		q.st.rxBytes.Add(q.pendBytes)
+		q.pendFrames, q.pendBytes = 0, 0
+	}
+	if q.pendRefill != 0 {
+		q.st.refilled.Add(q.pendRefill)
+		q.pendRefill = 0
+	}
+}
+
+// publishOpen publishes at the end of a call made without a claim, under
+// the life lock, unless Close has run (it published, and releases after it
+// may come from any goroutine).
+func (q *Queue) publishOpen() {
+	if !q.closed.Load() {
+		q.publish()
+	}
+}
 
 // Refill posts free receive frames to the fill ring and reaps completed
 // transmissions. The first Refill starts the NIC's producers unless
@@ -152,24 +243,31 @@ func (q *Queue) Refill() int {
 			q.nic.autoStart()
 		}
 	}
-	return q.refill()
-}
-
-// refill is Refill's body, mirrored from afxdp's Refill: the fill ring
-// and the tx reap, without the need_wakeup kick (the NIC polls the fill
-// ring and never sets the flag).
-func (q *Queue) refill() int {
+	if q.claimed {
+		return q.refill()
+	}
 	q.life.RLock()
 	defer q.life.RUnlock()
+	n := q.refill()
+	q.publishOpen()
+	return n
+}
+
+// refill is Refill's body, mirrored from afxdp's refill: the fill ring
+// and the tx reap, without the need_wakeup kick (the NIC polls the fill
+// ring and never sets the flag). The caller holds the life lock or a
+// claim (or is newQueue).
+func (q *Queue) refill() int {
 	if q.closed.Load() {
+		q.dropClaim()
 		return 0
 	}
 	n := 0
 	if free := q.fill.Free(); free > 0 {
-		n = q.umem.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
+		n = q.rb.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
 		if n > 0 {
 			q.fill.Produce(q.fillBuf[:n])
-			q.st.refilled.Add(uint64(n))
+			q.pendRefill += uint64(n)
 		}
 	}
 	if q.txInFlight() && q.txMu.TryLock() {
@@ -182,23 +280,31 @@ func (q *Queue) refill() int {
 // Receive takes up to len(frames) frames off the rx ring. Poller
 // goroutine only. It is afxdp's Receive, line for line.
 func (q *Queue) Receive(frames []driver.Frame) int {
+	if q.claimed {
+		return q.receive(frames)
+	}
 	q.life.RLock()
 	defer q.life.RUnlock()
+	n := q.receive(frames)
+	q.publishOpen()
+	return n
+}
+
+func (q *Queue) receive(frames []driver.Frame) int {
 	if q.closed.Load() {
+		q.dropClaim()
 		return 0
 	}
 	idx, got := q.rx.Peek(uint32(len(frames)))
+	if got == 0 {
+		return 0
+	}
 	k := 0
 	var bytes uint64
 	for i := uint32(0); i < got; i++ {
 		d := q.rx.Desc(idx + i)
-		if !q.umem.Received(d.Addr) {
-			q.st.rxInvalid.Add(1)
-			continue
-		}
-		b, ok := q.umem.View(d.Addr, d.Len)
+		b, ok := q.rb.Received(d.Addr, d.Len)
 		if !ok {
-			q.umem.Release(d.Addr)
 			q.st.rxInvalid.Add(1)
 			continue
 		}
@@ -207,16 +313,24 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 		k++
 	}
 	q.rx.Release(got)
-	q.st.rxFrames.Add(uint64(k))
-	q.st.rxBytes.Add(bytes)
+	q.pendFrames += uint64(k)
+	q.pendBytes += bytes
 	return k
 }
 
 // Release returns received frames to the free list. Poller goroutine
-// only; after Close it may be called from any goroutine. Unlike afxdp's it
-// holds the life lock, so a release racing Close never meets Close's
+// only; after Close it may be called from any goroutine. A claimed
+// release needs no lock (Close waits for the claim to end); an unclaimed
+// one holds the life lock, so a release racing Close never meets Close's
 // reclaim of the ledger.
 func (q *Queue) Release(frames []driver.Frame) {
+	if q.claimed {
+		// The claim keeps Close's teardown out, even once it has begun.
+		for i := range frames {
+			q.rb.Release(frames[i].Handle)
+		}
+		return
+	}
 	q.life.RLock()
 	defer q.life.RUnlock()
 	if q.closed.Load() {
@@ -226,8 +340,9 @@ func (q *Queue) Release(frames []driver.Frame) {
 		return
 	}
 	for i := range frames {
-		q.umem.Release(frames[i].Handle)
+		q.rb.Release(frames[i].Handle)
 	}
+	q.publish()
 }
 
 // Wake makes a current or the next Wait return. Safe for concurrent use.
@@ -401,8 +516,8 @@ func (q *Queue) NIC() *NIC { return q.nic }
 // Check verifies the UMEM ledger. Call it while the poller is stopped.
 func (q *Queue) Check() error { return q.umem.Check() }
 
-// Close stops the queue's producer, wakes a Wait in progress, waits out
-// the poller's current call, gives every frame the NIC owned back to the
+// Close stops the queue's producer, wakes a Wait in progress, waits for
+// the poller's claim or current call to end, gives every frame the NIC owned back to the
 // free list and releases the UMEM, whose unmap waits for frames the
 // application still holds. It is idempotent: the second call returns nil,
 // and later calls of the other methods fail with net.ErrClosed or do
@@ -412,8 +527,14 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	close(q.closing)
+	// A claimed poller notices closed within one call and drops its
+	// claim (see Claim).
+	for q.polling.Load() != 0 {
+		time.Sleep(claimWait)
+	}
 	q.life.Lock()
 	defer q.life.Unlock()
+	q.publish() // what the poller counted before it left
 	// The producer writes into the UMEM: it stops before the frames it
 	// owned go back to the free list and before the area is unmapped.
 	q.p.exit()

@@ -304,37 +304,11 @@ func (m *memnicRow) counters() map[string]uint64 {
 		c["nic.fill_empty"] += s.FillEmpty
 		c["nic.rx_ring_full"] += s.RxRingFull
 	}
+	nodeCounters(c, m.n)
 	for _, p := range m.n.Pollers() {
-		s := p.Stats()
-		c["driver.rx_frames"] += s.Driver.RxFrames
-		c["driver.rx_invalid"] += s.Driver.RxInvalid
-		c["driver.rx_truncated"] += s.Driver.RxTrunc
-		c["poller.processed"] += s.Processed
-		c["poller.time_squeeze"] += s.TimeSqueeze
-		c["poller.idle_passes"] += s.IdlePasses
-		c["poller.polls"] += s.Polls
-		c["poller.wakeups"] += s.Wakeups
+		c["poller.idle_passes"] += p.Stats().IdlePasses
 	}
-	if n := m.n; n.Stack != nil {
-		s := n.Stack.Stats()
-		c["stack.frames"] = s.Frames
-		c["stack.drops"] = s.TooShort + s.NotForUs + s.UnknownType + s.ARPMalformed
-		i := n.IPv4.Stats()
-		c["ipv4.received"] = i.Received
-		c["ipv4.drops"] = i.TooShort + i.BadVersion + i.BadIHL + i.BadTotalLength + i.LengthBeyond + i.BadChecksum +
-			i.BadOptions + i.SourceRoute + i.Martian + i.TTLZero + i.NotForUs + i.FilterPre + i.FilterIn + i.UnknownProto
-		u := n.UDP.Stats()
-		c["udp.in_datagrams"] = u.InDatagrams
-		c["udp.no_ports"] = u.NoPorts
-		c["udp.bad_length"] = u.BadLength
-		c["udp.csum_errors"] = u.CsumErrors
-		c["udp.rcvbuf_errors"] = u.RcvbufErrors
-	}
-	if m.tp != nil {
-		t := m.tp.Stats()
-		c["tap.seen"], c["tap.dropped"], c["tap.written"], c["tap.write_errors"] = t.Seen, t.Dropped, t.Written, t.WriteErrors
-		c["tap.filtered"], c["tap.queued"] = t.Filtered, t.Queued
-	}
+	tapCounters(c, m.tp)
 	return c
 }
 

@@ -291,29 +291,8 @@ func (r *rxpathRx) Counters() map[string]uint64 {
 		c[pre+"rx_fill_ring_empty"] += k.RxFillRingEmpty
 		c[pre+"rx_invalid_descs"] += k.RxInvalidDescs
 		c[pre+"rx_freeze"] += k.RxFrozen
-		c["driver.rx_frames"] += s.Driver.RxFrames
-		c["driver.rx_invalid"] += s.Driver.RxInvalid
-		c["driver.rx_truncated"] += s.Driver.RxTrunc
-		c["poller.processed"] += s.Processed
-		c["poller.time_squeeze"] += s.TimeSqueeze
-		c["poller.polls"] += s.Polls
-		c["poller.wakeups"] += s.Wakeups
 	}
-	if n := r.n; n.Stack != nil {
-		s := n.Stack.Stats()
-		c["stack.frames"] = s.Frames
-		c["stack.drops"] = s.TooShort + s.NotForUs + s.UnknownType + s.ARPMalformed
-		i := n.IPv4.Stats()
-		c["ipv4.received"] = i.Received
-		c["ipv4.drops"] = i.TooShort + i.BadVersion + i.BadIHL + i.BadTotalLength + i.LengthBeyond + i.BadChecksum +
-			i.BadOptions + i.SourceRoute + i.Martian + i.TTLZero + i.NotForUs + i.FilterPre + i.FilterIn + i.UnknownProto
-		u := n.UDP.Stats()
-		c["udp.in_datagrams"] = u.InDatagrams
-		c["udp.no_ports"] = u.NoPorts
-		c["udp.bad_length"] = u.BadLength
-		c["udp.csum_errors"] = u.CsumErrors
-		c["udp.rcvbuf_errors"] = u.RcvbufErrors
-	}
+	nodeCounters(c, r.n)
 	if r.tl != nil {
 		t := r.n.TCP.Stats()
 		c["tcp.in_segs"], c["tcp.out_segs"], c["tcp.in_errs"] = t.InSegs, t.OutSegs, t.InErrs
@@ -321,11 +300,7 @@ func (r *rxpathRx) Counters() map[string]uint64 {
 		c["tcp.zero_window_drops"], c["tcp.ofo_queued"], c["tcp.duplicate_bytes"] = t.ZeroWindowDrops, t.OFOQueued, t.DuplicateBytes
 		c["tcp.delayed_acks"], c["tcp.window_updates"] = t.DelayedACKs, t.WindowUpdates
 	}
-	if r.tp != nil {
-		t := r.tp.Stats()
-		c["tap.seen"], c["tap.dropped"], c["tap.written"], c["tap.write_errors"] = t.Seen, t.Dropped, t.Written, t.WriteErrors
-		c["tap.filtered"], c["tap.queued"] = t.Filtered, t.Queued
-	}
+	tapCounters(c, r.tp)
 	return c
 }
 

@@ -112,12 +112,15 @@ const segmentSize = 1448
 
 // rcvMem is the TCP receive-memory budget Open gives a stack on queues
 // receive queues when Config.TCP.RcvMem is 0: all windows together offer
-// no more than the rx rings hold (tcp.Options.RcvMem), so many senders
-// bursting at once do not overflow them.
+// no more than the rx side can hold (tcp.Options.RcvMem), so many senders
+// bursting at once do not overflow it. That is the smaller of the rx ring
+// and the UMEM's receive frames: the default rings (4096) are larger than
+// the default receive frames (3584).
 func rcvMem(c Config, queues int) int {
 	ring := int(c.Driver.XDP.RxSize)
 	if ring == 0 {
 		ring = int(afxdp.DefaultOptions().RxSize)
 	}
+	ring = min(ring, c.Driver.XDP.UMEM.RxFrames())
 	return queues * ring * segmentSize
 }

@@ -48,6 +48,13 @@ func DefaultOptions() Options {
 	return Options{FrameSize: FrameSize4K, FrameCount: 4096, TxFrames: 512}
 }
 
+// RxFrames is how many frames these options leave for receive, defaults
+// applied: FrameCount less TxFrames.
+func (o Options) RxFrames() int {
+	o = o.withDefaults()
+	return o.FrameCount - o.TxFrames
+}
+
 func (o Options) withDefaults() Options {
 	d := DefaultOptions()
 	if o.FrameSize == 0 {

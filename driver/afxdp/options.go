@@ -89,8 +89,12 @@ type Options struct {
 	UnboundAction Action
 	// UMEM configures each queue's frame area.
 	UMEM umem.Options
-	// Ring sizes, powers of two (defaults: fill and rx 2048, tx and
-	// completion 512).
+	// Ring sizes, powers of two (defaults: fill and rx 4096, tx and
+	// completion 512). Fill and rx are larger than the UMEM's receive
+	// frames (3584 by default) so that every receive frame can wait in
+	// the fill ring or the rx ring at once: the frames, not the rings,
+	// bound how long a descheduled poller can be away before the kernel
+	// drops (about 6.5 ms at 0.55 Mpps, 240 µs at 14.88 Mpps).
 	FillSize, RxSize, TxSize, CompSize uint32
 	// DisableNeedWakeup turns XDP_USE_NEED_WAKEUP off.
 	DisableNeedWakeup bool
@@ -113,8 +117,8 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		UMEM:      umem.DefaultOptions(),
-		FillSize:  2048,
-		RxSize:    2048,
+		FillSize:  4096,
+		RxSize:    4096,
 		TxSize:    512,
 		CompSize:  512,
 		BindRetry: 5 * time.Second,

@@ -82,7 +82,7 @@ type Options struct {
 	// frames of 4096 bytes, 512 of them for transmit).
 	UMEM umem.Options
 	// Ring sizes, powers of two (defaults as package afxdp: fill and rx
-	// 2048, tx and completion 512).
+	// 4096, tx and completion 512).
 	FillSize, RxSize, TxSize, CompSize uint32
 }
 
@@ -100,8 +100,8 @@ func DefaultOptions() Options {
 		Batch:     64,
 		Queues:    1,
 		UMEM:      umem.DefaultOptions(),
-		FillSize:  2048,
-		RxSize:    2048,
+		FillSize:  4096,
+		RxSize:    4096,
 		TxSize:    512,
 		CompSize:  512,
 	}

@@ -348,8 +348,7 @@ func (w *writer) write(b *buffer) {
 	}
 	b.q.written = b.seq
 	b.b, b.recs = b.b[:0], 0
-	// Never blocks: free has room for every buffer of the queue.
-	b.q.free <- b
+	b.q.free.push(b)
 }
 
 // segment returns the leading records of recs (n records) that go to the

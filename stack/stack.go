@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/stack/header"
+	"github.com/rxpath/rxpath/stack/internal/loopstat"
+	"golang.org/x/sys/cpu"
 )
 
 // Errors returned by the output path.
@@ -115,6 +117,11 @@ type Packet struct {
 	// Broadcast is set when the IPv4 destination is a broadcast or
 	// multicast address.
 	Broadcast bool
+	// Batched is set by Deliver when the loop delivering the frame's
+	// queue ends its batches (EndBatch) and so is the only goroutine
+	// delivering that queue's frames: the layers may count the frame in
+	// that loop's own counters, published at the end of the batch.
+	Batched bool
 	// Reassembled is set when Data comes from reassembly (a heap copy).
 	Reassembled bool
 }
@@ -153,7 +160,17 @@ type Stack struct {
 	txPool sync.Pool // *TxBuffer
 	ipID   atomic.Uint32
 
-	st counters
+	st    counters
+	loops [loopstat.MaxLoops]linkLoop
+}
+
+// linkLoop is the link layer's side of the receive loop of one queue:
+// counters the loop adds to without a locked instruction and publishes at
+// the end of each batch (package loopstat).
+type linkLoop struct {
+	batched       atomic.Bool // the loop has ended a batch
+	frames, bytes loopstat.Counter
+	_             cpu.CacheLinePad
 }
 
 // New returns a stack. Attach a link to transmit, and hand received frames
@@ -360,11 +377,20 @@ func (s *Stack) OnBatchEnd(fn func(queue int)) {
 }
 
 // EndBatch tells the stack that a batch of frames from queue has been
-// delivered: it runs the OnBatchEnd hooks. A receive loop calls it after
+// delivered: it publishes the counters the queue's loop kept for the batch
+// and runs the OnBatchEnd hooks. A receive loop calls it after
 // the last Deliver of each batch (package rxpath's StackHandler does).
 // Layers rely on one rule: only the loop that ends queue q's batches
 // delivers q's frames, so what a hook publishes for q has one writer.
 func (s *Stack) EndBatch(queue int) {
+	if uint(queue) < loopstat.MaxLoops {
+		l := &s.loops[queue]
+		if !l.batched.Load() {
+			l.batched.Store(true)
+		}
+		l.frames.Publish()
+		l.bytes.Publish()
+	}
 	if hs := s.batchHooks.Load(); hs != nil {
 		for _, h := range *hs {
 			h(queue)
@@ -412,8 +438,18 @@ func (s *Stack) Attach(l LinkEndpoint) error {
 // by several receive loops, each with its own Packet.
 func (s *Stack) Deliver(p *Packet) {
 	f := p.Frame
-	s.st.frames.Add(1)
-	s.st.bytes.Add(uint64(len(f)))
+	p.Batched = false
+	if uint(p.Queue) < loopstat.MaxLoops {
+		if l := &s.loops[p.Queue]; l.batched.Load() {
+			p.Batched = true
+			l.frames.Add(1)
+			l.bytes.Add(uint64(len(f)))
+		}
+	}
+	if !p.Batched {
+		s.st.frames.Add(1)
+		s.st.bytes.Add(uint64(len(f)))
+	}
 	eth := header.Ethernet(f)
 	if !eth.IsValid() {
 		s.st.tooShort.Add(1)
@@ -445,8 +481,13 @@ func (s *Stack) Deliver(p *Packet) {
 // Stats returns the link-layer counters.
 func (s *Stack) Stats() Stats {
 	c := &s.st
+	frames, bytes := c.frames.Load(), c.bytes.Load()
+	for i := range s.loops {
+		frames += s.loops[i].frames.Load()
+		bytes += s.loops[i].bytes.Load()
+	}
 	return Stats{
-		Frames: c.frames.Load(), Bytes: c.bytes.Load(), TooShort: c.tooShort.Load(), NotForUs: c.notForUs.Load(),
+		Frames: frames, Bytes: bytes, TooShort: c.tooShort.Load(), NotForUs: c.notForUs.Load(),
 		UnknownType: c.unknownType.Load(), ARPMalformed: c.arpMalformed.Load(), ARPRequests: c.arpRequests.Load(),
 		ARPIgnored: c.arpIgnored.Load(), ARPReplies: c.arpReplies.Load(), ARPSent: c.arpSent.Load(),
 		ARPCacheFull: c.arpCacheFull.Load(), ARPCacheRefused: c.arpCacheRefused.Load(), TxFrames: c.txFrames.Load(), TxNoRoute: c.txNoRoute.Load(),

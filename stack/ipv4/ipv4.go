@@ -8,7 +8,9 @@ import (
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/filter"
 	"github.com/rxpath/rxpath/stack/header"
+	"github.com/rxpath/rxpath/stack/internal/loopstat"
 	"github.com/rxpath/rxpath/stack/ipv4/fragment"
+	"golang.org/x/sys/cpu"
 )
 
 // Protocol numbers.
@@ -95,7 +97,25 @@ type IPv4 struct {
 	tokens   float64
 	last     time.Time
 
-	st counters
+	st    counters
+	loops [loopstat.MaxLoops]ipLoop
+}
+
+// ipLoop is the counters of the per-frame path that the receive loop of
+// one queue keeps itself when the stack marks its packets Batched,
+// published at the end of each batch (package loopstat).
+type ipLoop struct {
+	received, delivered loopstat.Counter
+	_                   cpu.CacheLinePad
+}
+
+// endBatch is the stack's batch-end hook: it publishes queue q's counters.
+func (ip *IPv4) endBatch(q int) {
+	if uint(q) < loopstat.MaxLoops {
+		l := &ip.loops[q]
+		l.received.Publish()
+		l.delivered.Publish()
+	}
 }
 
 // New creates the IPv4 layer and registers it with s for EtherType 0x0800.
@@ -117,6 +137,7 @@ func New(s *stack.Stack, o Options) *IPv4 {
 		ip.filter = filter.NewTable(nil)
 	}
 	s.RegisterNetworkProtocol(header.EtherTypeIPv4, ip.receive)
+	s.OnBatchEnd(ip.endBatch)
 	return ip
 }
 
@@ -173,7 +194,11 @@ func isMartianSource(a [4]byte) bool {
 // receive is ip_rcv.
 func (ip *IPv4) receive(p *stack.Packet) {
 	c := &ip.st
-	c.received.Add(1)
+	if p.Batched {
+		ip.loops[p.Queue].received.Add(1)
+	} else {
+		c.received.Add(1)
+	}
 	h := header.IPv4(p.Data)
 	switch h.Validate(len(p.Data)) {
 	case header.IPv4OK:
@@ -285,25 +310,35 @@ func (ip *IPv4) deliver(p *stack.Packet, fp *filter.Packet) {
 			return
 		}
 	}
-	if proto == ProtoICMP {
+	var h *TransportHandler
+	if proto != ProtoICMP {
+		if h = ip.protos[proto].Load(); h == nil {
+			c.unknownProto.Add(1)
+			return
+		}
+	}
+	if p.Batched {
+		ip.loops[p.Queue].delivered.Add(1)
+	} else {
 		c.delivered.Add(1)
+	}
+	if h == nil {
 		ip.receiveICMP(p)
 		return
 	}
-	h := ip.protos[proto].Load()
-	if h == nil {
-		c.unknownProto.Add(1)
-		return
-	}
-	c.delivered.Add(1)
 	(*h)(p)
 }
 
 // Stats returns the counters.
 func (ip *IPv4) Stats() Stats {
 	c := &ip.st
+	received, delivered := c.received.Load(), c.delivered.Load()
+	for i := range ip.loops {
+		received += ip.loops[i].received.Load()
+		delivered += ip.loops[i].delivered.Load()
+	}
 	return Stats{
-		Received: c.received.Load(), Delivered: c.delivered.Load(), TooShort: c.tooShort.Load(),
+		Received: received, Delivered: delivered, TooShort: c.tooShort.Load(),
 		BadVersion: c.badVersion.Load(), BadIHL: c.badIHL.Load(), BadTotalLength: c.badTotalLength.Load(),
 		LengthBeyond: c.lengthBeyond.Load(), BadChecksum: c.badChecksum.Load(), BadOptions: c.badOptions.Load(),
 		SourceRoute: c.sourceRoute.Load(), Martian: c.martian.Load(), TTLZero: c.ttlZero.Load(),

@@ -132,8 +132,12 @@ func (c *Conn) SetHandler(h Handler) {
 func (c *Conn) deliver(d Datagram, l *loop) bool {
 	if h := c.handler.Load(); h != nil {
 		(*h)(d)
-		c.received.Add(1)
-		c.bytes.Add(uint64(len(d.Payload)))
+		if l != nil {
+			l.count(c, len(d.Payload))
+		} else {
+			c.received.Add(1)
+			c.bytes.Add(uint64(len(d.Payload)))
+		}
 		return true
 	}
 	if c.closed.Load() {

@@ -96,7 +96,35 @@ type loop struct {
 	in      uint64  // InDatagrams counted by this loop
 	inSeen  uint64  // in as last published
 	inPub   atomic.Uint64
-	_       cpu.CacheLinePad
+	// The handler-mode socket the loop delivered to last, and what it
+	// delivered to it since: added to the socket's counters when the
+	// loop delivers to another socket or ends its batch, so that a run
+	// of datagrams to one socket costs two locked adds, not two each.
+	conn      *Conn
+	connN     uint64
+	connBytes uint64
+	_         cpu.CacheLinePad
+}
+
+// count counts one datagram of n bytes that the loop handed to c's
+// handler.
+func (l *loop) count(c *Conn, n int) {
+	if l.conn != c {
+		l.flushConn()
+		l.conn = c
+	}
+	l.connN++
+	l.connBytes += uint64(n)
+}
+
+// flushConn adds what the loop counted for its last socket to the
+// socket's counters.
+func (l *loop) flushConn() {
+	if c := l.conn; c != nil {
+		c.received.Add(l.connN)
+		c.bytes.Add(l.connBytes)
+		l.conn, l.connN, l.connBytes = nil, 0, 0
+	}
 }
 
 // endBatch is the stack's batch-end hook: it publishes what queue q's
@@ -109,6 +137,7 @@ func (u *UDP) endBatch(q int) {
 	if !l.batched.Load() {
 		l.batched.Store(true)
 	}
+	l.flushConn()
 	for i, ln := range l.dirty {
 		l.dirty[i] = nil
 		ln.dirty = false

@@ -216,6 +216,36 @@ func lossOf(s *Scenario) (lost, sent uint64, worst int64, worstPct float64) {
 	return lost, sent, max(worst, 0), max(worstPct, 0)
 }
 
+// waitNote says how long the receiver's threads waited on a run queue
+// (runnable, their CPU held by other work) in the reps that lost frames
+// and in those that lost none: for a spinning poller, whether the losses
+// came with being descheduled. Empty when the reps did not record it.
+func waitNote(s *Scenario) string {
+	var lossy, clean []float64
+	for _, rep := range s.Reps {
+		w, ok := rep.Counters["sched.rx_wait_us"]
+		if !ok {
+			return ""
+		}
+		if rep.Lost() > 0 {
+			lossy = append(lossy, float64(w)/1e3)
+		} else {
+			clean = append(clean, float64(w)/1e3)
+		}
+	}
+	note := "; receiver threads descheduled while runnable (median ms per rep):"
+	if len(lossy) > 0 {
+		note += fmt.Sprintf(" %.1f in the %d reps that lost frames", Summarize(lossy).Median, len(lossy))
+	}
+	if len(clean) > 0 {
+		if len(lossy) > 0 {
+			note += ","
+		}
+		note += fmt.Sprintf(" %.1f in the %d that lost none", Summarize(clean).Median, len(clean))
+	}
+	return note
+}
+
 // noLoss: no frame lost in any repetition at the generator's full rate.
 func noLoss(r *Run, id, name string) Goal {
 	g := Goal{ID: id, Target: name + " loses no frame at the generator's full rate", Need: 0, Value: NaN}
@@ -227,7 +257,7 @@ func noLoss(r *Run, id, name string) Goal {
 	g.Value = Num(float64(lost))
 	g.Status = verdict(lost == 0, 0)
 	g.Detail = fmt.Sprintf("%d of %d frames lost over %d reps at a median %.3f Mpps sent; worst rep lost %d (%.3f%%)",
-		lost, sent, len(s.Reps), s.Summary.SentMpps.Median, worst, worstPct)
+		lost, sent, len(s.Reps), s.Summary.SentMpps.Median, worst, worstPct) + waitNote(s)
 	return g
 }
 
@@ -242,7 +272,7 @@ func readBatchGoal(r *Run) Goal {
 	if lost > 0 {
 		g.Status = GoalMiss
 	}
-	g.Detail += fmt.Sprintf("; %s lost %d of %d frames", ReadBatchName, lost, sent)
+	g.Detail += fmt.Sprintf("; %s lost %d of %d frames", ReadBatchName, lost, sent) + waitNote(r.Find(ReadBatchName))
 	return g
 }
 

@@ -366,13 +366,24 @@ func (h *liveLab) newReceiver(d Def) (receiver, error) {
 type cpuSnap struct {
 	rx, gen, proc time.Duration
 	stat          sysstat.Stat
+	sched         sysstat.Sched // the receiver's threads', summed
 }
 
 func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
 	var s cpuSnap
 	var err error
-	if s.rx, err = threadsCPU(rx.Threads()); err != nil {
+	tids := rx.Threads()
+	if s.rx, err = threadsCPU(tids); err != nil {
 		return s, err
+	}
+	for _, tid := range tids {
+		ts, err := sysstat.ThreadSched(tid)
+		if err != nil {
+			return s, err
+		}
+		s.sched.Run += ts.Run
+		s.sched.Wait += ts.Wait
+		s.sched.Slices += ts.Slices
 	}
 	for _, w := range h.gens {
 		d, err := sysstat.ThreadCPU(w.tid)
@@ -562,6 +573,11 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	if res.Refused > 0 {
 		delta["traffic.refused"] = int64(res.Refused)
 	}
+	// What kept the receiver's threads from their CPUs: a spinning
+	// poller is always runnable, so its run-queue wait is the time other
+	// work held its CPU, when its rings filled.
+	delta["sched.rx_wait_us"] = int64(t1.sched.Wait-t0.sched.Wait) / 1e3
+	delta["sched.rx_slices"] = int64(t1.sched.Slices - t0.sched.Slices)
 	perCPU, soft := sysstat.SoftIRQDelta(t0.stat, t1.stat)
 	rep := report.Rep{
 		Sent: res.Sent, Received: last - d0, ElapsedNS: int64(res.Elapsed), FrameLen: d.FrameLen,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,4 +65,14 @@ func ProcessCPU() (time.Duration, error) {
 		return 0, os.NewSyscallError("getrusage", err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// ThreadSched reads the scheduler statistics of thread tid of this
+// process.
+func ThreadSched(tid int) (Sched, error) {
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/schedstat")
+	if err != nil {
+		return Sched{}, err
+	}
+	return ParseSchedstat(string(b))
 }

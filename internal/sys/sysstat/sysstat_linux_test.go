@@ -35,3 +35,25 @@ func TestThreadCPU(t *testing.T) {
 		t.Errorf("netstat has no TcpExt TCPRcvQDrop: %v", n["TcpExt"])
 	}
 }
+
+func TestThreadSched(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := Gettid()
+	a, err := ThreadSched(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(20 * time.Millisecond); time.Now().Before(end); {
+	}
+	b, err := ThreadSched(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Run <= a.Run || b.Slices < a.Slices || b.Wait < a.Wait {
+		t.Fatalf("schedstat went %+v -> %+v over 20 ms of spinning: want run time to grow, the rest never to shrink", a, b)
+	}
+	if _, err := ThreadSched(1 << 30); err == nil {
+		t.Fatal("ThreadSched of a thread that does not exist: no error")
+	}
+}

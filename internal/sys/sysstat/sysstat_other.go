@@ -27,3 +27,6 @@ func ThreadCPU(int) (time.Duration, error) { return 0, errNotSupported }
 
 // ProcessCPU reports that it needs Linux.
 func ProcessCPU() (time.Duration, error) { return 0, errNotSupported }
+
+// ThreadSched reports that schedstat needs Linux.
+func ThreadSched(int) (Sched, error) { return Sched{}, errNotSupported }

@@ -120,3 +120,18 @@ func TestDelta(t *testing.T) {
 		t.Errorf("Delta (-want +got):\n%s", diff)
 	}
 }
+
+func TestParseSchedstat(t *testing.T) {
+	s, err := ParseSchedstat("542239 82403 17\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Sched{Run: 542239, Wait: 82403, Slices: 17}); s != want {
+		t.Fatalf("ParseSchedstat = %+v, want %+v", s, want)
+	}
+	for _, bad := range []string{"", "1 2", "1 2 3 4", "1 x 3", "-1 2 3"} {
+		if _, err := ParseSchedstat(bad); err == nil {
+			t.Errorf("ParseSchedstat(%q): no error", bad)
+		}
+	}
+}

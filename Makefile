@@ -10,7 +10,7 @@ GO          ?= go
 BIN         := bin
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that need no privilege also run under the race detector.
-RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/sys/... ./internal/cli/metrics/... ./driver/channel/... ./driver/replay/... ./driver/memnic/... ./driver/internal/sockq/... ./tap/... ./stack/...
+RACE_PKGS   := ./rxring/... ./umem/... ./poller/... ./internal/sys/... ./internal/cli/metrics/... ./driver/channel/... ./driver/replay/... ./driver/memnic/... ./driver/internal/sockq/... ./driver/internal/xsk/... ./tap/... ./stack/...
 
 # Every fuzz target runs briefly in `make test` (FUZZTIME each, through
 # fuzz-smoke) and for 30 s each in `make fuzz`. After each target it prints

@@ -58,7 +58,6 @@ func newMem(tb testing.TB, o Options, socket bool) (*Queue, *memKernel) {
 	if q.umem, err = umem.New(o.UMEM); err != nil {
 		tb.Fatal(err)
 	}
-	q.rb = q.umem.RxBatch()
 	k := &memKernel{off: uint64(q.umem.DataOffset())}
 	fm, foff := rxring.Layout(o.FillSize, rxring.AddrSize)
 	rm, roff := rxring.Layout(o.RxSize, rxring.DescSize)
@@ -72,11 +71,7 @@ func newMem(tb testing.TB, o Options, socket bool) (*Queue, *memKernel) {
 	k.rx = must(rxring.NewKernelRx(rm, roff, o.RxSize))
 	k.buf = make([]uint64, o.FillSize)
 	k.descs = make([]rxring.Desc, 0, o.RxSize)
-	q.fillBuf = make([]uint64, o.FillSize)
-	q.compBuf = make([]uint64, o.CompSize)
-	q.txAddrs = make([]uint64, 0, o.TxSize)
-	q.txLens = make([]uint32, 0, o.TxSize)
-	q.txIdx = make([]int, 0, o.TxSize)
+	q.initRings()
 	q.Refill()
 	tb.Cleanup(func() { q.Close() })
 	return q, k

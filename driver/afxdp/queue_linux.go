@@ -11,6 +11,7 @@ import (
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/sockq"
+	"github.com/rxpath/rxpath/driver/internal/xsk"
 	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -24,24 +25,16 @@ type Queue struct {
 	// its counters (package sockq).
 	sk       sockq.Core
 	zeroCopy bool
-	umem     *umem.UMEM
-	fill     *rxring.FillRing
-	rx       *rxring.RxRing
-	tx       *rxring.TxRing
-	comp     *rxring.CompRing
-	maps     [][]byte
-
-	// Receive side, owned by the poller: scratch, the UMEM's batch view,
-	// and the counts that claimed calls keep until publish.
-	fillBuf                           []uint64
-	rb                                *umem.RxBatch
-	pendFrames, pendBytes, pendRefill uint64
-
-	// Transmit side, under sk.Tx.
-	compBuf []uint64
-	txAddrs []uint64
-	txLens  []uint32
-	txIdx   []int
+	// r is the rings over the UMEM (package xsk): their receive side is
+	// the poller's, their transmit side runs under sk.Tx. umem, fill,
+	// rx, tx and comp are r's, named for the setup code.
+	r    xsk.Rings
+	umem *umem.UMEM
+	fill *rxring.FillRing
+	rx   *rxring.RxRing
+	tx   *rxring.TxRing
+	comp *rxring.CompRing
+	maps [][]byte
 }
 
 // open builds queue id of d: socket, UMEM, rings, bind. If it fails, d's
@@ -54,7 +47,6 @@ func (q *Queue) open(d *Device, id int) (err error) {
 	if q.umem, err = umem.New(o.UMEM); err != nil {
 		return err
 	}
-	q.rb = q.umem.RxBatch()
 	if err := q.umem.Register(q.sk.FD); err != nil {
 		return err
 	}
@@ -78,11 +70,7 @@ func (q *Queue) open(d *Device, id int) (err error) {
 	if err := q.setBusyPoll(o.BusyPoll); err != nil {
 		return err
 	}
-	q.fillBuf = make([]uint64, o.FillSize)
-	q.compBuf = make([]uint64, o.CompSize)
-	q.txAddrs = make([]uint64, 0, o.TxSize)
-	q.txLens = make([]uint32, 0, o.TxSize)
-	q.txIdx = make([]int, 0, o.TxSize)
+	q.initRings()
 	// Post receive buffers before bind so the first frame finds one.
 	q.Refill()
 	return q.bind(d.dev.Info.Index, o)
@@ -204,19 +192,13 @@ func (q *Queue) dropClaim() {
 // publish adds what the receive side counted since the last publish to the
 // ledger and the counters that Stats reads. Receive owner only, or Close
 // once the owner has left.
-func (q *Queue) publish() {
-	if q.rb != nil {
-		q.rb.Commit()
-	}
-	if q.pendFrames != 0 || q.pendBytes != 0 {
-		q.sk.RxFrames.Add(q.pendFrames)
-		q.sk.RxBytes.Add(q.pendBytes)
-		q.pendFrames, q.pendBytes = 0, 0
-	}
-	if q.pendRefill != 0 {
-		q.sk.Refilled.Add(q.pendRefill)
-		q.pendRefill = 0
-	}
+func (q *Queue) publish() { q.r.Publish() }
+
+// initRings hands the UMEM and the mapped rings to q.r, with the socket's
+// counters.
+func (q *Queue) initRings() {
+	q.r = xsk.Rings{UMEM: q.umem, Fill: q.fill, Rx: q.rx, Tx: q.tx, Comp: q.comp, C: &q.sk.Counters}
+	q.r.Init()
 }
 
 // Refill posts free receive frames to the fill ring and reaps completed
@@ -237,21 +219,14 @@ func (q *Queue) refill() int {
 		q.dropClaim()
 		return 0
 	}
-	n := 0
-	if free := q.fill.Free(); free > 0 {
-		n = q.rb.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
-		if n > 0 {
-			q.fill.Produce(q.fillBuf[:n])
-			q.pendRefill += uint64(n)
-		}
-	}
+	n := q.r.Refill()
 	if q.fill.NeedWakeup() {
 		// The driver sleeps until told that the fill ring has buffers
 		// (zero-copy drivers); a non-blocking recvfrom is the kick.
 		q.sk.RxKicks.Add(1)
 		unix.Recvfrom(q.sk.FD, nil, unix.MSG_DONTWAIT)
 	}
-	if q.txInFlight() && q.sk.Tx.TryLock() {
+	if q.r.TxInFlight() && q.sk.Tx.TryLock() {
 		q.reapLocked()
 		q.sk.Tx.Unlock()
 	}
@@ -276,27 +251,7 @@ func (q *Queue) receive(frames []driver.Frame) int {
 		q.dropClaim()
 		return 0
 	}
-	idx, got := q.rx.Peek(uint32(len(frames)))
-	if got == 0 {
-		return 0
-	}
-	k := 0
-	var bytes uint64
-	for i := uint32(0); i < got; i++ {
-		d := q.rx.Desc(idx + i)
-		b, ok := q.rb.Received(d.Addr, d.Len)
-		if !ok {
-			q.sk.RxInvalid.Add(1)
-			continue
-		}
-		frames[k] = driver.Frame{Data: b, Handle: d.Addr}
-		bytes += uint64(d.Len)
-		k++
-	}
-	q.rx.Release(got)
-	q.pendFrames += uint64(k)
-	q.pendBytes += bytes
-	return k
+	return q.r.Receive(frames)
 }
 
 // Release returns received frames to the free list. Poller goroutine
@@ -304,22 +259,16 @@ func (q *Queue) receive(frames []driver.Frame) int {
 func (q *Queue) Release(frames []driver.Frame) {
 	if q.sk.Claimed() {
 		// The claim keeps Close's teardown out, even once it has begun.
-		for i := range frames {
-			q.rb.Release(frames[i].Handle)
-		}
+		q.r.Release(frames)
 		return
 	}
 	q.sk.Enter()
 	defer q.sk.Exit()
 	if q.sk.Closed() {
-		for i := range frames {
-			q.umem.ReleaseClosed(frames[i].Handle)
-		}
+		q.r.ReleaseClosed(frames)
 		return
 	}
-	for i := range frames {
-		q.rb.Release(frames[i].Handle)
-	}
+	q.r.Release(frames)
 	q.publish()
 }
 
@@ -374,51 +323,12 @@ func (q *Queue) Transmit(frames [][]byte) int {
 		return 0
 	}
 	defer q.sk.ExitTx()
-	q.reapLocked()
-	limit := uint32(q.umem.FrameSize())
-	// Take buffers first, then ring slots; buffers without a slot go back.
-	q.txAddrs, q.txLens, q.txIdx = q.txAddrs[:0], q.txLens[:0], q.txIdx[:0]
-	n := 0 // frames taken
-	for ; n < len(frames) && len(q.txAddrs) < cap(q.txAddrs); n++ {
-		f := frames[n]
-		if uint32(len(f)) > limit {
-			continue
-		}
-		addr, ok := q.umem.AllocTx()
-		if !ok {
-			break
-		}
-		copy(q.umem.TxBuffer(addr), f)
-		q.txAddrs = append(q.txAddrs, addr)
-		q.txLens = append(q.txLens, uint32(len(f)))
-		q.txIdx = append(q.txIdx, n)
-	}
-	idx, got := q.tx.Reserve(uint32(len(q.txAddrs)))
-	var bytes uint64
-	for i := range q.txAddrs {
-		if uint32(i) >= got {
-			q.umem.AbortTx(q.txAddrs[i])
-			continue
-		}
-		q.umem.SubmitTx(q.txAddrs[i])
-		q.tx.Set(idx+uint32(i), rxring.Desc{Addr: q.txAddrs[i], Len: q.txLens[i]})
-		bytes += uint64(q.txLens[i])
-	}
-	if int(got) < len(q.txAddrs) {
-		n = q.txIdx[got] // the first frame without a slot
-	}
-	for _, f := range frames[:n] {
-		if uint32(len(f)) > limit {
-			q.sk.TxOversize.Add(1)
-		}
-	}
-	q.tx.Submit(got)
-	if n < len(frames) {
-		q.sk.TxRingFull.Add(uint64(len(frames) - n))
-	}
-	if got > 0 {
-		q.sk.TxFrames.Add(uint64(got))
-		q.sk.TxBytes.Add(bytes)
+	n, queued := q.r.Transmit(frames)
+	if queued > 0 {
+		q.kickTx()
+	} else if q.r.TxInFlight() {
+		// Copy-mode transmission happens in sendmsg; kick again so
+		// frames left by an EAGAIN go out.
 		q.kickTx()
 	}
 	return n
@@ -438,18 +348,11 @@ func (q *Queue) kickTx() {
 	}
 }
 
-func (q *Queue) txInFlight() bool {
-	return q.sk.TxFrames.Load() != q.sk.TxCompleted.Load()
-}
-
-// reapLocked moves completed transmit frames back to the free list.
+// reapLocked moves completed transmit frames back to the free list. The
+// caller holds sk.Tx.
 func (q *Queue) reapLocked() {
-	n := q.comp.Consume(q.compBuf)
-	for _, a := range q.compBuf[:n] {
-		q.umem.Completed(a)
-	}
-	q.sk.TxCompleted.Add(uint64(n))
-	if q.txInFlight() {
+	q.r.Reap()
+	if q.r.TxInFlight() {
 		// Copy-mode transmission happens in sendmsg; kick again so
 		// frames left by an EAGAIN go out.
 		q.kickTx()
@@ -461,14 +364,9 @@ func (q *Queue) reapLocked() {
 func (q *Queue) Stats() driver.QueueStats {
 	s := q.sk.Stats(func(s *driver.QueueStats) {
 		q.readKernelStats()
-		if q.rx != nil && q.fill != nil {
-			s.RxRingLevel, s.RxRingSize = q.rx.Level(), q.rx.Size()
-			s.FillRingLevel, s.FillRingSize = q.fill.Level(), q.fill.Size()
-		}
+		q.r.Levels(s)
 	})
-	u := q.umem.Stats()
-	s.Buffers = driver.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
-		BadRelease: u.BadRelease, Foreign: u.Foreign}
+	s.Buffers = q.r.Buffers()
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/internal/xsk"
 	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -26,8 +27,13 @@ type Queue struct {
 	life   sync.RWMutex
 	closed atomic.Bool
 
-	id   int
-	nic  *NIC
+	id  int
+	nic *NIC
+	// r is the rings over the UMEM, the same code as afxdp's (package
+	// xsk): its receive side is the poller's, its transmit side runs
+	// under txMu. umem, fill, rx, tx and comp are r's, named for the
+	// setup code.
+	r    xsk.Rings
 	umem *umem.UMEM
 	fill *rxring.FillRing
 	rx   *rxring.RxRing
@@ -35,13 +41,7 @@ type Queue struct {
 	comp *rxring.CompRing
 	p    *producer
 
-	// Receive-side scratch and state, owned by the poller: scratch, the
-	// UMEM's batch view, and the counts that claimed calls keep until
-	// publish, as afxdp's.
-	fillBuf                           []uint64
-	started                           bool // the first Refill ran (and started the producer unless Manual)
-	rb                                *umem.RxBatch
-	pendFrames, pendBytes, pendRefill uint64
+	started bool // the first Refill ran (and started the producer unless Manual); the poller's
 
 	// polling is 1 while the poller holds a claim (Claim) and 0
 	// otherwise; Close waits for it to drop to 0. claimed is the
@@ -50,12 +50,8 @@ type Queue struct {
 	polling atomic.Int32
 	claimed bool
 
-	// Transmit side, under txMu.
-	txMu    sync.Mutex
-	compBuf []uint64
-	txAddrs []uint64
-	txLens  []uint32
-	txIdx   []int
+	// txMu serialises Transmit and the poller's reap.
+	txMu sync.Mutex
 
 	// Wait's sleep: intr is the "interrupt" the producer raises when it
 	// posts to an empty ring while the poller is armed, and Wake's
@@ -66,19 +62,12 @@ type Queue struct {
 	timer     *time.Timer
 	errClosed error
 
-	st counters
+	st xsk.Counters
 }
 
 // claimWait is how often Close looks whether the poller has dropped its
 // claim, as sockq's.
 const claimWait = 20 * time.Microsecond
-
-// counters are the poller side's counters, named as sockq.Counters.
-type counters struct {
-	rxFrames, rxBytes, rxInvalid, refilled                 atomic.Uint64
-	txFrames, txBytes, txOversize, txRingFull, txCompleted atomic.Uint64
-	waits, wakeups                                         atomic.Uint64
-}
 
 // newQueue builds queue id: its UMEM, its rings over plain memory, and its
 // producer's half of them. A failed newQueue releases what it built.
@@ -136,12 +125,8 @@ func newQueue(n *NIC, id int) (_ *Queue, err error) {
 	if k.comp, err = rxring.NewKernelComp(cmem, coff, o.CompSize); err != nil {
 		return nil, err
 	}
-	q.fillBuf = make([]uint64, o.FillSize)
-	q.compBuf = make([]uint64, o.CompSize)
-	q.txAddrs = make([]uint64, 0, o.TxSize)
-	q.txLens = make([]uint32, 0, o.TxSize)
-	q.txIdx = make([]int, 0, o.TxSize)
-	q.rb = q.umem.RxBatch()
+	q.r = xsk.Rings{UMEM: q.umem, Fill: q.fill, Rx: q.rx, Tx: q.tx, Comp: q.comp, C: &q.st}
+	q.r.Init()
 	q.p = newProducer(q, k)
 	if err := q.p.start(); err != nil {
 		return nil, fmt.Errorf("memnic queue %d: %w", id, err)
@@ -211,18 +196,7 @@ func (q *Queue) dropClaim() {
 // publish adds what the receive side counted since the last publish to the
 // ledger and the counters that Stats reads. Poller only, or Close once the
 // poller has left.
-func (q *Queue) publish() {
-	q.rb.Commit()
-	if q.pendFrames != 0 || q.pendBytes != 0 {
-		q.st.rxFrames.Add(q.pendFrames)
-		q.st.rxBytes.Add(q.pendBytes)
-		q.pendFrames, q.pendBytes = 0, 0
-	}
-	if q.pendRefill != 0 {
-		q.st.refilled.Add(q.pendRefill)
-		q.pendRefill = 0
-	}
-}
+func (q *Queue) publish() { q.r.Publish() }
 
 // publishOpen publishes at the end of a call made without a claim, under
 // the life lock, unless Close has run (it published, and releases after it
@@ -253,32 +227,24 @@ func (q *Queue) Refill() int {
 	return n
 }
 
-// refill is Refill's body, mirrored from afxdp's refill: the fill ring
-// and the tx reap, without the need_wakeup kick (the NIC polls the fill
-// ring and never sets the flag). The caller holds the life lock or a
-// claim (or is newQueue).
+// refill is Refill's body: the fill ring and the tx reap, without
+// afxdp's need_wakeup kick (the NIC polls the fill ring and never sets the
+// flag). The caller holds the life lock or a claim (or is newQueue).
 func (q *Queue) refill() int {
 	if q.closed.Load() {
 		q.dropClaim()
 		return 0
 	}
-	n := 0
-	if free := q.fill.Free(); free > 0 {
-		n = q.rb.TakeForFill(q.fillBuf[:min(int(free), len(q.fillBuf))])
-		if n > 0 {
-			q.fill.Produce(q.fillBuf[:n])
-			q.pendRefill += uint64(n)
-		}
-	}
-	if q.txInFlight() && q.txMu.TryLock() {
-		q.reapLocked()
+	n := q.r.Refill()
+	if q.r.TxInFlight() && q.txMu.TryLock() {
+		q.r.Reap()
 		q.txMu.Unlock()
 	}
 	return n
 }
 
 // Receive takes up to len(frames) frames off the rx ring. Poller
-// goroutine only. It is afxdp's Receive, line for line.
+// goroutine only.
 func (q *Queue) Receive(frames []driver.Frame) int {
 	if q.claimed {
 		return q.receive(frames)
@@ -295,27 +261,7 @@ func (q *Queue) receive(frames []driver.Frame) int {
 		q.dropClaim()
 		return 0
 	}
-	idx, got := q.rx.Peek(uint32(len(frames)))
-	if got == 0 {
-		return 0
-	}
-	k := 0
-	var bytes uint64
-	for i := uint32(0); i < got; i++ {
-		d := q.rx.Desc(idx + i)
-		b, ok := q.rb.Received(d.Addr, d.Len)
-		if !ok {
-			q.st.rxInvalid.Add(1)
-			continue
-		}
-		frames[k] = driver.Frame{Data: b, Handle: d.Addr}
-		bytes += uint64(d.Len)
-		k++
-	}
-	q.rx.Release(got)
-	q.pendFrames += uint64(k)
-	q.pendBytes += bytes
-	return k
+	return q.r.Receive(frames)
 }
 
 // Release returns received frames to the free list. Poller goroutine
@@ -326,22 +272,16 @@ func (q *Queue) receive(frames []driver.Frame) int {
 func (q *Queue) Release(frames []driver.Frame) {
 	if q.claimed {
 		// The claim keeps Close's teardown out, even once it has begun.
-		for i := range frames {
-			q.rb.Release(frames[i].Handle)
-		}
+		q.r.Release(frames)
 		return
 	}
 	q.life.RLock()
 	defer q.life.RUnlock()
 	if q.closed.Load() {
-		for i := range frames {
-			q.umem.ReleaseClosed(frames[i].Handle)
-		}
+		q.r.ReleaseClosed(frames)
 		return
 	}
-	for i := range frames {
-		q.rb.Release(frames[i].Handle)
-	}
+	q.r.Release(frames)
 	q.publish()
 }
 
@@ -366,14 +306,14 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	if q.rx.Pending() > 0 || timeout == 0 {
 		return nil
 	}
-	q.st.waits.Add(1)
+	q.st.Waits.Add(1)
 	// Arm, then look again: either this sees the producer's frames or
 	// the producer sees the armed flag (both sides use sequentially
 	// consistent atomics), so no post is missed.
 	q.p.armed.Store(true)
 	if q.rx.Pending() > 0 {
 		q.p.armed.Store(false)
-		q.st.wakeups.Add(1)
+		q.st.Wakeups.Add(1)
 		return nil
 	}
 	var expire <-chan time.Time
@@ -392,7 +332,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 		return q.errClosed
 	}
 	if q.rx.Pending() > 0 {
-		q.st.wakeups.Add(1)
+		q.st.Wakeups.Add(1)
 	}
 	return nil
 }
@@ -409,92 +349,31 @@ func (q *Queue) Transmit(frames [][]byte) int {
 	}
 	q.txMu.Lock()
 	defer q.txMu.Unlock()
-	q.reapLocked()
-	limit := uint32(q.umem.FrameSize())
-	// Take buffers first, then ring slots; buffers without a slot go back.
-	q.txAddrs, q.txLens, q.txIdx = q.txAddrs[:0], q.txLens[:0], q.txIdx[:0]
-	n := 0 // frames taken
-	for ; n < len(frames) && len(q.txAddrs) < cap(q.txAddrs); n++ {
-		f := frames[n]
-		if uint32(len(f)) > limit {
-			continue
-		}
-		addr, ok := q.umem.AllocTx()
-		if !ok {
-			break
-		}
-		copy(q.umem.TxBuffer(addr), f)
-		q.txAddrs = append(q.txAddrs, addr)
-		q.txLens = append(q.txLens, uint32(len(f)))
-		q.txIdx = append(q.txIdx, n)
-	}
-	idx, got := q.tx.Reserve(uint32(len(q.txAddrs)))
-	var bytes uint64
-	for i := range q.txAddrs {
-		if uint32(i) >= got {
-			q.umem.AbortTx(q.txAddrs[i])
-			continue
-		}
-		q.umem.SubmitTx(q.txAddrs[i])
-		q.tx.Set(idx+uint32(i), rxring.Desc{Addr: q.txAddrs[i], Len: q.txLens[i]})
-		bytes += uint64(q.txLens[i])
-	}
-	if int(got) < len(q.txAddrs) {
-		n = q.txIdx[got] // the first frame without a slot
-	}
-	for _, f := range frames[:n] {
-		if uint32(len(f)) > limit {
-			q.st.txOversize.Add(1)
-		}
-	}
-	q.tx.Submit(got)
-	if n < len(frames) {
-		q.st.txRingFull.Add(uint64(len(frames) - n))
-	}
-	if got > 0 {
-		q.st.txFrames.Add(uint64(got))
-		q.st.txBytes.Add(bytes)
+	n, queued := q.r.Transmit(frames)
+	if queued > 0 {
 		q.p.ring()
 	}
 	return n
-}
-
-func (q *Queue) txInFlight() bool {
-	return q.st.txFrames.Load() != q.st.txCompleted.Load()
-}
-
-// reapLocked moves completed transmit frames back to the free list. The
-// caller holds txMu.
-func (q *Queue) reapLocked() {
-	n := q.comp.Consume(q.compBuf)
-	for _, a := range q.compBuf[:n] {
-		q.umem.Completed(a)
-	}
-	q.st.txCompleted.Add(uint64(n))
 }
 
 // Stats returns the queue's counters, with the NIC's drops as the kernel
 // counters AF_XDP reports. Safe for concurrent use.
 func (q *Queue) Stats() driver.QueueStats {
 	ps := q.p.stats()
-	u := q.umem.Stats()
-	return driver.QueueStats{
-		Queue:         q.id,
-		RxFrames:      q.st.rxFrames.Load(),
-		RxBytes:       q.st.rxBytes.Load(),
-		RxInvalid:     q.st.rxInvalid.Load(),
-		Refilled:      q.st.refilled.Load(),
-		TxFrames:      q.st.txFrames.Load(),
-		TxBytes:       q.st.txBytes.Load(),
-		TxOversize:    q.st.txOversize.Load(),
-		TxRingFull:    q.st.txRingFull.Load(),
-		TxCompleted:   q.st.txCompleted.Load(),
-		RxRingLevel:   q.rx.Level(),
-		RxRingSize:    q.rx.Size(),
-		FillRingLevel: q.fill.Level(),
-		FillRingSize:  q.fill.Size(),
-		Waits:         q.st.waits.Load(),
-		Wakeups:       q.st.wakeups.Load(),
+	s := driver.QueueStats{
+		Queue:       q.id,
+		RxFrames:    q.st.RxFrames.Load(),
+		RxBytes:     q.st.RxBytes.Load(),
+		RxInvalid:   q.st.RxInvalid.Load(),
+		Refilled:    q.st.Refilled.Load(),
+		TxFrames:    q.st.TxFrames.Load(),
+		TxBytes:     q.st.TxBytes.Load(),
+		TxOversize:  q.st.TxOversize.Load(),
+		TxRingFull:  q.st.TxRingFull.Load(),
+		TxCompleted: q.st.TxCompleted.Load(),
+		Waits:       q.st.Waits.Load(),
+		Wakeups:     q.st.Wakeups.Load(),
+		Buffers:     q.r.Buffers(),
 		Kernel: driver.KernelStats{
 			// As in AF_XDP copy mode: a frame that finds the fill ring
 			// empty is counted in rx_dropped and in
@@ -505,9 +384,9 @@ func (q *Queue) Stats() driver.QueueStats {
 			RxRingFull:      ps.RxRingFull,
 			RxInvalidDescs:  ps.FillInvalid,
 		},
-		Buffers: driver.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
-			BadRelease: u.BadRelease, Foreign: u.Foreign},
 	}
+	q.r.Levels(&s)
+	return s
 }
 
 // NIC returns the NIC the queue belongs to.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/linkstate"
+	"github.com/rxpath/rxpath/driver/internal/xsk"
 )
 
 // Core is the part of a socket-backed queue that every such driver has:
@@ -61,13 +62,10 @@ type Core struct {
 	kernel driver.KernelStats
 }
 
-// Counters are the queue counters both socket drivers keep; Stats reports
-// them under the driver.QueueStats fields of the same names.
-type Counters struct {
-	RxFrames, RxBytes, RxInvalid, RxTrunc, Refilled, RxKicks                     atomic.Uint64
-	TxFrames, TxBytes, TxOversize, TxRingFull, TxKicks, TxKickError, TxCompleted atomic.Uint64
-	Waits, Wakeups                                                               atomic.Uint64
-}
+// Counters are the queue counters both socket drivers keep (package
+// xsk's, which memnic keeps too); Stats reports them under the
+// driver.QueueStats fields of the same names.
+type Counters = xsk.Counters
 
 // Open sets c up for queue id of the driver called name (for errors),
 // whose device follows its link with link: it creates the socket

@@ -220,11 +220,9 @@ func DefaultUDP() UDP {
 }
 
 // UDPFrame builds an IPv4 UDP frame from u with a zero payload and a zero
-// UDP checksum (allowed over IPv4, and the payload changes per frame). It
-// is the frame internal/harness/traffic's Frame builds for the veth
-// generators, so a memnic run and a veth run carry the same bytes; that
-// package is not imported here because it drags in the generators' XDP
-// and AF_XDP code.
+// UDP checksum (allowed over IPv4, and the payload changes per frame).
+// internal/harness/traffic's veth generators send the same frames, built
+// here, so that a memnic run and a veth run carry the same bytes.
 func UDPFrame(u UDP) ([]byte, error) {
 	n := u.Len
 	if n == 0 {

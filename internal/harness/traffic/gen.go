@@ -43,6 +43,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/rxpath/rxpath/driver/memnic"
 )
 
 // Options describes the traffic.
@@ -126,24 +128,12 @@ func Frame(o Options) ([]byte, error) {
 	if o.Flows < 0 || o.Flows > maxFlow || int(o.Src.Port())+max(o.Flows, 1)-1 > 0xffff {
 		return nil, fmt.Errorf("%d flows from source port %d do not fit in the port range", o.Flows, o.Src.Port())
 	}
-	f := make([]byte, n)
-	copy(f[0:6], o.DstMAC)
-	copy(f[6:12], o.SrcMAC)
-	binary.BigEndian.PutUint16(f[12:14], 0x0800)
-	ip := f[ethLen:]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:4], uint16(n-ethLen))
-	ip[6] = 0x40 // DF
-	ip[8] = 64
-	ip[9] = 17
-	s, d := o.Src.Addr().As4(), o.Dst.Addr().As4()
-	copy(ip[12:16], s[:])
-	copy(ip[16:20], d[:])
-	binary.BigEndian.PutUint16(ip[10:12], checksum(ip[:ipLen]))
-	udp := ip[ipLen:]
-	binary.BigEndian.PutUint16(udp[0:2], o.Src.Port())
-	binary.BigEndian.PutUint16(udp[2:4], o.Dst.Port())
-	binary.BigEndian.PutUint16(udp[4:6], uint16(n-ethLen-ipLen))
+	// The bytes are memnic's template's, so that a memnic run and a
+	// veth run carry the same frames.
+	f, err := memnic.UDPFrame(memnic.UDP{SrcMAC: o.SrcMAC, DstMAC: o.DstMAC, Src: o.Src, Dst: o.Dst, Len: n})
+	if err != nil {
+		return nil, fmt.Errorf("frame: %w", err)
+	}
 	return f, nil
 }
 
@@ -159,15 +149,4 @@ func Stamp(f []byte, o Options, seq uint64) {
 	if o.Flows > 1 {
 		binary.BigEndian.PutUint16(f[portOff:], o.Src.Port()+uint16(seq%uint64(o.Flows)))
 	}
-}
-
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/xdpsock"
 	"github.com/rxpath/rxpath/rxring"
 )
 
@@ -328,7 +329,7 @@ func (x *xskMinimal) Threads() []int {
 func (x *xskMinimal) Counters() map[string]uint64 {
 	c := map[string]uint64{}
 	for _, s := range x.socks {
-		st, err := xskStatistics(s.fd)
+		st, err := xdpsock.Statistics(s.fd)
 		if err != nil {
 			continue
 		}

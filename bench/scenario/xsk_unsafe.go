@@ -34,5 +34,8 @@ func xskRingOffsets(fd int) (fill, rx rxring.Offsets, err error) {
 	if err != nil {
 		return fill, rx, err
 	}
-	return xdpsock.Offsets(off.Fr), xdpsock.Offsets(off.Rx), nil
+	conv := func(o unix.XDPRingOffset) rxring.Offsets {
+		return rxring.Offsets{Producer: o.Producer, Consumer: o.Consumer, Desc: o.Desc, Flags: o.Flags}
+	}
+	return conv(off.Fr), conv(off.Rx), nil
 }

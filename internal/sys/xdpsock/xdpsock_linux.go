@@ -6,8 +6,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/rxpath/rxpath/rxring"
 )
 
 // getsockopt reads SOL_XDP option opt into the size bytes at p, and
@@ -43,9 +41,4 @@ func Statistics(fd int) (unix.XDPStatistics, error) {
 		return st, os.NewSyscallError("getsockopt XDP_STATISTICS", err)
 	}
 	return st, nil
-}
-
-// Offsets converts one ring's offsets to rxring's.
-func Offsets(o unix.XDPRingOffset) rxring.Offsets {
-	return rxring.Offsets{Producer: o.Producer, Consumer: o.Consumer, Desc: o.Desc, Flags: o.Flags}
 }

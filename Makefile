@@ -122,9 +122,12 @@ demo: need-root deps build
 	$(BIN)/rxpath demo
 
 # The full benchmark: every scenario, 5 repetitions each; writes the table,
-# bench.json and bench.png. CI does not run it (make test runs --smoke).
+# bench.json and bench.png. --isolate gives the run a scheduling group of
+# its own at nice -20, so that other work on the machine (a build, an
+# editor) barely moves the figures; every row, kernel rows included, gets
+# the same. CI does not run it (make test runs --smoke).
 bench: build
-	$(BIN)/rxbench --json bench.json --plot bench.png
+	$(BIN)/rxbench --isolate --json bench.json --plot bench.png
 
 # The soak (internal/harness/soak): rxpath run with the stack under mixed
 # legitimate and hostile traffic for DURATION; soak.csv, soak.png and

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,11 @@ type Config struct {
 	// reported like the stack's. The guards are set in
 	// Driver.XDP.Triage; both are off by default.
 	XDPFilter bool
+	// TapXDPDrops copies the frames the XDP triage stage drops (up to
+	// Driver.XDP.Triage.SampleSnap bytes each) to the capture (Tap or
+	// Pcap), for debugging: the tap otherwise never sees them, as
+	// tcpdump does not see what a NIC filter drops. It needs the stage.
+	TapXDPDrops bool
 
 	// Handler, if set, replaces the stack: every received batch of raw
 	// frames goes to it, on the poller goroutine of the queue it came
@@ -126,6 +132,8 @@ func (c Config) Validate() error {
 		return errors.New("rxpath: Config.XDPFilter needs the stack and Config.Filter rules")
 	case c.Tap != nil && c.Pcap != "":
 		return errors.New("rxpath: set Config.Tap or Config.Pcap, not both")
+	case c.TapXDPDrops && (c.Tap == nil && c.Pcap == "" || !c.XDPFilter && !c.Driver.XDP.Triage.Enabled()):
+		return errors.New("rxpath: Config.TapXDPDrops needs a capture (Tap or Pcap) and the XDP triage stage")
 	}
 	if _, err := parseRules(c.Filter); err != nil {
 		return fmt.Errorf("rxpath: %w", err)
@@ -161,7 +169,8 @@ type Node struct {
 	// closed-port guard; xdpRules the filter rules it runs.
 	ports    udpPorts
 	xdpRules []filter.RuleStats
-	runs     // the engine, across re-attaches (mu guards it)
+	samplers sync.WaitGroup // sampleDrops goroutines
+	runs                    // the engine, across re-attaches (mu guards it)
 }
 
 // Open binds the interface, builds the stack (or installs Config.Handler)
@@ -178,6 +187,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	n := &Node{cfg: cfg, capture: cfg.Tap, started: time.Now()}
 	defer func() {
 		if err != nil {
+			n.samplers.Wait() // the device closed: they end
 			n.release()
 		}
 	}()
@@ -205,6 +215,9 @@ func (n *Node) engineOptions() engineOptions {
 		xr, n.xdpRules = xdpFilter(rules, cfg.Addr)
 		dopts.XDP.Triage.Rules = append(slices.Clip(dopts.XDP.Triage.Rules), xr...)
 	}
+	if cfg.TapXDPDrops {
+		dopts.XDP.Triage.SampleDrops = true
+	}
 	return engineOptions{
 		open:      func() (*driver.Device, error) { return open(cfg.Interface, dopts) },
 		xdpRules:  n.xdpRules,
@@ -221,6 +234,7 @@ func (n *Node) engineOptions() engineOptions {
 				}
 				n.capture = n.Tap
 			}
+			n.sampleDrops(d)
 			if cfg.Handler != nil {
 				return n.setup(first)
 			}
@@ -332,5 +346,6 @@ func (n *Node) Close() error {
 		return nil
 	}
 	err := n.closeEngine()
+	n.samplers.Wait() // the device is closed: they end
 	return errors.Join(err, n.release())
 }

@@ -1,8 +1,11 @@
 package rxpath
 
 import (
+	"errors"
 	"net/netip"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/afxdp"
@@ -144,4 +147,40 @@ func (p *udpPorts) attach(dev *afxdp.Device) {
 			p.errs++
 		}
 	}
+}
+
+// sampleQueue is the tap queue the sampled drops are captured on: the
+// tap's last, which no receive queue uses.
+const sampleQueue = 1023
+
+// sampleDrops copies the frames the triage stage of d drops and samples
+// (Config.TapXDPDrops) to the node's capture, from a goroutine of its own
+// that ends when d closes. Node.Close waits for it before it closes the
+// capture.
+func (n *Node) sampleDrops(d *driver.Device) {
+	x := auto.XDP(d)
+	if x == nil || n.capture == nil || !n.cfg.TapXDPDrops {
+		return
+	}
+	if on, _ := x.Triage(); !on {
+		return
+	}
+	bc, _ := n.capture.(BatchCapturer)
+	n.samplers.Add(1)
+	go func() {
+		defer n.samplers.Done()
+		for {
+			s, err := x.ReadDropSample(time.Second)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			if err != nil {
+				return // the device closed
+			}
+			n.capture.Capture(s.Data, sampleQueue)
+			if bc != nil {
+				bc.EndBatch(sampleQueue)
+			}
+		}
+	}()
 }

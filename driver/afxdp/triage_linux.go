@@ -20,6 +20,10 @@ type triage struct {
 	reader *perf.Reader
 }
 
+// triageSpec builds the triage program; tests replace it to load one the
+// kernel refuses.
+var triageSpec = triageProgramSpec
+
 // loadTriage creates the maps t needs and loads the program with the
 // triage stage. On failure it releases what it created.
 func loadTriage(xsks *ebpf.Map, unbound Action, t Triage) (_ *triage, _ *ebpf.Program, err error) {
@@ -50,7 +54,7 @@ func loadTriage(xsks *ebpf.Map, unbound Action, t Triage) (_ *triage, _ *ebpf.Pr
 			tr.maps.samples = m
 		}
 	}
-	prog, err := ebpf.NewProgram(triageProgramSpec(xsks, unbound, t, tr.maps))
+	prog, err := ebpf.NewProgram(triageSpec(xsks, unbound, t, tr.maps))
 	if err != nil {
 		return nil, nil, fmt.Errorf("load XDP triage program: %w", err)
 	}

@@ -409,7 +409,8 @@ func TestTriageLabSYNFlood(t *testing.T) {
 			ratio = median(r.goodputFlood) / b
 		}
 		t.Logf("%s: hping3 sent %d SYNs in %v; unflooded 1 MiB goodput median %.1f MiB/s (%d transfers), under the flood %.1f MiB/s (%.0f%%, %d transfers); "+
-			"handshakes median %v, p99 %v, %d timed out (10 s); poller busy share %.1f%% before, %.1f%% during; tcp in_segs %d, syncookies sent %d",
+			"handshakes median %v, p99 %v, %d timed out (10 s); poller busy share (rxpath CPU, %% of one CPU) %.0f%% serving transfers unflooded, %.0f%% flooded; "+
+			"during the flood: peer veth tx drops %d (before XDP), ring drops %d; tcp in_segs %d, syncookies sent %d",
 			name, r.sent, floodFor, median(r.goodputBase), len(r.goodputBase), median(r.goodputFlood), 100*ratio, len(r.goodputFlood),
 			quantile(r.connect, 0.5).Round(time.Millisecond), quantile(r.connect, 0.99).Round(time.Millisecond), r.failed,
 			100*r.busyBase, 100*r.busyFlood, r.vethDrops, r.ringDrops, r.s.TCP.InSegs, r.s.TCP.SyncookiesSent)

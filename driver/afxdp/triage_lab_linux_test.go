@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
@@ -55,5 +57,39 @@ func TestTriageFallback(t *testing.T) {
 	}
 	if _, err := d.ProgramID(); err != nil {
 		t.Errorf("no XDP program after the fallback: %v", err)
+	}
+}
+
+// TestTriageOffByDefault: the zero Options load the plain redirect, the
+// program rxpath ran before the stage existed, so nothing changes on the
+// receive path with the stage off.
+func TestTriageOffByDefault(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	for _, o := range []afxdp.Options{{}, {Triage: afxdp.DefaultTriage()}} {
+		d := open(t, l, o)
+		id, err := d.ProgramID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.Info()
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		on, _ := d.Triage()
+		want := "rxpath_xsk"
+		if o.Triage.Enabled() {
+			want = "rxpath_triage"
+		}
+		if info.Name != want || on != o.Triage.Enabled() {
+			t.Errorf("Options %+v: program %q, triage %v; want %q, %v", o.Triage, info.Name, on, want, o.Triage.Enabled())
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -3,6 +3,8 @@
 package afxdp
 
 import (
+	"time"
+
 	"github.com/rxpath/rxpath/driver/internal/sockq"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -41,3 +43,8 @@ func (d *Device) TriageStats() (TriageStats, bool, error) { return TriageStats{}
 
 // SetUDPPort does nothing.
 func (d *Device) SetUDPPort(port uint16, open bool) error { return nil }
+
+// ReadDropSample returns ErrNoSamples.
+func (d *Device) ReadDropSample(timeout time.Duration) (DropSample, error) {
+	return DropSample{}, ErrNoSamples
+}

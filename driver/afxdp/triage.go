@@ -228,3 +228,14 @@ func (s *TriageStats) set(counts []Counter, rules int) {
 		s.Rules[i] = at(numCounts + i)
 	}
 }
+
+// DropSample is a frame the triage stage dropped, copied up to
+// Triage.SampleSnap bytes.
+type DropSample struct {
+	Reason string // ReasonName of the drop
+	Length int    // the frame's length on the wire
+	Data   []byte // its first bytes
+}
+
+// ErrNoSamples is returned by ReadDropSample when sampling is off.
+var ErrNoSamples = errors.New("afxdp: triage drop sampling is off")

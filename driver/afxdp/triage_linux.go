@@ -132,17 +132,6 @@ func (d *Device) SetUDPPort(port uint16, open bool) error {
 	return nil
 }
 
-// DropSample is a frame the triage stage dropped, copied up to
-// Triage.SampleSnap bytes.
-type DropSample struct {
-	Reason string // ReasonName of the drop
-	Length int    // the frame's length on the wire
-	Data   []byte // its first bytes
-}
-
-// ErrNoSamples is returned by ReadDropSample when sampling is off.
-var ErrNoSamples = errors.New("afxdp: triage drop sampling is off")
-
 // ReadDropSample waits up to timeout for the next sampled drop. It
 // returns os.ErrDeadlineExceeded when none came, ErrNoSamples when
 // sampling is off, and os.ErrClosed after Close. One goroutine reads.

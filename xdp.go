@@ -113,7 +113,6 @@ type udpPorts struct {
 	mu   sync.Mutex
 	open map[uint16]bool
 	dev  *afxdp.Device
-	errs uint64 // updates the device refused
 }
 
 // PortChanged implements udp.PortWatcher.
@@ -128,8 +127,10 @@ func (p *udpPorts) PortChanged(port uint16, open bool) {
 	} else {
 		delete(p.open, port)
 	}
-	if p.dev != nil && p.dev.SetUDPPort(port, open) != nil {
-		p.errs++
+	if p.dev != nil {
+		// Only a closed device refuses (an array map takes every
+		// port); the next device gets the whole set from attach.
+		p.dev.SetUDPPort(port, open)
 	}
 }
 
@@ -143,9 +144,7 @@ func (p *udpPorts) attach(dev *afxdp.Device) {
 		return
 	}
 	for port := range p.open {
-		if dev.SetUDPPort(port, true) != nil {
-			p.errs++
-		}
+		dev.SetUDPPort(port, true)
 	}
 }
 

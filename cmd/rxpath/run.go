@@ -329,7 +329,7 @@ func triageGuards(t *afxdp.Triage, list string, synRate uint) (rules bool, err e
 		case "arp":
 			t.ARP = d.ARP
 		case "frag":
-			t.Fragments = d.Fragments
+			t.Fragments, t.FragmentNewSources = d.Fragments, d.FragmentNewSources
 		case "udp":
 			t.ClosedUDP = d.ClosedUDP
 		case "rules":

@@ -20,7 +20,7 @@ func TestTriageGuards(t *testing.T) {
 	}{
 		{list: "", want: afxdp.Triage{}},
 		{list: "syn", want: afxdp.Triage{SYN: d.SYN}},
-		{list: "arp,frag", want: afxdp.Triage{ARP: d.ARP, Fragments: d.Fragments}},
+		{list: "arp,frag", want: afxdp.Triage{ARP: d.ARP, Fragments: d.Fragments, FragmentNewSources: d.FragmentNewSources}},
 		{list: "udp, rules", want: afxdp.Triage{ClosedUDP: d.ClosedUDP}, rules: true},
 		{list: "all", want: d, rules: true},
 		{list: "syn", synRate: 500, want: afxdp.Triage{SYN: afxdp.Budget{Rate: 500, Burst: 50}}},
@@ -38,7 +38,7 @@ func TestTriageGuards(t *testing.T) {
 			continue
 		}
 		if err != nil || rules != c.rules || got.SYN != c.want.SYN || got.ARP != c.want.ARP ||
-			got.Fragments != c.want.Fragments || got.ClosedUDP != c.want.ClosedUDP {
+			got.Fragments != c.want.Fragments || got.FragmentNewSources != c.want.FragmentNewSources || got.ClosedUDP != c.want.ClosedUDP {
 			t.Errorf("%q, %d: %+v, rules %v, %v; want %+v, rules %v", c.list, c.synRate, got, rules, err, c.want, c.rules)
 		}
 	}

@@ -86,7 +86,13 @@ func TestTriageLabRuleAndClosedUDP(t *testing.T) {
 	pcap, tapArgs := legitTap(t, "udp dst port 9001")
 	r := triageRun(t, append([]string{"--xdp-triage", "udp,rules", "--filter", "drop udp dport 9001", "--udp-sink", "9000",
 		"--tap-xdp-drops"}, tapArgs...)...)
+	// Resolve the DUT first: datagrams the peer's kernel queues on an
+	// unresolved neighbour may be dropped there.
+	if out, err := lab.Exec(r.l.PeerNS, "ping", "-c", "1", "-W", "2", r.l.DUTAddr.String()); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
 	base := r.sample(t, "base")
+	veth := r.vethDrops(t)
 
 	const n = 500
 	c := labtest.UDPSender(t, r.l, 9001)
@@ -111,14 +117,17 @@ func TestTriageLabRuleAndClosedUDP(t *testing.T) {
 	if x == nil || len(x.Rules) != 1 {
 		t.Fatalf("no XDP rule counters in the summary: %+v", x)
 	}
-	if x.Rules[0].Rule != "drop udp dport 9001" || x.Rules[0].Hook != "input" || x.Rules[0].Packets != n {
-		t.Errorf("XDP rule row %+v, want drop udp dport 9001, input, %d packets", x.Rules[0], n)
+	// Frames lost before XDP (the peer's veth) or in the ring never met
+	// the rule; there should be none at this pace.
+	lost := r.vethDrops(t) - veth + mid.s.Dropped - base.s.Dropped
+	if x.Rules[0].Rule != "drop udp dport 9001" || x.Rules[0].Hook != "input" || x.Rules[0].Packets > n || x.Rules[0].Packets+lost < n {
+		t.Errorf("XDP rule row %+v, %d lost before it; want drop udp dport 9001, input, %d packets", x.Rules[0], lost, n)
 	}
 	if len(mid.s.Filter) != 1 || mid.s.Filter[0].Packets != 0 {
 		t.Errorf("the stack's filter counted packets XDP dropped: %+v", mid.s.Filter)
 	}
-	if got := mid.s.UDP.InDatagrams - base.s.UDP.InDatagrams; got != n {
-		t.Errorf("the sink on the open port got %d of %d datagrams", got, n)
+	if got := mid.s.UDP.InDatagrams - base.s.UDP.InDatagrams; got+lost < n {
+		t.Errorf("the sink on the open port got %d of %d datagrams (%d lost before the stack)", got, n, lost)
 	}
 
 	// The closed-port flood.

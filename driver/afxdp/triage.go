@@ -69,10 +69,14 @@ type Triage struct {
 	SYNMemory uint32
 	// ARP caps ARP requests.
 	ARP Budget
-	// Fragments caps IPv4 fragments per source address, and the rate
-	// at which new sources are admitted at all: a flood from random
-	// sources cannot crowd out a known peer's fragments.
+	// Fragments caps IPv4 fragments per source address. A source not
+	// yet known is admitted, and remembered, within FragmentNewSources:
+	// a flood from random sources cannot crowd out a known peer's
+	// fragments.
 	Fragments Budget
+	// FragmentNewSources caps the fragments from sources not yet known
+	// (default: Fragments).
+	FragmentNewSources Budget
 	// FragmentSources is the number of sources remembered (LRU, default
 	// 65536).
 	FragmentSources uint32
@@ -95,14 +99,15 @@ const MaxTriageRules = 64
 
 // DefaultTriage returns every guard on with rates a single poller serves
 // with room to spare: 2000 new SYNs, 1000 ARP requests and 1000 datagrams
-// to closed ports a second, and 20000 fragments a second per source
-// (new sources at the same rate).
+// to closed ports a second, and 20000 fragments a second per source,
+// 2000 from sources not yet known.
 func DefaultTriage() Triage {
 	return Triage{
-		SYN:       Budget{Rate: 2000, Burst: 200},
-		ARP:       Budget{Rate: 1000, Burst: 100},
-		Fragments: Budget{Rate: 20000, Burst: 2000},
-		ClosedUDP: Budget{Rate: 1000, Burst: 100},
+		SYN:                Budget{Rate: 2000, Burst: 200},
+		ARP:                Budget{Rate: 1000, Burst: 100},
+		Fragments:          Budget{Rate: 20000, Burst: 2000},
+		FragmentNewSources: Budget{Rate: 2000, Burst: 200},
+		ClosedUDP:          Budget{Rate: 1000, Burst: 100},
 	}
 }
 
@@ -120,6 +125,9 @@ func (t Triage) withDefaults() Triage {
 	}
 	if t.SampleSnap == 0 {
 		t.SampleSnap = 256
+	}
+	if !t.FragmentNewSources.on() {
+		t.FragmentNewSources = t.Fragments
 	}
 	return t
 }

@@ -359,3 +359,18 @@ func TestTriageValidate(t *testing.T) {
 		t.Error("sampling with nothing to drop accepted")
 	}
 }
+
+// TestTriageFragmentNewSources: sources not yet known spend their own
+// budget, so a known source keeps its burst while new ones are refused.
+func TestTriageFragmentNewSources(t *testing.T) {
+	tr, prog := loadTestTriage(t, Triage{Fragments: Budget{Rate: slow, Burst: 5}, FragmentNewSources: Budget{Rate: slow, Burst: 1}})
+	if p, d := actions(t, prog, repeat(7, fragFrame(t, ipA, 2, 0))...); p != 5 || d != 2 {
+		t.Errorf("7 fragments from a new source, its burst 5: %d passed, %d dropped", p, d)
+	}
+	if _, d := actions(t, prog, fragFrame(t, ipB, 2, 0), fragFrame(t, ipC, 2, 0)); d != 2 {
+		t.Errorf("new sources past the new-source budget of 1: %d of 2 dropped", d)
+	}
+	if s := stats(t, tr); s.FragmentDropped.Packets != 4 {
+		t.Errorf("fragment_dropped %+v, want 4", s.FragmentDropped)
+	}
+}

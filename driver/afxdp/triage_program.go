@@ -431,7 +431,7 @@ func (b *progBuilder) fragments() {
 		asm.FnMapLookupElem.Call(),
 		asm.JNE.Imm(asm.R0, 0, known),
 	)
-	b.bucket(bucketFragNew, bg, "drop_fragment")
+	b.bucket(bucketFragNew, b.t.FragmentNewSources, "drop_fragment")
 	b.emit(
 		asm.LoadMem(asm.R1, asm.R10, slotNow, asm.DWord),
 		asm.LoadImm(asm.R2, int64(bg.interval()), asm.DWord),

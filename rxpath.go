@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,7 +212,8 @@ func (n *Node) engineOptions() engineOptions {
 		rules, _ := parseRules(cfg.Filter) // Validate parsed them
 		var xr []afxdp.Rule
 		xr, n.xdpRules = xdpFilter(rules, cfg.Addr)
-		dopts.XDP.Triage.Rules = append(slices.Clip(dopts.XDP.Triage.Rules), xr...)
+		// First, so that rule i of the stage is n.xdpRules[i].
+		dopts.XDP.Triage.Rules = append(xr, dopts.XDP.Triage.Rules...)
 	}
 	if cfg.TapXDPDrops {
 		dopts.XDP.Triage.SampleDrops = true

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rxpath/rxpath/driver/afxdp"
+	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/stack/filter"
 )
 
@@ -63,5 +64,27 @@ func TestXDPFilter(t *testing.T) {
 				t.Errorf("names (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestXDPConfigErrors: what Validate refuses of the triage options.
+func TestXDPConfigErrors(t *testing.T) {
+	addr := netip.MustParsePrefix("10.0.0.2/24")
+	guards := afxdp.DefaultTriage()
+	cases := []struct {
+		name string
+		c    Config
+		ok   bool
+	}{
+		{"XDPFilter without rules", Config{Interface: "x", Addr: addr, XDPFilter: true}, false},
+		{"XDPFilter with rules", Config{Interface: "x", Addr: addr, XDPFilter: true, Filter: []string{"drop udp"}}, true},
+		{"TapXDPDrops without a capture", Config{Interface: "x", Addr: addr, TapXDPDrops: true, Driver: auto.Options{XDP: afxdp.Options{Triage: guards}}}, false},
+		{"TapXDPDrops without the stage", Config{Interface: "x", Addr: addr, TapXDPDrops: true, Pcap: "/tmp/x.pcap"}, false},
+		{"TapXDPDrops with both", Config{Interface: "x", Addr: addr, TapXDPDrops: true, Pcap: "/tmp/x.pcap", Driver: auto.Options{XDP: afxdp.Options{Triage: guards}}}, true},
+	}
+	for _, c := range cases {
+		if err := c.c.Validate(); (err == nil) != c.ok {
+			t.Errorf("%s: Validate() = %v", c.name, err)
+		}
 	}
 }

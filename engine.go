@@ -8,15 +8,17 @@ import (
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/poller"
+	"github.com/rxpath/rxpath/stack/filter"
 )
 
 // engine is one binding of the interface: the opened device with one
 // poller per queue. A Node runs one engine at a time; re-attaching after
 // the interface was deleted starts a new one. Safe for concurrent use.
 type engine struct {
-	dev     *driver.Device
-	pollers []*poller.Poller
-	started time.Time
+	dev      *driver.Device
+	pollers  []*poller.Poller
+	xdpRules []filter.RuleStats
+	started  time.Time
 
 	errOnce sync.Once
 	errc    chan error
@@ -35,6 +37,8 @@ type engineOptions struct {
 	// onOpen runs after the device is open and before the pollers start
 	// (the stack attaches to the queues here).
 	onOpen func(*driver.Device) error
+	// xdpRules name the filter rules the XDP triage stage runs.
+	xdpRules []filter.RuleStats
 	// handler makes queue's handler (per-poller state, like the stack's
 	// scratch packet).
 	handler func(queue int) poller.Handler
@@ -58,7 +62,7 @@ func startEngine(o engineOptions) (*engine, error) {
 			return nil, err
 		}
 	}
-	e := &engine{dev: dev, errc: make(chan error, 1), started: time.Now()}
+	e := &engine{dev: dev, errc: make(chan error, 1), started: time.Now(), xdpRules: o.xdpRules}
 	for i, q := range dev.Queues {
 		po := o.poller
 		if len(o.cpus) > 0 {
@@ -96,6 +100,10 @@ type Snapshot struct {
 	// that no queue counter sees.
 	Link   driver.LinkStats `json:"link"`
 	Queues []poller.Stats   `json:"queues"`
+	// XDP are the XDP triage stage's counters, when it runs: frames
+	// dropped before the rx ring, by reason, which no queue counter,
+	// tap or stack counter sees.
+	XDP *XDPStats `json:"xdp,omitempty"`
 	// LedgerErr is set after Close when a ledger did not balance.
 	LedgerErr string `json:"ledger_error,omitempty"`
 }
@@ -108,6 +116,7 @@ func (e *engine) snapshot() Snapshot {
 		Reason:  e.dev.Reason,
 		Elapsed: time.Since(e.started).Seconds(),
 		Link:    e.dev.Link(),
+		XDP:     xdpSnapshot(e.dev, e.xdpRules),
 	}
 	for _, p := range e.pollers {
 		qs := p.Stats()

@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rxpath/rxpath/driver"
+	"github.com/rxpath/rxpath/driver/afxdp"
 	"github.com/rxpath/rxpath/driver/auto"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
+	"github.com/rxpath/rxpath/stack/filter"
 	"github.com/rxpath/rxpath/stack/ipv4"
 	"github.com/rxpath/rxpath/stack/tcp"
 	"github.com/rxpath/rxpath/stack/udp"
@@ -55,6 +58,18 @@ type Config struct {
 	// parse. Use either Filter or IPv4.Filter, not both. Node.IPv4's
 	// Filter method returns the table with its per-rule counters.
 	Filter []string
+	// XDPFilter moves the Filter rules that need no state into the XDP
+	// triage stage (AF_XDP only), where they drop before the rx ring:
+	// the drop rules ahead of each hook's first accept rule, input rules
+	// only for packets to Addr. Their counters are in Snapshot.XDP.Rules,
+	// reported like the stack's. The guards are set in
+	// Driver.XDP.Triage; both are off by default.
+	XDPFilter bool
+	// TapXDPDrops copies the frames the XDP triage stage drops (up to
+	// Driver.XDP.Triage.SampleSnap bytes each) to the capture (Tap or
+	// Pcap), for debugging: the tap otherwise never sees them, as
+	// tcpdump does not see what a NIC filter drops. It needs the stage.
+	TapXDPDrops bool
 
 	// Handler, if set, replaces the stack: every received batch of raw
 	// frames goes to it, on the poller goroutine of the queue it came
@@ -112,8 +127,12 @@ func (c Config) Validate() error {
 		return errors.New("rxpath: Config.Filter needs the stack; with Config.Handler use PcapOptions.Expr or filter in the handler")
 	case len(c.Filter) > 0 && c.IPv4.Filter != nil:
 		return errors.New("rxpath: set Config.Filter or Config.IPv4.Filter, not both")
+	case c.XDPFilter && (raw || len(c.Filter) == 0):
+		return errors.New("rxpath: Config.XDPFilter needs the stack and Config.Filter rules")
 	case c.Tap != nil && c.Pcap != "":
 		return errors.New("rxpath: set Config.Tap or Config.Pcap, not both")
+	case c.TapXDPDrops && (c.Tap == nil && c.Pcap == "" || !c.XDPFilter && !c.Driver.XDP.Triage.Enabled()):
+		return errors.New("rxpath: Config.TapXDPDrops needs a capture (Tap or Pcap) and the XDP triage stage")
 	}
 	if _, err := parseRules(c.Filter); err != nil {
 		return fmt.Errorf("rxpath: %w", err)
@@ -145,7 +164,12 @@ type Node struct {
 	// setupDone is set once the first binding ran Config.Setup; only
 	// the engine's onOpen touches it, one binding at a time.
 	setupDone bool
-	runs      // the engine, across re-attaches (mu guards it)
+	// ports are the UDP ports with a socket, for the XDP triage stage's
+	// closed-port guard; xdpRules the filter rules it runs.
+	ports    udpPorts
+	xdpRules []filter.RuleStats
+	samplers sync.WaitGroup // sampleDrops goroutines
+	runs                    // the engine, across re-attaches (mu guards it)
 }
 
 // Open binds the interface, builds the stack (or installs Config.Handler)
@@ -162,6 +186,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	n := &Node{cfg: cfg, capture: cfg.Tap, started: time.Now()}
 	defer func() {
 		if err != nil {
+			n.samplers.Wait() // the device closed: they end
 			n.release()
 		}
 	}()
@@ -182,8 +207,20 @@ func (n *Node) engineOptions() engineOptions {
 	if open == nil {
 		open = auto.Open
 	}
+	dopts := cfg.Driver
+	if cfg.XDPFilter {
+		rules, _ := parseRules(cfg.Filter) // Validate parsed them
+		var xr []afxdp.Rule
+		xr, n.xdpRules = xdpFilter(rules, cfg.Addr)
+		// First, so that rule i of the stage is n.xdpRules[i].
+		dopts.XDP.Triage.Rules = append(xr, dopts.XDP.Triage.Rules...)
+	}
+	if cfg.TapXDPDrops {
+		dopts.XDP.Triage.SampleDrops = true
+	}
 	return engineOptions{
-		open:      func() (*driver.Device, error) { return open(cfg.Interface, cfg.Driver) },
+		open:      func() (*driver.Device, error) { return open(cfg.Interface, dopts) },
+		xdpRules:  n.xdpRules,
 		cpus:      cfg.CPUs,
 		poller:    cfg.Poller,
 		wrapQueue: cfg.WrapQueue,
@@ -197,12 +234,16 @@ func (n *Node) engineOptions() engineOptions {
 				}
 				n.capture = n.Tap
 			}
+			n.sampleDrops(d)
 			if cfg.Handler != nil {
 				return n.setup(first)
 			}
 			if n.st == nil {
 				sc := StackConfig{MAC: d.MAC, Addr: cfg.Addr, GatewayMAC: cfg.GatewayMAC, Filter: cfg.Filter,
 					IPv4: cfg.IPv4, UDP: cfg.UDP, TCP: cfg.TCP}
+				if cfg.Driver.XDP.Triage.ClosedUDP.Rate > 0 && sc.UDP.Ports == nil {
+					sc.UDP.Ports = &n.ports
+				}
 				if sc.TCP.RcvMem == 0 {
 					sc.TCP.RcvMem = rcvMem(cfg, len(d.Queues))
 				}
@@ -211,6 +252,7 @@ func (n *Node) engineOptions() engineOptions {
 				}
 				n.Stack, n.IPv4, n.UDP, n.TCP = n.st.Link, n.st.IPv4, n.st.UDP, n.st.TCP
 			}
+			n.ports.attach(auto.XDP(d))
 			if err := n.st.Attach(NewQueueLink(d.MAC, 0, d.Queues...)); err != nil {
 				return fmt.Errorf("rxpath: %s: %w", d.Name, err)
 			}
@@ -304,5 +346,6 @@ func (n *Node) Close() error {
 		return nil
 	}
 	err := n.closeEngine()
+	n.samplers.Wait() // the device is closed: they end
 	return errors.Join(err, n.release())
 }

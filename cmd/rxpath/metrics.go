@@ -30,6 +30,8 @@ import (
 //	queues[].driver.buffers.free       rxpath_queue_driver_buffers_free{queue="0"}
 //	ipv4.bad_checksum                  rxpath_ipv4_bad_checksum_total
 //	filter[].Packets                   rxpath_filter_rule_packets_total{index="0",rule="drop udp dport 9001",hook="input",verdict="drop"}
+//	xdp.syn_dropped.packets            rxpath_xdp_syn_dropped_packets_total
+//	xdp.rules[].Packets                rxpath_xdp_filter_rule_packets_total{index="0",rule="drop udp dport 9001",hook="input",verdict="drop"}
 //	udp_sinks[].datagrams              rxpath_udp_sink_datagrams_total{port="9000"}
 //	tcp_sinks[].accepted               rxpath_tcp_sink_accepted_total{port="5001"} (no per-connection labels)
 //
@@ -40,6 +42,7 @@ var summaryOptions = metrics.Options{
 	Slices: map[string]metrics.Slice{
 		"queues":    {Name: "queue", Labels: []string{"queue"}},
 		"filter":    {Name: "filter_rule", Labels: []string{"rule", "hook", "verdict"}, IndexLabel: "index"},
+		"xdp.rules": {Name: "filter_rule", Labels: []string{"rule", "hook", "verdict"}, IndexLabel: "index"},
 		"udp_sinks": {Name: "udp_sink", Labels: []string{"port"}},
 		"tcp_sinks": {Name: "tcp_sink", Labels: []string{"port"}},
 	},
@@ -68,6 +71,8 @@ var summaryOptions = metrics.Options{
 		"udp":                       "UDP layer",
 		"tcp":                       "TCP layer",
 		"filter":                    "Filter rule: packets and bytes it matched",
+		"xdp":                       "XDP triage stage (--xdp-triage): frames dropped before the rx ring, by reason",
+		"xdp.rules":                 "Filter rule run in XDP (--xdp-triage rules): packets and bytes it dropped",
 		"tap":                       "Capture tap (--pcap)",
 		"udp_sinks":                 "UDP sink (--udp-sink) on one port",
 		"tcp_sinks":                 "TCP sink (--tcp-sink) on one port",

@@ -43,6 +43,9 @@ func TestSummarySchema(t *testing.T) {
 		"rxpath_udp_in_datagrams_total", "rxpath_tcp_curr_estab", "rxpath_tcp_passive_opens_total",
 		"rxpath_filter_rule_packets_total", "rxpath_tap_written_total", "rxpath_udp_sink_datagrams_total",
 		"rxpath_udp_sink_last_seq", "rxpath_tcp_sink_bytes_total", "rxpath_tcp_sink_accepted_total", "rxpath_tcp_sink_open",
+		"rxpath_xdp_syn_dropped_packets_total", "rxpath_xdp_arp_dropped_packets_total", "rxpath_xdp_fragment_dropped_bytes_total",
+		"rxpath_xdp_udp_closed_dropped_packets_total", "rxpath_xdp_rule_dropped_packets_total", "rxpath_xdp_syn_admitted_packets_total",
+		"rxpath_xdp_syn_retransmits_passed_packets_total", "rxpath_xdp_samples_total", "rxpath_xdp_filter_rule_packets_total",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no metric %s", want)

@@ -55,6 +55,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		pcapng   = fs.Bool("pcapng", false, "write pcapng instead of pcap")
 		tapExpr  = fs.String("tap-filter", "", "capture filter in tcpdump syntax")
 		portUnr  = fs.Bool("port-unreachable", false, "answer datagrams to closed UDP ports with ICMP port unreachable")
+		triage   = fs.String("xdp-triage", "", "drop floods in the XDP program, before the rx ring (AF_XDP): comma-separated guards syn, arp, frag, udp, and rules (the stateless --filter rules), or all (default: off)")
+		synRate  = fs.Uint("xdp-syn-rate", 0, "new SYNs a second the XDP SYN guard lets in (default 2000)")
+		tapDrops = fs.Bool("tap-xdp-drops", false, "copy the frames the XDP triage stage drops to the --pcap capture (sampled, first 256 bytes)")
 		metricsA = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port; port 0 picks one, printed on stderr)")
 		pprofOn  = fs.Bool("pprof", false, "also serve Go's runtime profiles (heap, goroutine, CPU) at http://ADDR/debug/pprof/ on the --metrics address")
 		sinks    multiFlag
@@ -106,6 +109,16 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		o.Driver.XDP.UnboundAction = afxdp.Drop
 	default:
 		return usageError{fmt.Errorf("run: --unbound %q: want pass or drop", *unbound)}
+	}
+	if o.XDPFilter, err = triageGuards(&o.Driver.XDP.Triage, *triage, *synRate); err != nil {
+		return usageError{err}
+	}
+	if o.XDPFilter && len(filters) == 0 {
+		return usageError{fmt.Errorf("run: --xdp-triage rules needs --filter rules")}
+	}
+	o.TapXDPDrops = *tapDrops
+	if *tapDrops && (*pcapPath == "" || *triage == "") {
+		return usageError{fmt.Errorf("run: --tap-xdp-drops needs --pcap and --xdp-triage")}
 	}
 	if o.Driver.XDP.Queues, err = intList(*queues); err != nil {
 		return usageError{fmt.Errorf("run: --queues: %w", err)}
@@ -296,6 +309,47 @@ func defaultCPUs(o rxpath.Config) ([]int, error) {
 	return cpus, err
 }
 
+// triageGuards turns on the guards list names (--xdp-triage) with
+// afxdp.DefaultTriage's budgets, and reports whether it names the rules.
+func triageGuards(t *afxdp.Triage, list string, synRate uint) (rules bool, err error) {
+	if list == "" {
+		if synRate != 0 {
+			return false, fmt.Errorf("run: --xdp-syn-rate needs --xdp-triage")
+		}
+		return false, nil
+	}
+	d := afxdp.DefaultTriage()
+	if list == "all" {
+		list = "syn,arp,frag,udp,rules"
+	}
+	for _, g := range strings.Split(list, ",") {
+		switch strings.TrimSpace(g) {
+		case "syn":
+			t.SYN = d.SYN
+		case "arp":
+			t.ARP = d.ARP
+		case "frag":
+			t.Fragments, t.FragmentNewSources = d.Fragments, d.FragmentNewSources
+		case "udp":
+			t.ClosedUDP = d.ClosedUDP
+		case "rules":
+			rules = true
+		default:
+			return false, fmt.Errorf("run: --xdp-triage %q: unknown guard %q (want syn, arp, frag, udp, rules or all)", list, g)
+		}
+	}
+	if synRate != 0 {
+		if t.SYN.Rate == 0 {
+			return false, fmt.Errorf("run: --xdp-syn-rate needs the syn guard")
+		}
+		if synRate > 1<<30 {
+			return false, fmt.Errorf("run: --xdp-syn-rate %d is too large", synRate)
+		}
+		t.SYN = afxdp.Budget{Rate: uint32(synRate), Burst: uint32(max(synRate/10, 1))}
+	}
+	return rules, nil
+}
+
 func intList(s string) ([]int, error) {
 	if s == "" {
 		return nil, nil
@@ -331,8 +385,13 @@ func statsLine(prev, cur rxpath.Snapshot) string {
 		polls += q.Polls
 		wakeups += q.Wakeups
 	}
-	return fmt.Sprintf("%7.1fs  rx %8.3f Mpps %8.3f Gbit/s  total %d | drops fill_empty=%d ring_full=%d xdp_dropped=%d invalid=%d | squeeze=%d polls=%d wakeups=%d",
+	line := fmt.Sprintf("%7.1fs  rx %8.3f Mpps %8.3f Gbit/s  total %d | drops fill_empty=%d ring_full=%d xdp_dropped=%d invalid=%d | squeeze=%d polls=%d wakeups=%d",
 		cur.Elapsed, pps/1e6, bps/1e9, cur.Frames, fillEmpty, ringFull, kdrop, invalid, squeeze, polls, wakeups)
+	if x := cur.XDP; x != nil {
+		line += fmt.Sprintf(" | triage drops syn=%d arp=%d frag=%d udp_closed=%d rules=%d",
+			x.SYNDropped.Packets, x.ARPDropped.Packets, x.FragmentDropped.Packets, x.ClosedUDPDropped.Packets, x.RuleDropped.Packets)
+	}
+	return line
 }
 
 func snapshotSummary(s rxpath.Snapshot) string {
@@ -353,6 +412,15 @@ func snapshotSummary(s rxpath.Snapshot) string {
 			b.WriteString(", deleted")
 		}
 		b.WriteString("\n")
+	}
+	if x := s.XDP; x != nil {
+		fmt.Fprintf(&b, "  xdp triage (dropped before the rx ring, never seen by the tap or the stack): syn %d, arp %d, fragment %d, udp to closed ports %d, rules %d; "+
+			"syns let in %d, of them retransmissions %d; drops sampled to the tap %d (lost %d)\n",
+			x.SYNDropped.Packets, x.ARPDropped.Packets, x.FragmentDropped.Packets, x.ClosedUDPDropped.Packets, x.RuleDropped.Packets,
+			x.SYNAdmitted.Packets+x.SYNRetransmits.Packets, x.SYNRetransmits.Packets, x.Samples, x.SamplesLost)
+		for _, r := range x.Rules {
+			fmt.Fprintf(&b, "  xdp filter %q: %d packets, %d bytes\n", r.Rule, r.Packets, r.Bytes)
+		}
 	}
 	if s.LedgerErr != "" {
 		fmt.Fprintf(&b, "  LEDGER ERROR: %s\n", s.LedgerErr)

@@ -3,6 +3,8 @@
 package afxdp
 
 import (
+	"time"
+
 	"github.com/rxpath/rxpath/driver/internal/sockq"
 	"github.com/rxpath/rxpath/umem"
 )
@@ -32,3 +34,17 @@ func (q *Queue) ZeroCopy() bool { return false }
 
 // UMEM returns nil.
 func (q *Queue) UMEM() *umem.UMEM { return nil }
+
+// Triage returns false: there is no XDP off Linux.
+func (d *Device) Triage() (on bool, refused string) { return false, "" }
+
+// TriageStats returns ok false.
+func (d *Device) TriageStats() (TriageStats, bool, error) { return TriageStats{}, false, nil }
+
+// SetUDPPort does nothing.
+func (d *Device) SetUDPPort(port uint16, open bool) error { return nil }
+
+// ReadDropSample returns ErrNoSamples.
+func (d *Device) ReadDropSample(timeout time.Duration) (DropSample, error) {
+	return DropSample{}, ErrNoSamples
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -37,6 +38,14 @@ type Device struct {
 	attach   AttachMode // the mode actually in use
 	zeroCopy bool
 	fallback string // why auto attach fell back to generic, if it did
+
+	// triage is the loaded triage stage, or nil; triageErr says why it
+	// was refused when Options.Triage asked for it.
+	triage    *triage
+	triageErr string
+	// Sampled drops read so far (ReadDropSample).
+	sampleMu             sync.Mutex
+	samples, samplesLost uint64
 }
 
 // Open binds the queues of ifname chosen by opts. It must run on a thread in
@@ -74,9 +83,20 @@ func (d *Device) open() error {
 		if err != nil {
 			return fmt.Errorf("create XSKMAP: %w", sockq.Privileged(err, caps))
 		}
-		d.prog, err = ebpf.NewProgram(programSpec(d.xsks, opts.UnboundAction))
-		if err != nil {
-			return fmt.Errorf("load XDP program: %w", sockq.Privileged(err, caps))
+		if opts.Triage.Enabled() {
+			// A kernel without a helper the stage uses (or a verifier
+			// that refuses it) costs the stage, not the device.
+			d.triage, d.prog, err = loadTriage(d.xsks, opts.UnboundAction, opts.Triage)
+			if err != nil {
+				d.triageErr = err.Error()
+				slog.Warn("XDP triage off: the kernel refused it", "iface", info.Name, "reason", err)
+			}
+		}
+		if d.prog == nil {
+			d.prog, err = ebpf.NewProgram(programSpec(d.xsks, opts.UnboundAction))
+			if err != nil {
+				return fmt.Errorf("load XDP program: %w", sockq.Privileged(err, caps))
+			}
 		}
 	}
 	for _, id := range queues {
@@ -201,6 +221,9 @@ func (d *Device) Close() error {
 		}
 		if d.xsks != nil {
 			errs = append(errs, d.xsks.Close())
+		}
+		if d.triage != nil {
+			errs = append(errs, d.triage.close())
 		}
 		return errs
 	})

@@ -15,6 +15,21 @@
 // through a BPF link means a crashed process leaves nothing on the
 // interface: the kernel detaches the program when the last link fd closes.
 //
+// Options.Triage (off by default) puts a triage stage in front of the
+// redirect, generated in the same asm by triage_program.go: stateless
+// drop rules, then guards with rate budgets for ARP requests, IPv4
+// fragments (per source), TCP SYNs (a refused SYN is remembered, and its
+// retransmission, which flood tools do not send, passes) and UDP to
+// closed ports (Device.SetUDPPort keeps the set). Frames it drops never
+// reach a ring, so a flood costs an XDP_DROP instead of a ring slot and a
+// poller pass; each drop is counted by reason in a per-CPU map
+// (Device.TriageStats) and can be sampled to a perf buffer
+// (Device.ReadDropSample). Budgets are GCRA clocks shared by every CPU
+// without a lock: two CPUs may both spend the last token, so a budget
+// is exact to within one frame per CPU. If the kernel refuses the stage
+// (a helper or map type it lacks, its verifier), Open logs one line and
+// loads the plain program (Device.Triage says why).
+//
 // Each bound queue gets one socket, one UMEM (package umem) and four rings
 // (package rxring). Binding tries zero-copy first and falls back to copy
 // mode (veth supports only copy); the chosen mode is reported. Sockets use

@@ -111,6 +111,11 @@ type Options struct {
 	// milliseconds, seconds on a host busy with link changes (default
 	// 5s).
 	BindRetry time.Duration
+	// Triage configures the XDP triage stage: guards and stateless
+	// rules that drop floods before the rx ring. Off by default (the
+	// zero value); see DefaultTriage. When the kernel refuses the
+	// stage, Open logs why and runs without it (Device.Triage).
+	Triage Triage
 }
 
 // DefaultOptions returns the options the zero value stands for.
@@ -153,6 +158,9 @@ func (o Options) validate() error {
 		if r.size&(r.size-1) != 0 {
 			return fmt.Errorf("%s ring size %d is not a power of two", r.name, r.size)
 		}
+	}
+	if err := o.Triage.validate(); err != nil {
+		return err
 	}
 	if o.Attach < AttachAuto || o.Attach > AttachGeneric {
 		return fmt.Errorf("unknown attach mode %d", o.Attach)

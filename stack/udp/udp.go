@@ -48,6 +48,18 @@ type Options struct {
 	// the next batch comes within the spin; it burns the reader's CPU
 	// for that long when it does not.
 	ReadSpin time.Duration
+	// Ports, if set, learns which local ports have a socket (see
+	// PortWatcher).
+	Ports PortWatcher
+}
+
+// PortWatcher learns which local ports have a socket, for a filter in
+// front of the stack that drops datagrams to closed ports early (the XDP
+// triage stage). UDP calls PortChanged under its bind lock when a port
+// gains its first socket (open) and when it loses its last, so calls for
+// one port arrive in order. It must not block or call back into UDP.
+type PortWatcher interface {
+	PortChanged(port uint16, open bool)
 }
 
 // Stats are the UDP counters, named like /proc/net/snmp's.
@@ -257,6 +269,9 @@ func (u *UDP) Listen(addr netip.AddrPort, o SocketOptions) (*Conn, error) {
 		nb.specific = append(nb.specific, c)
 	}
 	u.ports[port].Store(nb)
+	if b == nil && u.opts.Ports != nil {
+		u.opts.Ports.PortChanged(port, true)
+	}
 	return c, nil
 }
 
@@ -281,6 +296,9 @@ func (u *UDP) unbind(c *Conn) {
 		nb = nil
 	}
 	u.ports[c.local.Port()].Store(nb)
+	if nb == nil && u.opts.Ports != nil {
+		u.opts.Ports.PortChanged(c.local.Port(), false)
+	}
 }
 
 func (u *UDP) lookup(dst [4]byte, port uint16) *Conn {

@@ -3,6 +3,7 @@ package udp_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
@@ -311,5 +313,38 @@ func BenchmarkHandlerMode(b *testing.B) {
 	for b.Loop() {
 		*p = stack.Packet{Frame: frame}
 		s.Deliver(p)
+	}
+}
+
+// portLog records PortChanged calls.
+type portLog []string
+
+func (l *portLog) PortChanged(port uint16, open bool) {
+	*l = append(*l, fmt.Sprintf("%d %v", port, open))
+}
+
+// TestPortWatcher: the watcher hears a port open with its first socket
+// and close with its last, not for sockets in between.
+func TestPortWatcher(t *testing.T) {
+	s, _ := stack.New(stack.Options{MAC: ourMAC, Addrs: []netip.Prefix{netip.PrefixFrom(ourIP, 24)}})
+	var log portLog
+	u := udp.New(ipv4.New(s, ipv4.Options{}), udp.Options{Ports: &log})
+	a, err := u.Listen(netip.AddrPortFrom(ourIP, 53), udp.SocketOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), 53), udp.SocketOptions{}); err == nil {
+		t.Fatal("wildcard bind on a taken port succeeded")
+	}
+	c, err := u.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), 54), udp.SocketOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	c.Close()
+	c.Close()
+	want := portLog{"53 true", "54 true", "53 false", "54 false"}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("PortChanged calls (-want +got):\n%s", diff)
 	}
 }

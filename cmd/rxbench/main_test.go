@@ -144,8 +144,8 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), "generator "+r.Settings.Generator) {
 		t.Errorf("the table does not name the generator %s", r.Settings.Generator)
 	}
-	if len(r.Goals) != 15 {
-		t.Errorf("%d goals, want 15", len(r.Goals))
+	if len(r.Goals) != 21 {
+		t.Errorf("%d goals, want 21", len(r.Goals))
 	}
 	for _, g := range r.Goals {
 		switch g.ID {

@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -103,7 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nscenarios: %s\n", strings.Join(scenario.Names(), ", "))
 	}
-	quick := fs.Bool("quick", false, "quick mode: the whole run in under two minutes (3 reps × 1s, 0.5s warm-up)")
+	quick := fs.Bool("quick", false, "quick mode: the whole run in under two minutes (3 reps × 1s, 0.5s warm-up); without --scenarios it leaves out\nthe HTTP and conn-memory rows, whose short form adds about 25 s")
 	smoke := fs.Bool("smoke", false, "smoke mode: every scenario starts and produces figures, tiny durations (for tests)")
 	full := fs.Bool("full", false, "full mode (the default): 5 reps × 5s after a 2s warm-up")
 	scen := fs.String("scenarios", "all", "comma-separated scenarios to run (see the list below)")
@@ -174,6 +175,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	defs, err := scenario.Select(*scen)
 	if err != nil {
 		return options{}, err
+	}
+	if mode == "quick" && (strings.TrimSpace(*scen) == "all" || strings.TrimSpace(*scen) == "") {
+		defs = slices.DeleteFunc(defs, func(d scenario.Def) bool { return !d.QuickDefault() })
 	}
 	o := options{cfg: cfg, defs: defs, jsonPath: *jsonPath, plotPath: *plotPath, list: *list, quiet: *quiet, isolate: *isolate}
 	if o.plotPath != "" {

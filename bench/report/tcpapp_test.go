@@ -162,3 +162,16 @@ func TestAppTableAndJSON(t *testing.T) {
 		t.Errorf("http-rxpath lost its reps in the round trip: %+v", got)
 	}
 }
+
+// The HTTP rows alone make a chart; the conn-memory row has no bars.
+func TestAppPlot(t *testing.T) {
+	var b bytes.Buffer
+	if err := WritePlot(&b, appRun([]MemRep{memRep(1600, 190, 3000, 256)}), "svg"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"HTTP keep-alive (wrk)", "http-kernel"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("chart has no %q", want)
+		}
+	}
+}

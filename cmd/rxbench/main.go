@@ -120,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	busySpin := fs.Bool("busy-spin", false, "rxpath's pollers spin and never sleep (as `rxpath demo`); default: the adaptive policy (spin while traffic flows, sleep after real idleness)")
 	stackPkts := fs.Uint64("stack-packets", 0, "packets per stack-cost repetition (default: the mode's)")
 	jsonPath := fs.String("json", "", "write every raw figure as JSON to this file")
-	plotPath := fs.String("plot", "", "write a chart (UDP: Mpps and CPU per packet; TCP: Gbit/s and CPU per byte) to this .png or .svg file")
+	plotPath := fs.String("plot", "", "write a chart (UDP: Mpps and CPU per packet; TCP: Gbit/s and CPU per byte; HTTP: wrk and ab req/s) to this .png or .svg file")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {

@@ -17,7 +17,11 @@
 // in Gbit/s and CPU per byte instead, against the kernel server; the
 // stack-cost rows give the time and allocations per packet of rxpath's
 // stack and gVisor's netstack, for UDP datagrams and in-order TCP
-// segments. Progress goes to stderr. --json writes every raw figure,
+// segments; the HTTP rows give wrk's (keep-alive) and ab's (a new
+// connection per request) requests per second against net/http on
+// rxpath's TCP and on a kernel socket, and the conn-memory row the bytes
+// per idle connection and per TIME_WAIT entry of rxpath and of the
+// kernel. Progress goes to stderr. --json writes every raw figure,
 // --plot a chart. See package bench/scenario for the method and
 // bench/report for the figures.
 //

@@ -77,12 +77,21 @@ func (h *liveLab) runConnMemory(ctx context.Context, d Def, row *report.Scenario
 	}
 	n := h.cfg.connMemoryConns()
 	// Both ends' descriptors live in this process: the client's, and
-	// the kernel server's.
-	restoreLimit, err := raiseNoFile(uint64(2*n + 1024))
+	// the kernel server's. Without the privilege to raise the hard
+	// limit, fewer connections fit.
+	restoreLimit, fit, err := raiseNoFile(uint64(2*n + fdSpare))
 	if err != nil {
 		return err
 	}
 	defer restoreLimit()
+	if fit < 2*n+fdSpare {
+		m := (fit - fdSpare) / 2
+		if m < 100 {
+			return fmt.Errorf("the descriptor limit (%d) leaves room for %d connections", fit, max(m, 0))
+		}
+		row.Notes = append(row.Notes, fmt.Sprintf("%d connections per rep, not %d: the descriptor hard limit here (%d, not raisable without CAP_SYS_RESOURCE) holds both ends", m, n, fit))
+		n = m
+	}
 	cl := &connClient{w: h.gens[0], fds: make([]int, 0, n), dst: h.l.DUTAddr}
 	row.Receiver = fmt.Sprintf("%d connections per rep from raw client sockets on CPU %d; rxpath: default TCP options, a poller on CPU %d; "+
 		"kernel: raw listener socket on the DUT kernel, XDP_PASS attached in native mode", n, GenCPU(0, h.ncpu), RxCPU(0, h.ncpu))
@@ -467,19 +476,28 @@ func waitFor(cond func() bool, d time.Duration) error {
 	return nil
 }
 
-// raiseNoFile raises this process's descriptor limit to at least n, and
-// returns what puts it back.
-func raiseNoFile(n uint64) (restore func(), err error) {
+// fdSpare is the descriptors kept for everything but the row's
+// connections.
+const fdSpare = 1024
+
+// raiseNoFile raises this process's descriptor limit towards n: to n if
+// it may, else to its hard limit. It returns the limit it set and what
+// puts the old one back.
+func raiseNoFile(n uint64) (restore func(), limit int, err error) {
 	var old unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
-		return nil, os.NewSyscallError("getrlimit", err)
+		return nil, 0, os.NewSyscallError("getrlimit", err)
 	}
 	if old.Cur >= n {
-		return func() {}, nil
+		return func() {}, int(min(old.Cur, 1<<30)), nil
 	}
 	lim := unix.Rlimit{Cur: n, Max: max(n, old.Max)}
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return nil, fmt.Errorf("raise the descriptor limit to %d (from %d, hard %d): %w", n, old.Cur, old.Max, os.NewSyscallError("setrlimit", err))
+		// No CAP_SYS_RESOURCE: as far as the hard limit goes.
+		lim = unix.Rlimit{Cur: old.Max, Max: old.Max}
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return nil, 0, fmt.Errorf("raise the descriptor limit to %d (from %d, hard %d): %w", old.Max, old.Cur, old.Max, os.NewSyscallError("setrlimit", err))
+		}
 	}
-	return func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &old) }, nil
+	return func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &old) }, int(min(lim.Cur, 1<<30)), nil
 }

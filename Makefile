@@ -2,7 +2,7 @@
 #
 #   make demo    build, the veth lab, rxpath run with every service, kernel peers, report, tear down (root)
 #   make test    every test; the privileged ones (veth labs, AF_XDP, XDP) run when root
-#   make deps    install the missing Debian packages the demo and the tests drive (both run it first)
+#   make deps    install the missing Debian packages the demo, the tests and the benchmark drive (all run it first)
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   the benchmark (grows with the rxbench issue)
 
@@ -123,7 +123,8 @@ demo: need-root deps build
 
 # The full benchmark: every scenario, 5 repetitions each; writes the table,
 # bench.json and bench.png. CI does not run it (make test runs --smoke).
-bench: build
+# Its HTTP rows drive wrk and ab, which make deps installs.
+bench: deps build
 	$(BIN)/rxbench --json bench.json --plot bench.png
 
 # The soak (internal/harness/soak): rxpath run with the stack under mixed

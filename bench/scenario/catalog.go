@@ -130,7 +130,7 @@ func Catalog() []Def {
 	defs = append(defs,
 		live("tap-devnull", recvTapDevNull, minFrame, "rxpath-udp-handler with the pcap tap writing to /dev/null"),
 		live("tap-file", recvTapFile, minFrame, "rxpath-udp-handler with the pcap tap writing to a file in a temp dir"),
-		tcpLive("tcp-rxpath", recvTCPRxpath, "a kernel TCP client streams to rxpath (AF_XDP + stack, a TCP sink in handler mode counting bytes)"),
+		tcpLive(report.TCPRxpathName, recvTCPRxpath, "a kernel TCP client streams to rxpath (AF_XDP + stack, a TCP sink in handler mode counting bytes)"),
 		tcpLive(report.TCPKernelName, recvTCPKernel, "the same stream to a kernel TCP server on the DUT veth, an XDP_PASS program attached in the same mode"),
 		Def{Name: report.HTTPRxpathName, Kind: report.KindHTTP, notQuick: true, Proto: report.ProtoTCP, FrameLen: stackcost.TCPFrameLen, recv: recvHTTPRxpath,
 			Description: "net/http on rxpath's TCP listener, driven by wrk (200 kept-alive connections) and ab (100 at a time, a new connection per request) from the peer"},

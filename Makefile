@@ -2,7 +2,7 @@
 #
 #   make demo    build, the veth lab, rxpath run with every service, kernel peers, report, tear down (root)
 #   make test    every test; the privileged ones (veth labs, AF_XDP, XDP) run when root
-#   make deps    install the missing Debian packages the demo and the tests drive (both run it first)
+#   make deps    install the missing Debian packages the demo, the tests and the benchmark drive (all run it first)
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   the benchmark (grows with the rxbench issue)
 
@@ -125,8 +125,9 @@ demo: need-root deps build
 # bench.json and bench.png. --isolate gives the run a scheduling group of
 # its own at nice -20, so that other work on the machine (a build, an
 # editor) barely moves the figures; every row, kernel rows included, gets
-# the same. CI does not run it (make test runs --smoke).
-bench: build
+# the same. CI does not run it (make test runs --smoke). Its HTTP rows
+# drive wrk and ab, which make deps installs.
+bench: deps build
 	$(BIN)/rxbench --isolate --json bench.json --plot bench.png
 
 # The soak (internal/harness/soak): rxpath run with the stack under mixed

@@ -51,6 +51,16 @@ const (
 	needRawCeiling     = 0.98
 )
 
+// Thresholds of issue 17's goals: TCP at kernel speed and below kernel
+// memory.
+const (
+	needTCPVsKernel    = 1.0  // goodput ratio, at least
+	needTCPCPUVsKernel = 1.0  // CPU per byte ratio, at most
+	needHTTPVsKernel   = 1.0  // req/s ratio, at least
+	needIdleConnBytes  = 2048 // bytes per idle established connection, at most
+	needTimeWaitBytes  = 256  // bytes per TIME_WAIT entry, at most
+)
+
 // ceilingNote is why the ceiling goals are informational.
 const ceilingNote = "informational: on veth the sending CPU runs the DUT's XDP program and, for AF_XDP, the copy into UMEM, " +
 	"so XDP drop is an upper bound no AF_XDP receiver reaches there; the goals compare with xsk-minimal instead"
@@ -77,6 +87,16 @@ func EvaluateGoals(r *Run) []Goal {
 		beats(r, "raw-vs-asavie", RawName, AsavieName),
 		stackCost(r),
 		stackCostTCP(r),
+		tcpGoodput(r),
+		tcpCPUPerByte(r),
+		httpGoal(r, "http-keepalive-vs-kernel", "wrk, keep-alive", func(s *Scenario) Stat { return s.Summary.KeepAliveRPS },
+			func(s *Scenario) Stat { return s.Summary.KeepAliveP99MS }),
+		httpGoal(r, "http-connect-vs-kernel", "ab, a new connection per request", func(s *Scenario) Stat { return s.Summary.ConnectRPS },
+			func(s *Scenario) Stat { return s.Summary.ConnectP99MS }),
+		memGoal(r, "conn-idle-bytes", "bytes per idle ESTABLISHED connection", needIdleConnBytes,
+			func(m Summary) (Stat, Stat) { return m.IdleBytesRxpath, m.IdleBytesKernel }),
+		memGoal(r, "timewait-bytes", "bytes per TIME_WAIT entry", needTimeWaitBytes,
+			func(m Summary) (Stat, Stat) { return m.TimeWaitBytesRxpath, m.TimeWaitBytesKernel }),
 		info(ratioGoal(r, "handler-vs-ceiling", HandlerName, CeilingName, needHandlerCeiling), ceilingNote),
 		info(ratioGoal(r, "raw-vs-ceiling", RawName, CeilingName, needRawCeiling), ceilingNote),
 	}
@@ -342,4 +362,87 @@ func stackCostTCP(r *Run) Goal {
 		b.Summary.CPUNSPkt.Median, b.Summary.NSPerPacket.Median, b.Summary.AllocsPerPacket.Median,
 		a.Summary.CPUNSPkt.Median, a.Summary.NSPerPacket.Median, a.Summary.AllocsPerPacket.Median)
 	return info(g, "not an issue goal")
+}
+
+// tcpGoodput: tcp-rxpath's median goodput over tcp-kernel's.
+func tcpGoodput(r *Run) Goal {
+	g := Goal{ID: "tcp-goodput-vs-kernel", Target: fmt.Sprintf("%s goodput >= %.2f × %s", TCPRxpathName, needTCPVsKernel, TCPKernelName),
+		Need: needTCPVsKernel, Value: NaN}
+	if !measured(&g, r, TCPRxpathName, TCPKernelName) {
+		return g
+	}
+	a, b := r.Find(TCPRxpathName).Summary, r.Find(TCPKernelName).Summary
+	v := Ratio(a.GoodputGbps, b.GoodputGbps)
+	g.Value = Num(v)
+	g.Status = verdict(v >= needTCPVsKernel, v)
+	g.Detail = fmt.Sprintf("median goodput %.2f Gbit/s [%.2f–%.2f] / %.2f Gbit/s [%.2f–%.2f]",
+		a.GoodputGbps.Median, a.GoodputGbps.Min, a.GoodputGbps.Max, b.GoodputGbps.Median, b.GoodputGbps.Min, b.GoodputGbps.Max)
+	return g
+}
+
+// tcpCPUPerByte: tcp-rxpath's median CPU per byte over tcp-kernel's; lower
+// is better.
+func tcpCPUPerByte(r *Run) Goal {
+	g := Goal{ID: "tcp-cpu-per-byte-vs-kernel", Target: fmt.Sprintf("%s CPU per byte <= %.2f × %s", TCPRxpathName, needTCPCPUVsKernel, TCPKernelName),
+		Need: needTCPCPUVsKernel, Value: NaN}
+	if !measured(&g, r, TCPRxpathName, TCPKernelName) {
+		return g
+	}
+	a, b := r.Find(TCPRxpathName).Summary, r.Find(TCPKernelName).Summary
+	v := Ratio(a.CPUNSByte, b.CPUNSByte)
+	g.Value = Num(v)
+	g.Status = verdict(v <= needTCPCPUVsKernel, v)
+	g.Detail = fmt.Sprintf("median %.3f CPU ns/byte [%.3f–%.3f] / %.3f [%.3f–%.3f] (every thread but the client's + softirq)",
+		a.CPUNSByte.Median, a.CPUNSByte.Min, a.CPUNSByte.Max, b.CPUNSByte.Median, b.CPUNSByte.Min, b.CPUNSByte.Max)
+	return g
+}
+
+// httpGoal: http-rxpath's median rate from one tool over http-kernel's.
+func httpGoal(r *Run, id, tool string, rate, p99 func(*Scenario) Stat) Goal {
+	g := Goal{ID: id, Target: fmt.Sprintf("%s req/s >= %.2f × %s (%s)", HTTPRxpathName, needHTTPVsKernel, HTTPKernelName, tool),
+		Need: needHTTPVsKernel, Value: NaN}
+	if !measured(&g, r, HTTPRxpathName, HTTPKernelName) {
+		return g
+	}
+	a, b := r.Find(HTTPRxpathName), r.Find(HTTPKernelName)
+	ra, rb := rate(a), rate(b)
+	v := Ratio(ra, rb)
+	g.Value = Num(v)
+	g.Status = verdict(v >= needHTTPVsKernel, v)
+	g.Detail = fmt.Sprintf("median %.0f req/s [%.0f–%.0f] / %.0f req/s [%.0f–%.0f]; p99 %.2f ms / %.2f ms",
+		ra.Median, ra.Min, ra.Max, rb.Median, rb.Min, rb.Max, p99(a).Median, p99(b).Median)
+	return g
+}
+
+// memGoal: rxpath's median bytes per connection (or entry) of the
+// conn-memory row are at most need and at most the kernel's.
+func memGoal(r *Run, id, what string, need float64, pick func(Summary) (rx, kernel Stat)) Goal {
+	g := Goal{ID: id, Target: fmt.Sprintf("rxpath %s <= %.0f and <= the kernel's", what, need), Need: need, Value: NaN}
+	if !measured(&g, r, ConnMemoryName) {
+		return g
+	}
+	s := r.Find(ConnMemoryName)
+	rx, k := pick(s.Summary)
+	if !rx.Valid() {
+		g.Status, g.Detail = GoalNotRun, "no rxpath figure in the row's repetitions"
+		return g
+	}
+	v := rx.Median
+	g.Value = Num(v)
+	conns := 0
+	if len(s.Mem) > 0 {
+		conns = s.Mem[0].Conns
+	}
+	g.Detail = fmt.Sprintf("rxpath %.0f B [%.0f–%.0f] (Go heap)", rx.Median, rx.Min, rx.Max)
+	if !k.Valid() {
+		g.Status = GoalMiss
+		if v <= need {
+			g.Status = GoalNotRun
+		}
+		g.Detail += fmt.Sprintf(", no kernel figure to compare with; %d reps of %d connections", len(s.Mem), conns)
+		return g
+	}
+	g.Status = verdict(v <= need && v <= k.Median, v)
+	g.Detail += fmt.Sprintf(" vs kernel %.0f B [%.0f–%.0f] (server's slab); %d reps of %d connections", k.Median, k.Min, k.Max, len(s.Mem), conns)
+	return g
 }

@@ -30,13 +30,16 @@ func PlotFormat(path string) (string, error) {
 // WritePlot draws the measured live rows as horizontal bar charts with
 // whiskers from the minimum to the maximum rep: for the UDP rows the
 // receive rate in Mpps and the CPU time per packet, for the TCP rows the
-// goodput in Gbit/s and the CPU time per byte. It writes them in format
+// goodput in Gbit/s and the CPU time per byte, for the HTTP rows wrk's and
+// ab's requests per second. It writes them in format
 // ("png" or "svg").
 func WritePlot(w io.Writer, r *Run, format string) error {
-	var udp, tcp []*Scenario
+	var udp, tcp, httpRows []*Scenario
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
 		switch {
+		case s.OK() && s.Kind == KindHTTP:
+			httpRows = append(httpRows, s)
 		case !s.OK() || s.Kind != KindLive:
 		case s.TCP():
 			tcp = append(tcp, s)
@@ -44,8 +47,8 @@ func WritePlot(w io.Writer, r *Run, format string) error {
 			udp = append(udp, s)
 		}
 	}
-	if len(udp)+len(tcp) == 0 {
-		return fmt.Errorf("plot: no measured live scenario")
+	if len(udp)+len(tcp)+len(httpRows) == 0 {
+		return fmt.Errorf("plot: no measured live or HTTP scenario")
 	}
 	type panel struct {
 		title string
@@ -55,6 +58,7 @@ func WritePlot(w io.Writer, r *Run, format string) error {
 	type group struct {
 		rows   []*Scenario
 		panels []panel
+		noSize bool // the rows' names alone, no frame size
 	}
 	blue, orange := color.RGBA{R: 0x33, G: 0x66, B: 0xcc, A: 0xff}, color.RGBA{R: 0xcc, G: 0x66, B: 0x33, A: 0xff}
 	var groups []group
@@ -62,13 +66,19 @@ func WritePlot(w io.Writer, r *Run, format string) error {
 		groups = append(groups, group{udp, []panel{
 			{"receive rate (Mpps, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.RxMpps }, blue},
 			{"CPU per packet (ns: every thread but the generator's + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSPkt }, orange},
-		}})
+		}, false})
 	}
 	if len(tcp) > 0 {
 		groups = append(groups, group{tcp, []panel{
 			{"TCP goodput (Gbit/s delivered to the application, median, whiskers min–max)", func(s *Scenario) Stat { return s.Summary.GoodputGbps }, blue},
 			{"TCP CPU per byte (ns: every thread but the client's + softirq; whiskers cut at the edge)", func(s *Scenario) Stat { return s.Summary.CPUNSByte }, orange},
-		}})
+		}, false})
+	}
+	if len(httpRows) > 0 {
+		groups = append(groups, group{httpRows, []panel{
+			{"HTTP keep-alive (wrk): requests per second, median, whiskers min–max", func(s *Scenario) Stat { return s.Summary.KeepAliveRPS }, blue},
+			{"HTTP new connection per request (ab): requests per second, median, whiskers min–max", func(s *Scenario) Stat { return s.Summary.ConnectRPS }, orange},
+		}, true})
 	}
 	// Each group gets a height for its bars, its panels aligned with each
 	// other.
@@ -95,6 +105,9 @@ func WritePlot(w io.Writer, r *Run, format string) error {
 		names := make([]string, len(g.rows))
 		for j, s := range g.rows {
 			names[len(g.rows)-1-j] = fmt.Sprintf("%s (%d B)", s.Name, s.FrameLen)
+			if g.noSize {
+				names[len(g.rows)-1-j] = s.Name
+			}
 		}
 		plots := make([][]*plot.Plot, len(g.panels))
 		for j, pn := range g.panels {

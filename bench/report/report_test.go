@@ -304,21 +304,27 @@ func TestGoals(t *testing.T) {
 	r := sampleRun()
 	got, detail := goalMap(r)
 	want := map[string]GoalStatus{
-		"raw-vs-xsk-minimal":     GoalPass, // 1.24/1.21
-		"handler-vs-xsk-minimal": GoalPass, // 0.992
-		"handler-no-loss":        GoalPass,
-		"readbatch-vs-handler":   GoalPass, // 0.917, nothing lost
-		"tap-file-vs-handler":    GoalPass, // 0.958
-		"tap-captured":           GoalPass, // 99.5%
-		"handler-vs-kernel":      GoalPass, // 1.97
-		"memnic-raw":             GoalNotRun,
-		"memnic-udp-handler":     GoalNotRun,
-		"memnic-tap-devnull":     GoalNotRun,
-		"raw-vs-asavie":          GoalPass,
-		"stack-vs-gvisor":        GoalPass, // 10×
-		"stack-vs-gvisor-tcp":    GoalInfo, // 20× in CPU time
-		"handler-vs-ceiling":     GoalInfo, // 0.96
-		"raw-vs-ceiling":         GoalInfo, // 0.992
+		"raw-vs-xsk-minimal":         GoalPass, // 1.24/1.21
+		"handler-vs-xsk-minimal":     GoalPass, // 0.992
+		"handler-no-loss":            GoalPass,
+		"readbatch-vs-handler":       GoalPass, // 0.917, nothing lost
+		"tap-file-vs-handler":        GoalPass, // 0.958
+		"tap-captured":               GoalPass, // 99.5%
+		"handler-vs-kernel":          GoalPass, // 1.97
+		"memnic-raw":                 GoalNotRun,
+		"memnic-udp-handler":         GoalNotRun,
+		"memnic-tap-devnull":         GoalNotRun,
+		"raw-vs-asavie":              GoalPass,
+		"stack-vs-gvisor":            GoalPass, // 10×
+		"stack-vs-gvisor-tcp":        GoalInfo, // 20× in CPU time
+		"tcp-goodput-vs-kernel":      GoalPass, // 3 / 1.5 Gbit/s
+		"tcp-cpu-per-byte-vs-kernel": GoalPass, // 0.5 / 1 ns/B
+		"http-keepalive-vs-kernel":   GoalNotRun,
+		"http-connect-vs-kernel":     GoalNotRun,
+		"conn-idle-bytes":            GoalNotRun,
+		"timewait-bytes":             GoalNotRun,
+		"handler-vs-ceiling":         GoalInfo, // 0.96
+		"raw-vs-ceiling":             GoalInfo, // 0.992
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("goals (-want +got):\n%s", diff)
@@ -393,21 +399,27 @@ func TestGoals(t *testing.T) {
 	r.Finalize()
 	got, detail = goalMap(r)
 	want = map[string]GoalStatus{
-		"raw-vs-xsk-minimal":     GoalNotRun,
-		"handler-vs-xsk-minimal": GoalNotRun,
-		"handler-no-loss":        GoalMiss,
-		"readbatch-vs-handler":   GoalMiss, // fast enough, but it lost a frame
-		"tap-file-vs-handler":    GoalPass,
-		"tap-captured":           GoalMiss,
-		"handler-vs-kernel":      GoalPass,
-		"memnic-raw":             GoalNotRun,
-		"memnic-udp-handler":     GoalNotRun,
-		"memnic-tap-devnull":     GoalNotRun,
-		"raw-vs-asavie":          GoalMiss,
-		"stack-vs-gvisor":        GoalNotRun,
-		"stack-vs-gvisor-tcp":    GoalInfo,
-		"handler-vs-ceiling":     GoalNotRun,
-		"raw-vs-ceiling":         GoalNotRun,
+		"raw-vs-xsk-minimal":         GoalNotRun,
+		"handler-vs-xsk-minimal":     GoalNotRun,
+		"handler-no-loss":            GoalMiss,
+		"readbatch-vs-handler":       GoalMiss, // fast enough, but it lost a frame
+		"tap-file-vs-handler":        GoalPass,
+		"tap-captured":               GoalMiss,
+		"handler-vs-kernel":          GoalPass,
+		"memnic-raw":                 GoalNotRun,
+		"memnic-udp-handler":         GoalNotRun,
+		"memnic-tap-devnull":         GoalNotRun,
+		"raw-vs-asavie":              GoalMiss,
+		"stack-vs-gvisor":            GoalNotRun,
+		"stack-vs-gvisor-tcp":        GoalInfo,
+		"tcp-goodput-vs-kernel":      GoalPass,
+		"tcp-cpu-per-byte-vs-kernel": GoalPass,
+		"http-keepalive-vs-kernel":   GoalNotRun,
+		"http-connect-vs-kernel":     GoalNotRun,
+		"conn-idle-bytes":            GoalNotRun,
+		"timewait-bytes":             GoalNotRun,
+		"handler-vs-ceiling":         GoalNotRun,
+		"raw-vs-ceiling":             GoalNotRun,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("goals (-want +got):\n%s", diff)
@@ -518,7 +530,7 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Scenarios) != 20 || len(back.Goals) != 15 || len(back.Scenarios[0].Reps) != 3 {
+	if len(back.Scenarios) != 20 || len(back.Goals) != 21 || len(back.Scenarios[0].Reps) != 3 {
 		t.Errorf("round trip lost rows: %d scenarios, %d goals", len(back.Scenarios), len(back.Goals))
 	}
 	if back.Find("tcp-rxpath").Summary.VsCeiling.Valid() {

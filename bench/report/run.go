@@ -34,6 +34,13 @@ const (
 	// as fast as it can, with no kernel and no generator in the loop
 	// (the memnic-* rows). Their Reps are filled like a live row's.
 	KindCapacity Kind = "capacity"
+	// KindHTTP rows serve net/http on the DUT (over rxpath's TCP, or a
+	// kernel socket) to wrk and ab in the peer namespace; their figures
+	// are in HTTP, not Reps.
+	KindHTTP Kind = "http"
+	// KindConnMemory rows measure the memory of idle connections and
+	// TIME_WAIT entries; their figures are in Mem, not Reps.
+	KindConnMemory Kind = "conn-memory"
 )
 
 // Proto is the transport a row measures. It decides the row's units: UDP
@@ -313,20 +320,42 @@ type Summary struct {
 	NSPerPacket     Stat `json:"ns_per_packet"`
 	AllocsPerPacket Stat `json:"allocs_per_packet"`
 
+	// HTTP rows: wrk's requests per second over kept-alive connections,
+	// its 99th percentile latency and the server's CPU (its process +
+	// softirq) per request; the same for ab, a new connection per
+	// request.
+	KeepAliveRPS   Stat `json:"keepalive_req_per_sec"`
+	KeepAliveP99MS Stat `json:"keepalive_p99_ms"`
+	KeepAliveCPUUS Stat `json:"keepalive_cpu_us_per_req"`
+	ConnectRPS     Stat `json:"connect_req_per_sec"`
+	ConnectP99MS   Stat `json:"connect_p99_ms"`
+	ConnectCPUUS   Stat `json:"connect_cpu_us_per_req"`
+
+	// The conn-memory row: bytes per idle established connection and per
+	// TIME_WAIT entry, rxpath's (Go heap) and the kernel server's (slab).
+	IdleBytesRxpath     Stat `json:"idle_conn_bytes_rxpath"`
+	IdleBytesKernel     Stat `json:"idle_conn_bytes_kernel"`
+	TimeWaitBytesRxpath Stat `json:"time_wait_bytes_rxpath"`
+	TimeWaitBytesKernel Stat `json:"time_wait_bytes_kernel"`
+
 	// VsXSK is the median receive rate over xsk-minimal's of the same
 	// frame length: the fair ratio for an AF_XDP receiver on veth.
 	// VsCeiling is the median receive rate over the ceiling's (same frame
 	// length; NaN for TCP rows, whose sender is not the frame
 	// generator), VsKernel over kernel-recvmmsg's (same frame length) or,
-	// for a TCP row, its goodput over tcp-kernel's. For stack-cost rows
+	// for a TCP row, its goodput over tcp-kernel's, for an HTTP row its
+	// keep-alive (wrk) rate over http-kernel's, and VsKernelConnect its
+	// new-connection (ab) rate over http-kernel's. For stack-cost rows
 	// VsGVisor is the gVisor row's (same transport) wall time per packet
 	// over this row's, and VsGVisorCPU the same with process CPU time.
 	// NaN when there is nothing to compare with.
-	VsXSK       Num `json:"vs_xsk_minimal"`
-	VsCeiling   Num `json:"vs_ceiling"`
-	VsKernel    Num `json:"vs_kernel"`
-	VsGVisor    Num `json:"vs_gvisor"`
-	VsGVisorCPU Num `json:"vs_gvisor_cpu"`
+	VsXSK     Num `json:"vs_xsk_minimal"`
+	VsCeiling Num `json:"vs_ceiling"`
+	VsKernel  Num `json:"vs_kernel"`
+	// VsKernelConnect: HTTP rows only, see VsKernel.
+	VsKernelConnect Num `json:"vs_kernel_connect"`
+	VsGVisor        Num `json:"vs_gvisor"`
+	VsGVisorCPU     Num `json:"vs_gvisor_cpu"`
 }
 
 // Scenario is one row of the report.
@@ -344,6 +373,10 @@ type Scenario struct {
 	Warmup *Rep      `json:"warmup,omitempty"`
 	Reps   []Rep     `json:"reps,omitempty"`
 	Cost   []CostRep `json:"cost_reps,omitempty"`
+	// HTTP and Mem are the repetitions of an HTTP row and of the
+	// conn-memory row.
+	HTTP []HTTPRep `json:"http_reps,omitempty"`
+	Mem  []MemRep  `json:"mem_reps,omitempty"`
 	// IdleCal is the cost of one idle pass of the receiver, for the
 	// busy time; nil for receivers that count no idle pass.
 	IdleCal *IdleCal `json:"idle_cal,omitempty"`
@@ -435,6 +468,10 @@ const (
 	StackGVisorName    = "stack-gvisor"
 	StackRxpathTCPName = "stack-rxpath-tcp"
 	StackGVisorTCPName = "stack-gvisor-tcp"
+	TCPRxpathName      = "tcp-rxpath"
+	HTTPRxpathName     = "http-rxpath"
+	HTTPKernelName     = "http-kernel"
+	ConnMemoryName     = "conn-memory"
 )
 
 // isBaseline reports whether name is base or one of its size variants
@@ -466,10 +503,16 @@ func (r *Run) Finalize() {
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
 		s.Summary.VsXSK, s.Summary.VsCeiling, s.Summary.VsKernel, s.Summary.VsGVisor, s.Summary.VsGVisorCPU = NaN, NaN, NaN, NaN, NaN
+		s.Summary.VsKernelConnect = NaN
 		if !s.OK() {
 			continue
 		}
 		switch {
+		case s.Kind == KindHTTP:
+			if k := r.Find(HTTPKernelName); k != nil && k.OK() && k.Kind == KindHTTP {
+				s.Summary.VsKernel = Num(Ratio(s.Summary.KeepAliveRPS, k.Summary.KeepAliveRPS))
+				s.Summary.VsKernelConnect = Num(Ratio(s.Summary.ConnectRPS, k.Summary.ConnectRPS))
+			}
 		case s.Kind == KindLive && s.TCP():
 			if k := r.Find(TCPKernelName); k != nil && k.OK() && k.TCP() {
 				s.Summary.VsKernel = Num(Ratio(s.Summary.GoodputGbps, k.Summary.GoodputGbps))
@@ -555,6 +598,7 @@ func summarize(s *Scenario) {
 		}
 		return Summarize(v)
 	}
+	summarizeApp(s, &sum)
 	sum.NSPerPacket = cost(CostRep.NSPerPacket)
 	sum.AllocsPerPacket = cost(CostRep.AllocsPerPacket)
 	if s.Kind == KindStackCost {

@@ -14,10 +14,14 @@ import (
 func WriteTable(w io.Writer, r *Run) error {
 	var b strings.Builder
 	writeHeader(&b, r)
-	var live, tcp, capacity, cost []*Scenario
+	var live, tcp, capacity, cost, httpRows, mem []*Scenario
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
 		switch {
+		case s.Kind == KindHTTP:
+			httpRows = append(httpRows, s)
+		case s.Kind == KindConnMemory:
+			mem = append(mem, s)
 		case s.Kind == KindStackCost:
 			cost = append(cost, s)
 		case s.Kind == KindCapacity:
@@ -35,6 +39,14 @@ func WriteTable(w io.Writer, r *Run) error {
 	if len(tcp) > 0 {
 		b.WriteString("\n")
 		writeTCP(&b, tcp)
+	}
+	if len(httpRows) > 0 {
+		b.WriteString("\n")
+		writeHTTP(&b, httpRows)
+	}
+	if len(mem) > 0 {
+		b.WriteString("\n")
+		writeConnMemory(&b, mem)
 	}
 	if len(capacity) > 0 {
 		b.WriteString("\n")
@@ -196,6 +208,58 @@ func writeTCP(b *strings.Builder, rows []*Scenario) {
 		"  client's ACK processing, and the data it releases, in the sending context: both rows' CPU includes some of the\n" +
 		"  sender's work); ×kernel compares median goodput with tcp-kernel. A stream has no ceiling row: its sender is the\n" +
 		"  kernel's TCP, not the frame generator\n")
+}
+
+// writeHTTP writes the HTTP rows: wrk (keep-alive) and ab (a new
+// connection per request) against the same net/http handler.
+func writeHTTP(b *strings.Builder, rows []*Scenario) {
+	b.WriteString("HTTP: net/http, the same handler, on rxpath's TCP listener or a kernel socket; wrk and ab in the peer namespace\n")
+	nw := nameWidth(rows, 20)
+	fmt.Fprintf(b, "%-*s  %-26s %8s %9s %7s  %-26s %8s %9s %7s\n", nw, "scenario",
+		"keep-alive req/s (wrk)", "p99 ms", "CPU µs/req", "×kernel", "new conn req/s (ab)", "p99 ms", "CPU µs/req", "×kernel")
+	for _, s := range rows {
+		if !s.OK() {
+			writeUnmeasured(b, nw, s)
+			continue
+		}
+		m := s.Summary
+		fmt.Fprintf(b, "%-*s  %-26s %8s %9s %7s  %-26s %8s %9s %7s\n", nw, s.Name,
+			spread(m.KeepAliveRPS, "%.0f"), median(m.KeepAliveP99MS, "%.2f"), median(m.KeepAliveCPUUS, "%.1f"), ratio(m.VsKernel),
+			spread(m.ConnectRPS, "%.0f"), median(m.ConnectP99MS, "%.0f"), median(m.ConnectCPUUS, "%.1f"), ratio(m.VsKernelConnect))
+	}
+	if len(rows) > 0 && len(rows[0].HTTP) > 0 {
+		h := rows[0].HTTP[0]
+		fmt.Fprintf(b, "wrk: %s; ab: %s (client on the generator CPU, server on the receiver CPU)\n", h.Wrk.Command, h.AB.Command)
+	}
+	b.WriteString("req/s = the tool's own rate; p99 = its 99th percentile latency (ab's includes the connect, in whole ms);\n" +
+		"  CPU µs/req = (the server process's CPU + softirq time on all CPUs) / requests; ×kernel compares with http-kernel\n")
+}
+
+// writeConnMemory writes the conn-memory row: bytes per idle connection
+// and per TIME_WAIT entry, rxpath's and the kernel's.
+func writeConnMemory(b *strings.Builder, rows []*Scenario) {
+	b.WriteString("connection memory: bytes per idle ESTABLISHED connection and per TIME_WAIT entry, server side\n")
+	nw := nameWidth(rows, 20)
+	fmt.Fprintf(b, "%-*s %6s  %-22s %-22s  %-22s %-22s\n", nw, "scenario", "conns",
+		"idle B/conn rxpath", "idle B/conn kernel", "TIME_WAIT B rxpath", "TIME_WAIT B kernel")
+	for _, s := range rows {
+		if !s.OK() {
+			writeUnmeasured(b, nw, s)
+			continue
+		}
+		m := s.Summary
+		conns := 0
+		if len(s.Mem) > 0 {
+			conns = s.Mem[0].Conns
+		}
+		fmt.Fprintf(b, "%-*s %6d  %-22s %-22s  %-22s %-22s\n", nw, s.Name, conns,
+			spread(m.IdleBytesRxpath, "%.0f"), spread(m.IdleBytesKernel, "%.0f"),
+			spread(m.TimeWaitBytesRxpath, "%.0f"), spread(m.TimeWaitBytesKernel, "%.0f"))
+	}
+	b.WriteString("rxpath = Go heap live bytes (runtime/metrics /gc/heap/live:bytes after runtime.GC) over the connections, from\n" +
+		"  before the first; kernel = /proc/slabinfo bytes (Δ active objects × object size) of TCP, tw_sock_TCP,\n" +
+		"  request_sock_TCP, sock_inode_cache, filp and dentry with a kernel server, less the same delta with the rxpath\n" +
+		"  server (the client's sockets alone); slabinfo is machine-wide, so other work on the machine is noise here\n")
 }
 
 func writeUnmeasured(b *strings.Builder, nw int, s *Scenario) {

@@ -29,6 +29,9 @@ const (
 	recvTapFile                    // recvHandler + pcap tap to a file
 	recvTCPRxpath                  // AF_XDP + stack, TCP sink in handler mode
 	recvTCPKernel                  // kernel TCP socket behind an XDP_PASS program
+	recvHTTPRxpath                 // net/http on rxpath's TCP listener
+	recvHTTPKernel                 // net/http on a kernel socket behind an XDP_PASS program
+	recvConnMemory                 // idle connections to rxpath, then to the kernel
 	costRxpath                     // stack cost: rxpath
 	costGVisor                     // stack cost: gVisor netstack
 	costRxpathTCP                  // stack cost, TCP: rxpath
@@ -50,7 +53,16 @@ type Def struct {
 	// own): it fills row.Reps, row.Receiver and row.Notes, and returns
 	// why it could not. Nil for the others.
 	run func(ctx context.Context, cfg Config, row *report.Scenario, p *progress) error
+	// notQuick leaves the row out of quick mode's default selection.
+	notQuick bool
 }
+
+// QuickDefault reports whether d is in quick mode's default selection
+// (--quick without --scenarios). The HTTP and conn-memory rows are not:
+// their short form (wrk for 2 s and ab for 4,000 requests per rep, 2,000
+// connections) adds about 25 s, which quick mode's two minutes have no
+// room for; --quick --scenarios names them to run it.
+func (d Def) QuickDefault() bool { return !d.notQuick }
 
 // needsKernelRx reports whether the DUT kernel must take frames off the
 // veth itself (GRO on: no XDP program is attached).
@@ -64,7 +76,13 @@ func (d Def) needsKernelRx() bool {
 
 // needsKernelAddr reports whether the DUT kernel needs the lab's address.
 func (d Def) needsKernelAddr() bool {
-	return d.recv == recvKernel || d.recv == recvKernelSpin || d.recv == recvTCPKernel
+	return d.recv == recvKernel || d.recv == recvKernelSpin || d.recv == recvTCPKernel || d.recv == recvHTTPKernel
+}
+
+// tcpPeer reports whether the peer's kernel talks TCP to the DUT in d: it
+// gets a static neighbour entry for the DUT then.
+func (d Def) tcpPeer() bool {
+	return d.tcp() || d.Kind == report.KindHTTP || d.Kind == report.KindConnMemory
 }
 
 // tcp reports whether d is a live TCP row: a kernel TCP client sends, not
@@ -112,8 +130,14 @@ func Catalog() []Def {
 	defs = append(defs,
 		live("tap-devnull", recvTapDevNull, minFrame, "rxpath-udp-handler with the pcap tap writing to /dev/null"),
 		live("tap-file", recvTapFile, minFrame, "rxpath-udp-handler with the pcap tap writing to a file in a temp dir"),
-		tcpLive("tcp-rxpath", recvTCPRxpath, "a kernel TCP client streams to rxpath (AF_XDP + stack, a TCP sink in handler mode counting bytes)"),
+		tcpLive(report.TCPRxpathName, recvTCPRxpath, "a kernel TCP client streams to rxpath (AF_XDP + stack, a TCP sink in handler mode counting bytes)"),
 		tcpLive(report.TCPKernelName, recvTCPKernel, "the same stream to a kernel TCP server on the DUT veth, an XDP_PASS program attached in the same mode"),
+		Def{Name: report.HTTPRxpathName, Kind: report.KindHTTP, notQuick: true, Proto: report.ProtoTCP, FrameLen: stackcost.TCPFrameLen, recv: recvHTTPRxpath,
+			Description: "net/http on rxpath's TCP listener, driven by wrk (200 kept-alive connections) and ab (100 at a time, a new connection per request) from the peer"},
+		Def{Name: report.HTTPKernelName, Kind: report.KindHTTP, notQuick: true, Proto: report.ProtoTCP, FrameLen: stackcost.TCPFrameLen, recv: recvHTTPKernel,
+			Description: "the same handler and load on a kernel TCP socket on the DUT veth, an XDP_PASS program attached in the same mode"},
+		Def{Name: report.ConnMemoryName, Kind: report.KindConnMemory, notQuick: true, Proto: report.ProtoTCP, FrameLen: stackcost.TCPFrameLen, recv: recvConnMemory,
+			Description: "bytes per idle ESTABLISHED connection and per TIME_WAIT entry: rxpath's Go heap and the kernel server's slab caches, over many connections from the peer"},
 		cost(report.StackRxpathName, report.ProtoUDP, costRxpath, minFrame,
 			"replayed UDP frames through rxpath's stack (ethernet, ipv4, udp) to a socket drained with ReadBatch"),
 		cost(report.StackGVisorName, report.ProtoUDP, costGVisor, minFrame,

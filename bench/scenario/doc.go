@@ -52,6 +52,30 @@
 // on the way. The peer gets a static neighbour entry for the DUT and
 // tcp_slow_start_after_idle off, undone after the row.
 //
+// HTTP rows (report.KindHTTP): net/http with one handler (a fixed 62-byte
+// page) on rxpath's TCP listener (http-rxpath: rxpath.Open, default TCP
+// options) or on a kernel socket behind an XDP_PASS program attached as
+// for tcp-kernel (http-kernel). While a row runs every thread of this
+// process is pinned to the receiver CPU (pinProcess: the runtime's
+// threads, the pollers, the handlers' goroutines), and the load
+// generators run in the peer namespace under `taskset -c` the generator
+// CPU: per rep, wrk (one thread, 200 kept-alive connections, 8 s in full
+// mode) then ab (100 at a time, a new connection per request, 20,000
+// requests in full mode), both scaled with Config.Duration, after a warm-up
+// of 500 ab requests. The figures are the tools' own (parsed from their
+// reports, loadtools.go), with the server process's CPU and all softirq
+// time over each run.
+//
+// The conn-memory row (report.KindConnMemory) opens 10,000 connections in
+// full mode (connMemoryConns) from raw client sockets on the generator
+// thread, first to an rxpath server, then to a kernel one, holds them
+// idle, then has the server close them all so that it keeps each in
+// TIME_WAIT. rxpath's bytes are the Go heap's live bytes after a GC
+// (runtime/metrics); the kernel server's, the /proc/slabinfo delta of the
+// TCP, TIME_WAIT and request socks and the socket's inode, file and dentry
+// in the kernel run less the same delta in the rxpath run (the client's
+// own sockets). connmem_linux.go has the details.
+//
 // The stack-cost rows need no lab (package stackcost), nor do rows with a
 // runner of their own (Def.run: the capacity rows of report.KindCapacity). Live scenarios
 // need Linux and CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF; elsewhere they

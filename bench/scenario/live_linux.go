@@ -208,6 +208,12 @@ func (h *liveLab) Close() error {
 
 // Run measures one live scenario.
 func (h *liveLab) Run(ctx context.Context, d Def, row *report.Scenario) (err error) {
+	switch d.Kind {
+	case report.KindHTTP:
+		return h.runHTTP(ctx, d, row)
+	case report.KindConnMemory:
+		return h.runConnMemory(ctx, d, row)
+	}
 	if !d.tcp() {
 		if err := h.configureGen(d.FrameLen); err != nil {
 			return err
@@ -306,7 +312,7 @@ func (h *liveLab) prepareDUT(d Def) (undo func() error, err error) {
 			return lab.SetFeature(h.l.DUTNS, h.l.DUTIf, "gro", false)
 		})
 	}
-	if d.tcp() {
+	if d.tcpPeer() {
 		// The peer's kernel sends to the DUT's MAC without asking: rxpath
 		// and the DUT kernel both answer ARP, but a row should not
 		// depend on it.
@@ -316,6 +322,8 @@ func (h *liveLab) prepareDUT(d Def) (undo func() error, err error) {
 		undos = append(undos, func() error {
 			return h.l.DelStaticNeighbor(h.l.DUTAddr)
 		})
+	}
+	if d.tcp() {
 		// Reps are apart by the counter reads: without this the client
 		// would restart from a small window after each.
 		const ssai = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"

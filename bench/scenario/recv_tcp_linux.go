@@ -143,26 +143,11 @@ func newTCPKernel(h *liveLab) (_ receiver, err error) {
 			k.Close()
 		}
 	}()
-	k.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "rxb_xdp_pass", Type: ebpf.XDP, License: "Dual BSD/GPL",
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R0, 2), // XDP_PASS
-			asm.Return(),
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load XDP_PASS program: %w", err)
+	if k.prog, k.lnk, err = h.attachXDPPass(); err != nil {
+		return nil, err
 	}
 	addr := net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.l.DUTAddr, h.cfg.Port))
-	err = lab.InNS(h.l.DUTNS, func() error {
-		ifi, err := net.InterfaceByName(h.l.DUTIf)
-		if err != nil {
-			return err
-		}
-		k.lnk, err = link.AttachXDP(link.XDPOptions{Program: k.prog, Interface: ifi.Index, Flags: link.XDPDriverMode})
-		if err != nil {
-			return fmt.Errorf("attach native XDP_PASS: %w", err)
-		}
+	err = lab.InNS(h.l.DUTNS, func() (err error) {
 		k.ln, err = net.ListenTCP("tcp4", addr)
 		return err
 	})
@@ -176,6 +161,39 @@ func newTCPKernel(h *liveLab) (_ receiver, err error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// attachXDPPass attaches a program that passes every frame to the DUT
+// veth in native mode, as rxpath's is attached, so that a kernel server
+// sees the same veth (MTU, GSO, NAPI) as rxpath. The caller closes both.
+func (h *liveLab) attachXDPPass() (*ebpf.Program, link.Link, error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "rxb_xdp_pass", Type: ebpf.XDP, License: "Dual BSD/GPL",
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 2), // XDP_PASS
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load XDP_PASS program: %w", err)
+	}
+	var lnk link.Link
+	err = lab.InNS(h.l.DUTNS, func() error {
+		ifi, err := net.InterfaceByName(h.l.DUTIf)
+		if err != nil {
+			return err
+		}
+		lnk, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index, Flags: link.XDPDriverMode})
+		if err != nil {
+			return fmt.Errorf("attach native XDP_PASS: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		prog.Close()
+		return nil, nil, err
+	}
+	return prog, lnk, nil
 }
 
 // serve accepts one connection and reads it until it ends.

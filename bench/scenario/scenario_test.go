@@ -16,7 +16,7 @@ func TestCatalogNames(t *testing.T) {
 		"kernel-recvmmsg", "kernel-recvmmsg-spin", "asavie",
 		"xsk-minimal-512", "rxpath-udp-handler-512", "kernel-recvmmsg-512",
 		"xsk-minimal-1472", "rxpath-udp-handler-1472", "kernel-recvmmsg-1472",
-		"tap-devnull", "tap-file", "tcp-rxpath", "tcp-kernel",
+		"tap-devnull", "tap-file", "tcp-rxpath", "tcp-kernel", "http-rxpath", "http-kernel", "conn-memory",
 		"stack-rxpath", "stack-gvisor", "stack-rxpath-tcp", "stack-gvisor-tcp",
 		"memnic-raw", "memnic-udp-handler", "memnic-udp-readbatch", "memnic-tap-devnull",
 	}
@@ -25,7 +25,7 @@ func TestCatalogNames(t *testing.T) {
 	}
 	for _, d := range Catalog() {
 		wantProto := report.ProtoUDP
-		if strings.Contains(d.Name, "tcp") {
+		if strings.Contains(d.Name, "tcp") || strings.HasPrefix(d.Name, "http-") || d.Name == "conn-memory" {
 			wantProto = report.ProtoTCP
 		}
 		switch {
@@ -212,8 +212,8 @@ func TestRunWithoutLab(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
-	if len(r.Goals) != 15 {
-		t.Errorf("%d goals reported, want all 15", len(r.Goals))
+	if len(r.Goals) != 21 {
+		t.Errorf("%d goals reported, want all 21", len(r.Goals))
 	}
 	for _, g := range r.Goals {
 		switch {

@@ -17,7 +17,11 @@
 // in Gbit/s and CPU per byte instead, against the kernel server; the
 // stack-cost rows give the time and allocations per packet of rxpath's
 // stack and gVisor's netstack, for UDP datagrams and in-order TCP
-// segments. Progress goes to stderr. --json writes every raw figure,
+// segments; the HTTP rows give wrk's (keep-alive) and ab's (a new
+// connection per request) requests per second against net/http on
+// rxpath's TCP and on a kernel socket, and the conn-memory row the bytes
+// per idle connection and per TIME_WAIT entry of rxpath and of the
+// kernel. Progress goes to stderr. --json writes every raw figure,
 // --plot a chart. See package bench/scenario for the method and
 // bench/report for the figures.
 //
@@ -32,6 +36,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -103,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nscenarios: %s\n", strings.Join(scenario.Names(), ", "))
 	}
-	quick := fs.Bool("quick", false, "quick mode: the whole run in under two minutes (3 reps × 1s, 0.5s warm-up)")
+	quick := fs.Bool("quick", false, "quick mode: the whole run in under two minutes (3 reps × 1s, 0.5s warm-up); without --scenarios it leaves out\nthe HTTP and conn-memory rows, whose short form adds about 25 s")
 	smoke := fs.Bool("smoke", false, "smoke mode: every scenario starts and produces figures, tiny durations (for tests)")
 	full := fs.Bool("full", false, "full mode (the default): 5 reps × 5s after a 2s warm-up")
 	scen := fs.String("scenarios", "all", "comma-separated scenarios to run (see the list below)")
@@ -119,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	busySpin := fs.Bool("busy-spin", false, "rxpath's pollers spin and never sleep (as `rxpath demo`); default: the adaptive policy (spin while traffic flows, sleep after real idleness)")
 	stackPkts := fs.Uint64("stack-packets", 0, "packets per stack-cost repetition (default: the mode's)")
 	jsonPath := fs.String("json", "", "write every raw figure as JSON to this file")
-	plotPath := fs.String("plot", "", "write a chart (UDP: Mpps and CPU per packet; TCP: Gbit/s and CPU per byte) to this .png or .svg file")
+	plotPath := fs.String("plot", "", "write a chart (UDP: Mpps and CPU per packet; TCP: Gbit/s and CPU per byte; HTTP: wrk and ab req/s) to this .png or .svg file")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -174,6 +179,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	defs, err := scenario.Select(*scen)
 	if err != nil {
 		return options{}, err
+	}
+	if mode == "quick" && (strings.TrimSpace(*scen) == "all" || strings.TrimSpace(*scen) == "") {
+		defs = slices.DeleteFunc(defs, func(d scenario.Def) bool { return !d.QuickDefault() })
 	}
 	o := options{cfg: cfg, defs: defs, jsonPath: *jsonPath, plotPath: *plotPath, list: *list, quiet: *quiet, isolate: *isolate}
 	if o.plotPath != "" {

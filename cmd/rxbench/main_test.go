@@ -54,6 +54,34 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// TestQuickSelection: --quick alone leaves out the rows with no room in
+// its two minutes; naming them runs them.
+func TestQuickSelection(t *testing.T) {
+	names := func(args ...string) []string {
+		o, err := parseFlags(args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, d := range o.defs {
+			n = append(n, d.Name)
+		}
+		return n
+	}
+	quick, full := names("--quick"), names()
+	for _, n := range []string{"http-rxpath", "http-kernel", "conn-memory"} {
+		if slices.Contains(quick, n) || !slices.Contains(full, n) {
+			t.Errorf("%s: in --quick's default list %v, in full mode's %v", n, slices.Contains(quick, n), slices.Contains(full, n))
+		}
+	}
+	if len(quick) != len(full)-3 || !slices.Contains(quick, "tcp-rxpath") {
+		t.Errorf("--quick runs %d rows of %d: %v", len(quick), len(full), quick)
+	}
+	if got := names("--quick", "--scenarios", "conn-memory,http-kernel"); !slices.Equal(got, []string{"http-kernel", "conn-memory"}) {
+		t.Errorf("--quick --scenarios conn-memory,http-kernel runs %v", got)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := rxbench([]string{"--help"}, &out, &errb); code != exitOK {
@@ -144,8 +172,8 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), "generator "+r.Settings.Generator) {
 		t.Errorf("the table does not name the generator %s", r.Settings.Generator)
 	}
-	if len(r.Goals) != 15 {
-		t.Errorf("%d goals, want 15", len(r.Goals))
+	if len(r.Goals) != 21 {
+		t.Errorf("%d goals, want 21", len(r.Goals))
 	}
 	for _, g := range r.Goals {
 		switch g.ID {

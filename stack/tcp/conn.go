@@ -103,6 +103,12 @@ type Conn struct {
 	finPending  bool // a FIN arrived beyond a hole
 	finSeq      seqnum.Value
 	delack      timer.Entry
+	// delackAt is the delayed ACK's deadline (Unix ns of the TCP clock, 0
+	// for none). Arming and disarming it is a write of this field: the
+	// timer entry is scheduled only when none is (delackArmed), and its
+	// callback sends the ACK or re-arms for a later deadline.
+	delackAt    int64
+	delackArmed bool
 	unackedSegs int
 	rcvMSS      int // largest segment received, for the delayed-ACK rule
 	ackNow      bool
@@ -112,6 +118,15 @@ type Conn struct {
 	doneClosed  bool
 	userClosed  bool
 	finWait2    timer.Entry
+
+	// Receive batching (batch.go): the loop whose batch holds or last
+	// locked the connection (nil outside a batch), whether the connection
+	// is on that loop's pending list, whether a reader wake-up waits for
+	// the batch end, and whether this segment's ACK may wait for it.
+	lp           *rxLoop
+	batchPending bool
+	wakePending  bool
+	ackDefer     bool
 
 	// Blocked readers and writers.
 	rwake, wwake   chan struct{}
@@ -408,6 +423,7 @@ func (c *Conn) terminate(err error) {
 	c.state = StateClosed
 	c.t.timers.Stop(&c.rtx)
 	c.t.timers.Stop(&c.delack)
+	c.delackAt, c.delackArmed = 0, false
 	c.t.timers.Stop(&c.finWait2)
 	c.snd.reset()
 	if c.userClosed {

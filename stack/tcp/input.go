@@ -140,7 +140,11 @@ func (c *Conn) handleSegment(seg *segment) {
 	}
 	c.processData(seg)
 	if c.ackNow {
-		c.sendACK()
+		if c.lp != nil && c.ackDefer {
+			c.deferToBatchEnd() // in-order data: the batch's one ACK
+		} else {
+			c.sendACK()
+		}
 	}
 }
 
@@ -242,6 +246,10 @@ func (c *Conn) processData(seg *segment) {
 	}
 	seq, data := seg.seq, seg.payload
 	fin := seg.has(header.TCPFlagFIN)
+	// In a batch, the ACK that in-order data or a FIN earns waits for the
+	// batch end; duplicates, data beyond the window and holes are
+	// answered at once (the peer's loss recovery counts those ACKs).
+	c.ackDefer = c.lp != nil
 	finAt := seg.seq.Add(seqnum.Size(len(seg.payload)))
 	if seq.LessThan(c.rcvNxt) { // left edge already received
 		d := int(seq.Size(c.rcvNxt))
@@ -249,6 +257,7 @@ func (c *Conn) processData(seg *segment) {
 		t.st.dupBytes.Add(uint64(d))
 		data, seq = data[d:], seq.Add(seqnum.Size(d))
 		c.ackNow = true
+		c.ackDefer = false
 	}
 	if len(data) > 0 {
 		right := c.rcvNxt.Add(c.rcvWnd())
@@ -262,6 +271,7 @@ func (c *Conn) processData(seg *segment) {
 			data = data[:len(data)-cut]
 			fin = false
 			c.ackNow = true
+			c.ackDefer = false
 		}
 	}
 	if len(data) > 0 {
@@ -284,6 +294,7 @@ func (c *Conn) processData(seg *segment) {
 			}
 			t.st.ofoDropped.Add(uint64(dropped))
 			c.ackNow = true // a hole: dup ACK with SACK at once
+			c.ackDefer = false
 		}
 	}
 	if fin {
@@ -306,6 +317,11 @@ func (c *Conn) deliver(b []byte) {
 		return
 	}
 	c.rcv.write(b)
+	if c.lp != nil {
+		c.wakePending = true // once, at the end of the batch
+		c.deferToBatchEnd()
+		return
+	}
 	c.wakeReaders()
 }
 

@@ -117,7 +117,7 @@ func (c *Conn) sendWithOptions(flags uint8, seq seqnum.Value, opts, payload []by
 	t.ip.Send(c.queue, c.k.laddr, c.k.raddr, ipv4.ProtoTCP, tb, n)
 	if flags&header.TCPFlagACK != 0 {
 		c.unackedSegs, c.ackNow = 0, false
-		t.timers.Stop(&c.delack)
+		c.delackAt = 0 // the armed entry, if any, finds nothing to do
 	}
 }
 
@@ -313,15 +313,40 @@ func (c *Conn) onRetransmitTimer(now time.Time) {
 	c.armRTO()
 }
 
-// onDelayedAck sends an ACK that waited.
-func (c *Conn) onDelayedAck(time.Time) {
+// onDelayedAck is the delayed-ACK timer: it sends the ACK that waited,
+// or re-arms for a deadline set after it was scheduled.
+func (c *Conn) onDelayedAck(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == StateClosed || c.unackedSegs == 0 && !c.ackNow || c.t.timers.Armed(&c.delack) {
+	c.delackArmed = false
+	if c.state == StateClosed || c.delackAt == 0 {
+		return
+	}
+	if at := c.delackAt; at > now.UnixNano() {
+		c.delackArmed = true
+		c.t.timers.Schedule(&c.delack, time.Unix(0, at))
+		return
+	}
+	c.delackAt = 0
+	if c.unackedSegs == 0 && !c.ackNow {
 		return
 	}
 	c.t.st.delayedACKs.Add(1)
 	c.sendACK()
+}
+
+// setDelayedAck starts the delayed-ACK wait unless one runs: a field
+// write, and a timer entry scheduled only when none is.
+func (c *Conn) setDelayedAck() {
+	if c.delackAt != 0 {
+		return
+	}
+	at := c.t.clock().Add(c.t.opts.DelayedAck)
+	c.delackAt = at.UnixNano()
+	if !c.delackArmed {
+		c.delackArmed = true
+		c.t.timers.Schedule(&c.delack, at)
+	}
 }
 
 // onFinWait2Timer ends an orphaned connection stuck in FIN-WAIT-2.
@@ -334,24 +359,29 @@ func (c *Conn) onFinWait2Timer(time.Time) {
 }
 
 // scheduleACK decides between an immediate and a delayed ACK: every
-// second full-sized segment is ACKed at once, others wait DelayedAck.
+// second full-sized segment is ACKed at once, others wait DelayedAck. In a
+// receive batch the decision is taken once, at the batch end (ackDecision).
 func (c *Conn) scheduleACK(fullSized bool) {
-	if c.ackNow {
-		c.sendACK()
-		return
-	}
 	if fullSized {
 		c.unackedSegs++
+	} else if c.unackedSegs == 0 {
+		c.unackedSegs = 1 // a small segment still needs its ACK
 	}
-	if c.unackedSegs >= 2 {
-		c.sendACK()
+	if c.lp != nil {
+		c.deferToBatchEnd()
 		return
 	}
-	if !c.t.timers.Armed(&c.delack) {
-		if c.unackedSegs == 0 {
-			c.unackedSegs = 1 // a small segment still needs its ACK
-		}
-		c.t.timers.Schedule(&c.delack, c.t.clock().Add(c.t.opts.DelayedAck))
+	c.ackDecision()
+}
+
+// ackDecision sends the ACK that is due now, or starts the delayed-ACK
+// wait for one that is not.
+func (c *Conn) ackDecision() {
+	switch {
+	case c.ackNow || c.unackedSegs >= 2:
+		c.sendACK()
+	case c.unackedSegs > 0:
+		c.setDelayedAck()
 	}
 }
 

@@ -126,6 +126,9 @@ type TCP struct {
 	// (a SYN flood's) must not shrink real connections' windows.
 	sharing atomic.Int64
 
+	// loops are the receive loops of queues 0 to maxLoops-1 (batch.go).
+	loops [maxLoops]rxLoop
+
 	st counters
 }
 
@@ -151,6 +154,7 @@ func New(ip *ipv4.IPv4, o Options) *TCP {
 		go t.timers.Run(t.stop)
 	}
 	ip.RegisterTransport(ipv4.ProtoTCP, t.receive)
+	t.s.OnBatchEnd(t.endBatch)
 	return t
 }
 
@@ -346,6 +350,14 @@ func (t *TCP) receive(p *stack.Packet) {
 	seg.flags, seg.wnd, seg.payload = h.Flags(), h.Window(), h.Payload()
 	seg.k = key{laddr: p.Dst, raddr: p.Src, lport: h.DstPort(), rport: h.SrcPort()}
 
+	lp := t.loop(p.Queue)
+	if lp != nil && lp.held != nil {
+		if c := lp.held; c.k == seg.k && c.state != StateClosed {
+			c.handleSegment(&seg) // the batch's next segment: no lookup, no lock
+			return
+		}
+		lp.release()
+	}
 	t.mu.RLock()
 	c := t.conns[seg.k]
 	var l *Listener
@@ -355,8 +367,19 @@ func (t *TCP) receive(p *stack.Packet) {
 	t.mu.RUnlock()
 	if c != nil {
 		c.mu.Lock()
+		if lp == nil {
+			c.handleSegment(&seg)
+			c.mu.Unlock()
+			return
+		}
+		c.lp = lp
 		c.handleSegment(&seg)
-		c.mu.Unlock()
+		if c.state == StateClosed {
+			c.lp = nil
+			c.mu.Unlock()
+			return
+		}
+		lp.held = c // keep it locked for the batch's next segment
 		return
 	}
 	if t.tw.handle(&seg) {

@@ -98,7 +98,8 @@ type Conn struct {
 	irs, rcvNxt seqnum.Value
 	rcv         chunkBuf
 	rcvAdvRight seqnum.Value // right edge of the last advertised window
-	ofo         *ooo.Queue
+	ofo         *ooo.Queue // created by the first out-of-order segment
+	shared      bool       // past the handshake: counted in TCP.sharing
 	finReceived bool // the peer's FIN was consumed: reads return EOF
 	finPending  bool // a FIN arrived beyond a hole
 	finSeq      seqnum.Value
@@ -139,16 +140,13 @@ func newConn(t *TCP, k key, queue int) *Conn {
 		t: t, k: k, queue: queue,
 		local:  netip.AddrPortFrom(netip.AddrFrom4(k.laddr), k.lport),
 		remote: netip.AddrPortFrom(netip.AddrFrom4(k.raddr), k.rport),
-		rwake:  make(chan struct{}),
-		wwake:  make(chan struct{}),
-		done:   make(chan struct{}),
 		mss:    defaultMSS,
 		rcvMSS: defaultMSS,
 		rto:    cc.NewRTO(t.opts.MinRTO, t.opts.MaxRTO, t.opts.InitialRTO),
 	}
-	t.timers.Init(&c.rtx, c.onRetransmitTimer)
-	t.timers.Init(&c.delack, c.onDelayedAck)
-	t.timers.Init(&c.finWait2, c.onFinWait2Timer)
+	t.timers.InitArg(&c.rtx, connRetransmitTimer, c)
+	t.timers.InitArg(&c.delack, connDelayedAck, c)
+	t.timers.InitArg(&c.finWait2, connFinWait2Timer, c)
 	return c
 }
 
@@ -165,18 +163,20 @@ func rcvWScaleFor(buf int) uint8 {
 	return ws
 }
 
-// establish finishes the handshake: buffers are set up lazily here so that
-// half-open connections (a SYN flood) cost little memory.
+// establish finishes the handshake. Buffers come later still: the
+// receive and send buffers with the first byte they hold, the
+// out-of-order queue with the first hole, so that half-open connections
+// (a SYN flood) and idle ones cost little memory.
 func (c *Conn) establish() {
 	c.state = StateEstablished
 	c.setupBuffers()
 }
 
 func (c *Conn) setupBuffers() {
-	if c.ofo == nil {
+	if !c.shared {
+		c.shared = true
 		c.t.sharing.Add(1) // until removeConn
 	}
-	c.ofo = ooo.New(c.t.opts.RcvBuf)
 	c.nr = cc.NewNewReno(c.mss)
 }
 
@@ -207,38 +207,81 @@ func (c *Conn) State() State {
 	return c.state
 }
 
+// The timer callbacks, as functions of the connection so that Init
+// allocates no closure per connection.
+func connRetransmitTimer(c any, now time.Time) { c.(*Conn).onRetransmitTimer(now) }
+func connDelayedAck(c any, now time.Time)      { c.(*Conn).onDelayedAck(now) }
+func connFinWait2Timer(c any, now time.Time)   { c.(*Conn).onFinWait2Timer(now) }
+
+// closedChan is the Done channel of a connection that ended before anyone
+// asked for it.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
 // Done is closed when the peer has finished sending (its FIN arrived) or
-// the connection ended.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+// the connection ended. The channel is made on the first call, so that a
+// connection nobody watches does not carry it; Done locks the connection,
+// so a listener's Handler must not call it.
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.doneClosed {
+			return closedChan
+		}
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
 
 func (c *Conn) closeDone() {
 	if !c.doneClosed {
 		c.doneClosed = true
-		close(c.done)
+		if c.done != nil {
+			close(c.done)
+		}
 	}
 }
 
 // wakeReaders and wakeWriters wake blocked callers, like sock_def_readable
-// and sk_write_space: only if someone waits.
+// and sk_write_space: only if someone waits. The wake channels are made
+// by the first waiter of each round, never for a connection nobody waits
+// on.
 func (c *Conn) wakeReaders() {
-	if c.rwaits > 0 {
+	if c.rwaits > 0 && c.rwake != nil {
 		close(c.rwake)
-		c.rwake = make(chan struct{})
+		c.rwake = nil
 	}
 }
 
 func (c *Conn) wakeWriters() {
-	if c.wwaits > 0 {
+	if c.wwaits > 0 && c.wwake != nil {
 		close(c.wwake)
-		c.wwake = make(chan struct{})
+		c.wwake = nil
 	}
+}
+
+// waitChan returns the channel the next wake-up of readers (or writers)
+// closes (c.mu held).
+func (c *Conn) waitChan(read bool) chan struct{} {
+	p := &c.wwake
+	if read {
+		p = &c.rwake
+	}
+	if *p == nil {
+		*p = make(chan struct{})
+	}
+	return *p
 }
 
 // wait blocks (c.mu held on entry and return) until woken or the deadline.
 func (c *Conn) wait(read bool) error {
-	ch, dl := c.wwake, c.wdl
+	ch, dl := c.waitChan(read), c.wdl
 	if read {
-		ch, dl = c.rwake, c.rdl
+		dl = c.rdl
 		c.rwaits++
 		defer func() { c.rwaits-- }()
 	} else {
@@ -431,6 +474,7 @@ func (c *Conn) terminate(err error) {
 	}
 	if c.ofo != nil {
 		c.ofo.Reset()
+		c.ofo = nil
 	}
 	c.t.removeConn(c)
 	if c.l != nil {

@@ -49,7 +49,7 @@ func (t *TCP) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 	c.armRTO()
 	t.st.activeOpens.Add(1)
 	for c.state == StateSynSent || c.state == StateSynReceived {
-		ch := c.wwake
+		ch := c.waitChan(false)
 		c.wwaits++
 		c.mu.Unlock()
 		select {

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"github.com/rxpath/rxpath/stack/header"
+	"github.com/rxpath/rxpath/stack/tcp/internal/ooo"
 	"github.com/rxpath/rxpath/stack/tcp/internal/seqnum"
 )
 
@@ -278,7 +279,7 @@ func (c *Conn) processData(seg *segment) {
 		if seq == c.rcvNxt {
 			c.deliver(data)
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(data)))
-			if !c.ofo.Empty() {
+			if c.ofo != nil && !c.ofo.Empty() {
 				c.rcvNxt = c.ofo.Pop(c.rcvNxt, c.deliver)
 				c.ackNow = true // a gap was filled
 			}
@@ -288,6 +289,9 @@ func (c *Conn) processData(seg *segment) {
 			c.rcvMSS = max(c.rcvMSS, min(len(seg.payload), c.t.ourMSS()))
 			c.scheduleACK(full)
 		} else {
+			if c.ofo == nil {
+				c.ofo = ooo.New(t.opts.RcvBuf)
+			}
 			stored, dropped := c.ofo.Insert(c.rcvNxt, seq, data)
 			if stored > 0 {
 				t.st.ofoQueued.Add(1)

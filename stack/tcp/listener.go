@@ -87,9 +87,12 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
 		}
 		if len(l.acceptq) > 0 {
+			// Shift rather than reslice, so the queue's array is
+			// reused instead of reallocated as the front advances.
 			c := l.acceptq[0]
-			l.acceptq[0] = nil
-			l.acceptq = l.acceptq[1:]
+			n := copy(l.acceptq, l.acceptq[1:])
+			l.acceptq[n] = nil
+			l.acceptq = l.acceptq[:n]
 			delete(l.pending, c)
 			// Lock order is connection, then listener: let go first.
 			l.mu.Unlock()

@@ -32,7 +32,7 @@ func (c *Conn) rcvShare() int {
 		return t.opts.RcvBuf
 	}
 	n := t.sharing.Load()
-	if c.ofo == nil {
+	if !c.shared {
 		n++
 	}
 	return max(t.opts.RcvMem/max(int(n), 1), 4*t.ourMSS())

@@ -277,8 +277,11 @@ func (t *TCP) removeConn(c *Conn) {
 	defer t.mu.Unlock()
 	if t.conns[c.k] == c {
 		delete(t.conns, c.k)
+		if len(t.conns) == 0 {
+			t.conns = make(map[key]*Conn) // maps keep their peak size
+		}
 		t.st.currEstab.Add(-1)
-		if c.ofo != nil {
+		if c.shared {
 			t.sharing.Add(-1)
 		}
 	}

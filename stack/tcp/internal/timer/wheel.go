@@ -17,6 +17,8 @@ type Clock interface {
 type Entry struct {
 	w        *Wheel
 	fn       func(now time.Time)
+	afn      func(arg any, now time.Time)
+	arg      any
 	deadline time.Time
 	seq      uint64 // Schedule order: FIFO among equal deadlines
 	index    int    // position in the heap plus one; zero when not armed
@@ -69,7 +71,23 @@ func (w *Wheel) Init(e *Entry, fn func(now time.Time)) {
 		panic("timer: Init of an Entry that belongs to another Wheel")
 	}
 	e.w = w
-	e.fn = fn
+	e.fn, e.afn, e.arg = fn, nil, nil
+}
+
+// InitArg is Init with a callback that takes an argument: fn(arg, now).
+// With a package-level fn and a pointer arg it allocates nothing, where
+// a method value passed to Init allocates a closure per Entry.
+func (w *Wheel) InitArg(e *Entry, fn func(arg any, now time.Time), arg any) {
+	if fn == nil {
+		panic("timer: InitArg with a nil callback")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.w != nil && e.w != w {
+		panic("timer: Init of an Entry that belongs to another Wheel")
+	}
+	e.w = w
+	e.fn, e.afn, e.arg = nil, fn, arg
 }
 
 // Schedule arms e to fire at deadline, moving it if it is already armed. It
@@ -195,9 +213,13 @@ func (w *Wheel) fire(now time.Time, limit int) int {
 		}
 		e := w.heap[0]
 		w.remove(0)
-		fn := e.fn
+		fn, afn, arg := e.fn, e.afn, e.arg
 		w.mu.Unlock()
-		fn(now)
+		if afn != nil {
+			afn(arg, now)
+		} else {
+			fn(now)
+		}
 		n++
 	}
 	return n

@@ -98,10 +98,10 @@ type Conn struct {
 	irs, rcvNxt seqnum.Value
 	rcv         chunkBuf
 	rcvAdvRight seqnum.Value // right edge of the last advertised window
-	ofo         *ooo.Queue // created by the first out-of-order segment
-	shared      bool       // past the handshake: counted in TCP.sharing
-	finReceived bool // the peer's FIN was consumed: reads return EOF
-	finPending  bool // a FIN arrived beyond a hole
+	ofo         *ooo.Queue   // created by the first out-of-order segment
+	shared      bool         // past the handshake: counted in TCP.sharing
+	finReceived bool         // the peer's FIN was consumed: reads return EOF
+	finPending  bool         // a FIN arrived beyond a hole
 	finSeq      seqnum.Value
 	delack      timer.Entry
 	// delackAt is the delayed ACK's deadline (Unix ns of the TCP clock, 0

@@ -57,11 +57,9 @@ const (
 // Conn is a TCP connection. It implements net.Conn and is safe for
 // concurrent use.
 type Conn struct {
-	t      *TCP
-	k      key
-	local  netip.AddrPort
-	remote netip.AddrPort
-	queue  int // the rx queue the connection's segments arrive on; replies go out there
+	t     *TCP
+	k     key // the addresses: LocalAddrPort and RemoteAddrPort derive from it
+	queue int // the rx queue the connection's segments arrive on; replies go out there
 	l      *Listener
 	// synCounted: the connection occupies a slot of its listener's SYN
 	// queue (guarded by the listener's lock).
@@ -138,8 +136,6 @@ type Conn struct {
 func newConn(t *TCP, k key, queue int) *Conn {
 	c := &Conn{
 		t: t, k: k, queue: queue,
-		local:  netip.AddrPortFrom(netip.AddrFrom4(k.laddr), k.lport),
-		remote: netip.AddrPortFrom(netip.AddrFrom4(k.raddr), k.rport),
 		mss:    defaultMSS,
 		rcvMSS: defaultMSS,
 		rto:    cc.NewRTO(t.opts.MinRTO, t.opts.MaxRTO, t.opts.InitialRTO),
@@ -189,16 +185,20 @@ func (c *Conn) synOutstanding() bool { return c.sndUna == c.iss }
 func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 // LocalAddr returns our address.
-func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.local) }
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.LocalAddrPort()) }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.RemoteAddrPort()) }
 
 // LocalAddrPort returns our address without allocating.
-func (c *Conn) LocalAddrPort() netip.AddrPort { return c.local }
+func (c *Conn) LocalAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(c.k.laddr), c.k.lport)
+}
 
 // RemoteAddrPort returns the peer's address without allocating.
-func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(c.k.raddr), c.k.rport)
+}
 
 // State returns the connection's state.
 func (c *Conn) State() State {

@@ -31,6 +31,7 @@ func (t *TCP) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 		}
 		c = newConn(t, k, -1)
 		t.conns[k] = c
+		t.connsPeak = max(t.connsPeak, len(t.conns))
 		t.st.currEstab.Add(1)
 		break
 	}

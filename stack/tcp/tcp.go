@@ -113,6 +113,7 @@ type TCP struct {
 
 	mu        sync.RWMutex
 	conns     map[key]*Conn
+	connsPeak int // the most connections since conns was made
 	listeners map[uint16]*portListeners
 	nextPort  uint16
 
@@ -268,6 +269,7 @@ func (t *TCP) addConn(c *Conn) bool {
 		return false
 	}
 	t.conns[c.k] = c
+	t.connsPeak = max(t.connsPeak, len(t.conns))
 	t.st.currEstab.Add(1)
 	return true
 }
@@ -277,8 +279,8 @@ func (t *TCP) removeConn(c *Conn) {
 	defer t.mu.Unlock()
 	if t.conns[c.k] == c {
 		delete(t.conns, c.k)
-		if len(t.conns) == 0 {
-			t.conns = make(map[key]*Conn) // maps keep their peak size
+		if len(t.conns) == 0 && t.connsPeak >= shrinkPeak {
+			t.conns, t.connsPeak = make(map[key]*Conn), 0
 		}
 		t.st.currEstab.Add(-1)
 		if c.shared {
@@ -286,6 +288,11 @@ func (t *TCP) removeConn(c *Conn) {
 		}
 	}
 }
+
+// shrinkPeak is the size from which a table that empties is made afresh:
+// Go maps keep the memory of their peak size, and after a burst of
+// connections that is the only memory left behind.
+const shrinkPeak = 1024
 
 // Conns returns the number of connections (not counting TIME_WAIT).
 func (t *TCP) Conns() int {

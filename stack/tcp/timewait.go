@@ -31,6 +31,8 @@ type timeWaitTable struct {
 	t  *TCP
 	mu sync.Mutex
 	m  map[key]*twEntry
+	// peak is the most entries since m was made.
+	peak int
 	// head and tail of the expiry order, oldest first.
 	head, tail *twEntry
 	tm         timer.Entry
@@ -76,10 +78,10 @@ func (tw *timeWaitTable) unlink(e *twEntry) {
 func (tw *timeWaitTable) remove(e *twEntry) {
 	tw.unlink(e)
 	delete(tw.m, e.k)
-	if len(tw.m) == 0 {
+	if len(tw.m) == 0 && tw.peak >= shrinkPeak {
 		// Maps keep their peak size: start afresh once TIME_WAIT
 		// empties, so a burst of closes leaves nothing behind.
-		tw.m = make(map[key]*twEntry)
+		tw.m, tw.peak = make(map[key]*twEntry), 0
 	}
 }
 
@@ -100,6 +102,7 @@ func (tw *timeWaitTable) add(c *Conn) {
 	}
 	tw.pushBack(e)
 	tw.m[e.k] = e
+	tw.peak = max(tw.peak, len(tw.m))
 	if !t.timers.Armed(&tw.tm) {
 		t.timers.Schedule(&tw.tm, exp)
 	}

@@ -16,8 +16,7 @@ type Clock interface {
 // the lock of its Wheel: use it only through the Wheel's methods.
 type Entry struct {
 	w        *Wheel
-	fn       func(now time.Time)
-	afn      func(arg any, now time.Time)
+	fn       func(arg any, now time.Time) // Init's callback is arg, called by callFunc
 	arg      any
 	deadline time.Time
 	seq      uint64 // Schedule order: FIFO among equal deadlines
@@ -71,7 +70,7 @@ func (w *Wheel) Init(e *Entry, fn func(now time.Time)) {
 		panic("timer: Init of an Entry that belongs to another Wheel")
 	}
 	e.w = w
-	e.fn, e.afn, e.arg = fn, nil, nil
+	e.fn, e.arg = callFunc, fn
 }
 
 // InitArg is Init with a callback that takes an argument: fn(arg, now).
@@ -87,8 +86,13 @@ func (w *Wheel) InitArg(e *Entry, fn func(arg any, now time.Time), arg any) {
 		panic("timer: Init of an Entry that belongs to another Wheel")
 	}
 	e.w = w
-	e.fn, e.afn, e.arg = nil, fn, arg
+	e.fn, e.arg = fn, arg
 }
+
+// callFunc is the callback of an Entry set up by Init: arg is its
+// func(time.Time) (a func value is pointer-shaped: boxing it allocates
+// nothing).
+func callFunc(arg any, now time.Time) { arg.(func(time.Time))(now) }
 
 // Schedule arms e to fire at deadline, moving it if it is already armed. It
 // does not allocate, except to grow the heap past its largest size so far.
@@ -213,13 +217,9 @@ func (w *Wheel) fire(now time.Time, limit int) int {
 		}
 		e := w.heap[0]
 		w.remove(0)
-		fn, afn, arg := e.fn, e.afn, e.arg
+		fn, arg := e.fn, e.arg
 		w.mu.Unlock()
-		if afn != nil {
-			afn(arg, now)
-		} else {
-			fn(now)
-		}
+		fn(arg, now)
 		n++
 	}
 	return n

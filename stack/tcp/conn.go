@@ -60,7 +60,7 @@ type Conn struct {
 	t     *TCP
 	k     key // the addresses: LocalAddrPort and RemoteAddrPort derive from it
 	queue int // the rx queue the connection's segments arrive on; replies go out there
-	l      *Listener
+	l     *Listener
 	// synCounted: the connection occupies a slot of its listener's SYN
 	// queue (guarded by the listener's lock).
 	synCounted bool

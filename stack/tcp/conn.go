@@ -87,10 +87,15 @@ type Conn struct {
 	rto                 cc.RTO
 	nr                  cc.NewReno
 	rtx                 timer.Entry
-	retries             int
-	rttTiming           bool
-	rttSeq              seqnum.Value
-	rttStart            time.Time
+	// rtxAt is the retransmission deadline (Unix ns, 0 for none), and
+	// rtxSched the one rtx is scheduled for (0 when it is not): arming
+	// and stopping the RTO per ACK is a field write, and the entry
+	// moves only when the deadline comes earlier than scheduled.
+	rtxAt, rtxSched int64
+	retries         int
+	rttTiming       bool
+	rttSeq          seqnum.Value
+	rttStart        time.Time
 
 	// Receive side.
 	irs, rcvNxt seqnum.Value
@@ -464,7 +469,8 @@ func (c *Conn) terminate(err error) {
 		c.err = err
 	}
 	c.state = StateClosed
-	c.t.timers.Stop(&c.rtx)
+	c.t.timers.Stop(&c.rtx) // the wheel must not keep a closed Conn alive
+	c.rtxAt, c.rtxSched = 0, 0
 	c.t.timers.Stop(&c.delack)
 	c.delackAt, c.delackArmed = 0, false
 	c.t.timers.Stop(&c.finWait2)

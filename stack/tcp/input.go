@@ -117,7 +117,7 @@ func (c *Conn) handleSegment(seg *segment) {
 			t.sendRST(c.queue, c.k, seg.ack, 0, false)
 			return
 		}
-		t.timers.Stop(&c.rtx)
+		c.stopRTO()
 		c.retries = 0
 		c.sndUna = seg.ack
 		c.sndWnd = uint32(seg.wnd) << c.sndWScale
@@ -197,7 +197,7 @@ func (c *Conn) processACK(seg *segment) {
 			c.retransmitFirst() // partial ACK in fast recovery
 		}
 		if c.inFlight() == 0 {
-			t.timers.Stop(&c.rtx)
+			c.stopRTO()
 		} else {
 			c.armRTO()
 		}
@@ -390,7 +390,7 @@ func (c *Conn) handleSynSent(seg *segment) {
 		c.sndUna = seg.ack
 		c.sndWnd = uint32(seg.wnd) << c.sndWScale
 		c.maxSndWnd = c.sndWnd
-		c.t.timers.Stop(&c.rtx)
+		c.stopRTO()
 		c.establish()
 		c.rcvAdvRight = c.rcvNxt
 		c.sendACK()

@@ -275,7 +275,7 @@ func (c *Conn) completePassiveOpen(seg *segment) bool {
 		t.st.listenDrops.Add(1)
 		return false
 	}
-	t.timers.Stop(&c.rtx)
+	c.stopRTO()
 	c.retries = 0
 	c.sndUna = seg.ack
 	c.sndWnd = uint32(seg.wnd) << c.sndWScale

@@ -211,17 +211,26 @@ func (c *Conn) trySend() {
 		c.finSent = true
 		sent = true
 	}
-	if sent && !c.t.timers.Armed(&c.rtx) {
+	if sent && c.rtxAt == 0 {
 		c.armRTO()
 	}
-	if c.unsent() > 0 && c.sndWnd == 0 && !c.t.timers.Armed(&c.rtx) {
+	if c.unsent() > 0 && c.sndWnd == 0 && c.rtxAt == 0 {
 		c.armRTO() // persist: probe the zero window when it fires
 	}
 }
 
 func (c *Conn) armRTO() {
-	c.t.timers.Schedule(&c.rtx, c.t.clock().Add(c.rto.Timeout()))
+	at := c.t.clock().Add(c.rto.Timeout())
+	c.rtxAt = at.UnixNano()
+	if c.rtxSched == 0 || c.rtxAt < c.rtxSched {
+		c.rtxSched = c.rtxAt
+		c.t.timers.Schedule(&c.rtx, at)
+	}
 }
+
+// stopRTO disarms the retransmission timer: the entry, if scheduled,
+// finds no deadline when it fires.
+func (c *Conn) stopRTO() { c.rtxAt = 0 }
 
 // retransmitFirst resends the first unacknowledged segment.
 func (c *Conn) retransmitFirst() {
@@ -250,9 +259,16 @@ func (c *Conn) onRetransmitTimer(now time.Time) {
 	defer c.mu.Unlock()
 	// A callback taken off the heap runs even if the timer was re-armed
 	// meanwhile: then it is not due yet.
-	if c.state == StateClosed || c.state == StateTimeWait || c.t.timers.Armed(&c.rtx) {
+	c.rtxSched = 0
+	if c.state == StateClosed || c.state == StateTimeWait || c.rtxAt == 0 {
 		return
 	}
+	if at := c.rtxAt; at > now.UnixNano() {
+		c.rtxSched = at // re-armed since it was scheduled: not due yet
+		c.t.timers.Schedule(&c.rtx, time.Unix(0, at))
+		return
+	}
+	c.rtxAt = 0
 	if c.inFlight() == 0 {
 		if c.unsent() > 0 && c.sndWnd == 0 {
 			// Zero-window probe, as Linux's tcp_xmit_probe_skb: an

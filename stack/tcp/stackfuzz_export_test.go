@@ -54,7 +54,7 @@ func (c *Conn) FuzzInfo() FuzzConnInfo {
 		RcvWnd: uint32(c.rcvWnd()), RcvAdvRight: uint32(c.rcvAdvRight),
 		LPort: c.k.lport, RPort: c.k.rport, RAddr: c.k.raddr, SynOutstanding: c.synOutstanding(),
 		FinQueued: c.finQueued, FinEverSent: c.finEverSent, Established: c.shared,
-		RetransmitArmed: c.t.timers.Armed(&c.rtx), DelayedAckArmed: c.delackAt != 0,
+		RetransmitArmed: c.rtxAt != 0, DelayedAckArmed: c.delackAt != 0,
 		FinWait2Armed: c.t.timers.Armed(&c.finWait2),
 	}
 	if c.ofo != nil {

@@ -135,6 +135,7 @@ type Conn struct {
 	// Blocked readers and writers.
 	rwake, wwake   chan struct{}
 	rwaits, wwaits int
+	rpend, wpend   int // waiters the last wake-up has yet to reach
 	rdl, wdl       time.Time
 }
 
@@ -252,32 +253,57 @@ func (c *Conn) closeDone() {
 }
 
 // wakeReaders and wakeWriters wake blocked callers, like sock_def_readable
-// and sk_write_space: only if someone waits. The wake channels are made
-// by the first waiter of each round, never for a connection nobody waits
-// on.
+// and sk_write_space: only if someone waits. A wake channel holds one
+// token: a wake-up records how many wait (rpend, wpend) and puts the
+// token there, and each woken waiter passes it on until all of them have
+// had it (woken). Callers re-check their condition, so a stale token
+// costs one spurious pass. The channels are made by the first waiter and
+// reused: a blocking Read or Write costs no allocation per wake-up, and a
+// connection nobody waits on has none.
 func (c *Conn) wakeReaders() {
-	if c.rwaits > 0 && c.rwake != nil {
-		close(c.rwake)
-		c.rwake = nil
+	if c.rwaits > 0 {
+		c.rpend = c.rwaits
+		signal(c.rwake)
 	}
 }
 
 func (c *Conn) wakeWriters() {
-	if c.wwaits > 0 && c.wwake != nil {
-		close(c.wwake)
-		c.wwake = nil
+	if c.wwaits > 0 {
+		c.wpend = c.wwaits
+		signal(c.wwake)
 	}
 }
 
-// waitChan returns the channel the next wake-up of readers (or writers)
-// closes (c.mu held).
+// woken is a waiter's share of a wake-up (c.mu held): it passes the token
+// to the next waiter the wake-up has yet to reach.
+func (c *Conn) woken(read bool) {
+	ch, pend := c.wwake, &c.wpend
+	if read {
+		ch, pend = c.rwake, &c.rpend
+	}
+	if *pend > 0 {
+		*pend--
+	}
+	if *pend > 0 {
+		signal(ch)
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// waitChan returns the wake channel of readers (or writers) (c.mu held).
 func (c *Conn) waitChan(read bool) chan struct{} {
 	p := &c.wwake
 	if read {
 		p = &c.rwake
 	}
 	if *p == nil {
-		*p = make(chan struct{})
+		*p = make(chan struct{}, 1)
 	}
 	return *p
 }
@@ -285,14 +311,13 @@ func (c *Conn) waitChan(read bool) chan struct{} {
 // wait blocks (c.mu held on entry and return) until woken or the deadline.
 func (c *Conn) wait(read bool) error {
 	ch, dl := c.waitChan(read), c.wdl
+	waits := &c.wwaits
 	if read {
 		dl = c.rdl
-		c.rwaits++
-		defer func() { c.rwaits-- }()
-	} else {
-		c.wwaits++
-		defer func() { c.wwaits-- }()
+		waits = &c.rwaits
 	}
+	*waits++
+	defer func() { *waits-- }()
 	var tc <-chan time.Time
 	if !dl.IsZero() {
 		d := time.Until(dl)
@@ -306,9 +331,11 @@ func (c *Conn) wait(read bool) error {
 	c.mu.Unlock()
 	select {
 	case <-ch:
+		c.mu.Lock()
+		c.woken(read)
 	case <-tc:
+		c.mu.Lock()
 	}
-	c.mu.Lock()
 	return nil
 }
 

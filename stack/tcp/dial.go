@@ -73,6 +73,7 @@ func (t *TCP) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 			return nil, fmt.Errorf("tcp dial %v: %w", raddr, ctx.Err())
 		}
 		c.mu.Lock()
+		c.woken(false)
 		c.wwaits--
 	}
 	err := c.err

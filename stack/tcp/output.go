@@ -402,16 +402,20 @@ func (c *Conn) ackDecision() {
 }
 
 // maybeWindowUpdate sends a window update once the reader has drained
-// enough that the window grew by two segments or half the buffer, so a
-// peer stopped by our window resumes (Linux's __tcp_cleanup_rbuf).
+// enough, by Linux's rule in __tcp_cleanup_rbuf: the window open to the
+// peer is at most half of what it can be, and the new one at least twice
+// it and larger by a segment at least (a closed window reopening
+// included, never a silly window), so a peer stopped or slowed by our
+// window resumes. A reader that keeps up with a wide window sends
+// nothing: the ACKs of the data carry the window.
 func (c *Conn) maybeWindowUpdate() {
 	if !c.state.synchronized() || c.state == StateTimeWait || c.finReceived {
 		return
 	}
 	open := int(c.rcvWnd())
 	space := c.rcvSpace()
-	half := min(c.t.opts.RcvBuf, c.rcvShare()) / 2
-	if space-open >= 2*c.t.ourMSS() || open < half && space >= half {
+	limit := min(c.t.opts.RcvBuf, c.rcvShare())
+	if 2*open <= limit && space >= 2*open && space-open >= c.t.ourMSS() {
 		c.t.st.windowUpdates.Add(1)
 		c.sendACK()
 	}

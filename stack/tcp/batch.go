@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/cpu"
+
+	"github.com/rxpath/rxpath/stack"
 )
 
 // maxLoops is how many receive loops (queues 0 to maxLoops-1) TCP keeps
@@ -24,7 +26,11 @@ const maxLoops = 64
 //     (pending) and gets at most one ACK decision at the end of the batch,
 //     covering all the batch's segments: an ACK if two full segments or
 //     a gap fill or FIN wait for it, else the delayed-ACK deadline;
-//   - readers are woken once, at the end of the batch.
+//   - readers are woken once, at the end of the batch;
+//   - the pure ACKs and SYN-ACKs the batch earns are staged (tx) and
+//     handed to the link in one call, one kick, at its end. Data and FINs
+//     go out at once: the application transmits on the same queue
+//     meanwhile, and their order on the wire matters.
 //
 // Out-of-order data, duplicates, window probes and the RFC 5961
 // challenges are still answered at once: the peer's loss recovery counts
@@ -37,6 +43,7 @@ type rxLoop struct {
 	batched atomic.Bool
 	held    *Conn   // locked by this loop since its last segment
 	pending []*Conn // connections with an ACK decision or a wake-up due
+	tx      *stack.TxBatch
 	_       cpu.CacheLinePad
 }
 
@@ -60,6 +67,7 @@ func (t *TCP) endBatch(q int) {
 	}
 	lp := &t.loops[q]
 	if !lp.batched.Load() {
+		lp.tx = t.s.NewTxBatch(q)
 		lp.batched.Store(true)
 		return
 	}
@@ -75,10 +83,13 @@ func (t *TCP) endBatch(q int) {
 			continue // the held connection, flushed above
 		}
 		c.mu.Lock()
+		c.lp = lp
 		c.flushBatch()
+		c.lp = nil
 		c.mu.Unlock()
 	}
 	lp.pending = lp.pending[:0]
+	lp.tx.Flush()
 }
 
 // release lets go of the connection the loop holds (before it locks

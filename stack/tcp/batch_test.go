@@ -60,23 +60,30 @@ func TestBatchOneACK(t *testing.T) {
 	}
 }
 
-// TestBatchHoleACKedAtOnce: a segment beyond a hole is answered at once
-// with a SACK (the peer's loss recovery counts duplicate ACKs), and the
-// segment that fills the hole is ACKed once, at the end of the batch.
-func TestBatchHoleACKedAtOnce(t *testing.T) {
+// TestBatchHoleDupACKs: a segment beyond a hole earns its own
+// duplicate ACK with a SACK (the peer's loss recovery counts them), sent
+// with the batch's transmits at its end, and the segment that fills the
+// hole one ACK for the batch.
+func TestBatchHoleDupACKs(t *testing.T) {
 	h, pc := batched(t)
 	p := bytes.Repeat([]byte{'y'}, 1000)
 	start := pc.sndNxt
 	pc.raw(start+1000, pc.rcvNxt, "A", p) // beyond the hole
-	dup := h.one()
-	if dup.Ack != start || len(sackBlocks(dup)) != 1 {
-		t.Fatalf("hole: sent %v sack %v, want a dup ACK of %d with one SACK block", describe([]*layers.TCP{dup}), sackBlocks(dup), start)
-	}
-	pc.raw(start, pc.rcvNxt, "A", p) // fills it
+	pc.raw(start+3000, pc.rcvNxt, "A", p) // beyond a second one
+	pc.raw(start, pc.rcvNxt, "A", p)      // fills the first
 	h.none()
 	h.s.EndBatch(0)
-	if a := h.one(); a.Ack != start+2000 || len(sackBlocks(a)) != 0 {
-		t.Fatalf("gap filled: sent %v, want one ACK of %d without SACK", describe([]*layers.TCP{a}), start+2000)
+	segs := h.out()
+	if len(segs) != 3 {
+		t.Fatalf("batch end sent %v, want two duplicate ACKs and one ACK", describe(segs))
+	}
+	for i, want := range []int{1, 2} {
+		if d := segs[i]; d.Ack != start || len(sackBlocks(d)) != want {
+			t.Fatalf("hole %d: sent %v sack %v, want a dup ACK of %d with %d SACK blocks", i, describe(segs[i:i+1]), sackBlocks(d), start, want)
+		}
+	}
+	if a := segs[2]; a.Ack != start+2000 || len(sackBlocks(a)) != 1 {
+		t.Fatalf("gap filled: sent %v, want an ACK of %d with the second hole's SACK", describe(segs[2:]), start+2000)
 	}
 	pc.sndNxt = start + 2000
 	if b := read(t, pc.c, 2000); len(b) != 2000 {

@@ -107,6 +107,9 @@ type costPeer struct {
 	// received from us (RCV.NXT) and our last TSval.
 	snd, rcv, tsEcr []uint32
 	gen             []uint32 // incarnation per port, for TIME_WAIT reuse
+	// batchOpen, when set, has send leave the batch open: the caller ends it
+	// (Stack.EndBatch) after several segments.
+	batchOpen bool
 }
 
 var (
@@ -173,7 +176,9 @@ func (p *costPeer) send(i int, flags uint8, seq, ack uint32, data []byte, syn bo
 	header.EncodeEthernet(b, costOurMAC, costPeerMAC, header.EtherTypeIPv4)
 	p.pkt = stack.Packet{Frame: b[:header.EthernetSize+header.IPv4MinimumSize+n]}
 	p.s.Deliver(&p.pkt)
-	p.s.EndBatch(0)
+	if !p.batchOpen {
+		p.s.EndBatch(0)
+	}
 	p.pkt = stack.Packet{}
 }
 
@@ -272,9 +277,23 @@ type costLink struct {
 	lens   [8]int
 	n      int
 	out    [8][]byte
+	calls  int // WritePackets calls
 }
 
-var _ stack.LinkEndpoint = (*costLink)(nil)
+var (
+	_ stack.LinkEndpoint = (*costLink)(nil)
+	_ stack.BatchWriter  = (*costLink)(nil)
+)
+
+func (l *costLink) WritePackets(queue int, frames [][]byte) int {
+	l.calls++
+	for i, f := range frames {
+		if !l.WritePacket(queue, f) {
+			return i
+		}
+	}
+	return len(frames)
+}
 
 func (l *costLink) MAC() net.HardwareAddr { return costOurMAC[:] }
 func (l *costLink) MTU() int              { return 1500 }

@@ -260,7 +260,9 @@ func (l *Listener) syn(seg *segment) {
 		return
 	}
 	c.mu.Lock()
+	c.lp = seg.lp // stage the SYN-ACK in the receive batch, if any
 	c.sendSYNACK()
+	c.lp = nil
 	c.armRTO()
 	c.mu.Unlock()
 }

@@ -114,7 +114,13 @@ func (c *Conn) sendWithOptions(flags uint8, seq seqnum.Value, opts, payload []by
 	h := header.TCP(b[:n])
 	h.SetChecksum(header.TCPChecksum(h, c.k.laddr, c.k.raddr))
 	t.st.outSegs.Add(1)
-	t.ip.Send(c.queue, c.k.laddr, c.k.raddr, ipv4.ProtoTCP, tb, n)
+	if c.lp != nil && n == hl && flags&(header.TCPFlagFIN|header.TCPFlagRST) == 0 {
+		// A pure ACK or SYN-ACK in a receive batch: staged, and sent
+		// with the batch's others in one call at its end.
+		t.ip.SendBatch(c.lp.tx, c.k.laddr, c.k.raddr, ipv4.ProtoTCP, tb, n)
+	} else {
+		t.ip.Send(c.queue, c.k.laddr, c.k.raddr, ipv4.ProtoTCP, tb, n)
+	}
 	if flags&header.TCPFlagACK != 0 {
 		c.unackedSegs, c.ackNow = 0, false
 		c.delackAt = 0 // the armed entry, if any, finds nothing to do

@@ -315,6 +315,7 @@ type segment struct {
 	payload []byte
 	opts    header.TCPOptions
 	k       key
+	lp      *rxLoop // the receive loop's batch state, nil when unbatched
 }
 
 func (s *segment) has(f uint8) bool { return s.flags&f != 0 }
@@ -361,6 +362,7 @@ func (t *TCP) receive(p *stack.Packet) {
 	seg.k = key{laddr: p.Dst, raddr: p.Src, lport: h.DstPort(), rport: h.SrcPort()}
 
 	lp := t.loop(p.Queue)
+	seg.lp = lp
 	if lp != nil && lp.held != nil {
 		if c := lp.held; c.k == seg.k && c.state != StateClosed {
 			c.handleSegment(&seg) // the batch's next segment: no lookup, no lock

@@ -55,7 +55,8 @@
 // after each poll batch), consecutive segments of one connection in a
 // batch take one lookup and one lock (the loop holds the connection until
 // another connection's segment or the batch end), get one ACK decision
-// and one reader wake-up at the batch end. In handler mode the handler
+// and one reader wake-up at the batch end, and the batch's pure ACKs and
+// SYN-ACKs reach the link in one call (stack.TxBatch), one kick. In handler mode the handler
 // still sees each segment's payload as its own zero-copy view: merging
 // them would mean a copy.
 //

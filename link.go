@@ -44,7 +44,10 @@ type QueueLink struct {
 	vec    sync.Pool // *[1][]byte, so WritePacket allocates nothing
 }
 
-var _ stack.LinkEndpoint = (*QueueLink)(nil)
+var (
+	_ stack.LinkEndpoint = (*QueueLink)(nil)
+	_ stack.BatchWriter  = (*QueueLink)(nil)
+)
 
 // DefaultMTU is the MTU a QueueLink reports when given none: the stack's
 // default, which every driver's default transmit buffer holds.
@@ -71,15 +74,9 @@ func (l *QueueLink) MTU() int { return l.mtu }
 // queue. It reports false when that queue's transmit ring had no room (or
 // there are no queues).
 func (l *QueueLink) WritePacket(queue int, frame []byte) bool {
-	if len(l.queues) == 0 {
+	q := l.queue(queue)
+	if q == nil {
 		return false
-	}
-	q := l.queues[0]
-	for _, c := range l.queues {
-		if c.ID() == queue {
-			q = c
-			break
-		}
 	}
 	vec := l.vec.Get().(*[1][]byte)
 	vec[0] = frame
@@ -87,6 +84,31 @@ func (l *QueueLink) WritePacket(queue int, frame []byte) bool {
 	vec[0] = nil
 	l.vec.Put(vec)
 	return n > 0
+}
+
+// WritePackets transmits frames on the queue paired with receive queue
+// queue in one Transmit call: one kick of the device for all of them
+// (stack.BatchWriter). It returns how many the transmit ring took.
+func (l *QueueLink) WritePackets(queue int, frames [][]byte) int {
+	q := l.queue(queue)
+	if q == nil {
+		return 0
+	}
+	return q.Transmit(frames)
+}
+
+// queue is the queue with ID id, the first one when none has it, or nil
+// when there are none.
+func (l *QueueLink) queue(id int) driver.Queue {
+	if len(l.queues) == 0 {
+		return nil
+	}
+	for _, c := range l.queues {
+		if c.ID() == id {
+			return c
+		}
+	}
+	return l.queues[0]
 }
 
 // StackHandler returns a poller handler that runs every frame of a batch

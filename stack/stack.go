@@ -48,6 +48,14 @@ type LinkEndpoint interface {
 	WritePacket(queue int, frame []byte) bool
 }
 
+// BatchWriter is a LinkEndpoint that can also transmit several frames in
+// one call, with one kick of the device for all of them: what a TxBatch
+// flushes through. WritePackets copies the frames before it returns and
+// reports how many it took; the rest found the transmit ring full.
+type BatchWriter interface {
+	WritePackets(queue int, frames [][]byte) int
+}
+
 // Options configures a Stack.
 type Options struct {
 	// MAC is the interface's hardware address.

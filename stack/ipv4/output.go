@@ -16,6 +16,17 @@ var ErrTooBig = errors.New("payload exceeds the IPv4 maximum")
 // first). It writes the IPv4 header in front and fragments to the MTU.
 // Safe for concurrent use; tb stays the caller's.
 func (ip *IPv4) Send(queue int, src, dst [4]byte, proto uint8, tb *stack.TxBuffer, n int) error {
+	return ip.send(queue, nil, src, dst, proto, tb, n)
+}
+
+// SendBatch is Send with the packet staged in b (stack.Stack.WriteIPv4Batch)
+// for b's next Flush, on b's queue. A packet that needs fragmenting is
+// sent at once.
+func (ip *IPv4) SendBatch(b *stack.TxBatch, src, dst [4]byte, proto uint8, tb *stack.TxBuffer, n int) error {
+	return ip.send(b.Queue(), b, src, dst, proto, tb, n)
+}
+
+func (ip *IPv4) send(queue int, b *stack.TxBatch, src, dst [4]byte, proto uint8, tb *stack.TxBuffer, n int) error {
 	if n+header.IPv4MinimumSize > header.IPv4MaximumSize {
 		ip.st.sendErrors.Add(1)
 		return ErrTooBig
@@ -27,7 +38,13 @@ func (ip *IPv4) Send(queue int, src, dst [4]byte, proto uint8, tb *stack.TxBuffe
 		header.EncodeIPv4(tb.Packet(), header.IPv4Fields{
 			TotalLength: uint16(total), ID: id, TTL: ip.opts.TTL, Protocol: proto, Src: src, Dst: dst,
 		})
-		if err := ip.s.WriteIPv4(queue, dst, tb.Frame(total)); err != nil {
+		var err error
+		if b != nil {
+			err = ip.s.WriteIPv4Batch(b, dst, tb.Frame(total))
+		} else {
+			err = ip.s.WriteIPv4(queue, dst, tb.Frame(total))
+		}
+		if err != nil {
 			ip.st.sendErrors.Add(1)
 			return err
 		}

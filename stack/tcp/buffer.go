@@ -42,8 +42,11 @@ func putChunk(c *[chunkSize]byte) {
 // use: the connection's lock guards it.
 type chunkBuf struct {
 	chunks []*[chunkSize]byte
-	head   int // offset of the first byte in chunks[0]
-	n      int // bytes held
+	// first backs chunks while it holds one chunk, the common case, so
+	// that a buffer's first byte allocates no slice.
+	first [1]*[chunkSize]byte
+	head  int // offset of the first byte in chunks[0]
+	n     int // bytes held
 }
 
 func (b *chunkBuf) len() int { return b.n }
@@ -56,6 +59,9 @@ func (b *chunkBuf) write(p []byte) int {
 		end := b.head + b.n
 		ci, off := end/chunkSize, end%chunkSize
 		if ci == len(b.chunks) {
+			if b.chunks == nil {
+				b.chunks = b.first[:0]
+			}
 			b.chunks = append(b.chunks, getChunk())
 		}
 		k := copy(b.chunks[ci][off:], p[w:])

@@ -57,12 +57,10 @@ const (
 // Conn is a TCP connection. It implements net.Conn and is safe for
 // concurrent use.
 type Conn struct {
-	t      *TCP
-	k      key
-	local  netip.AddrPort
-	remote netip.AddrPort
-	queue  int // the rx queue the connection's segments arrive on; replies go out there
-	l      *Listener
+	t     *TCP
+	k     key // the addresses: LocalAddrPort and RemoteAddrPort derive from it
+	queue int // the rx queue the connection's segments arrive on; replies go out there
+	l     *Listener
 	// synCounted: the connection occupies a slot of its listener's SYN
 	// queue (guarded by the listener's lock).
 	synCounted bool
@@ -89,20 +87,32 @@ type Conn struct {
 	rto                 cc.RTO
 	nr                  cc.NewReno
 	rtx                 timer.Entry
-	retries             int
-	rttTiming           bool
-	rttSeq              seqnum.Value
-	rttStart            time.Time
+	// rtxAt is the retransmission deadline (Unix ns, 0 for none), and
+	// rtxSched the one rtx is scheduled for (0 when it is not): arming
+	// and stopping the RTO per ACK is a field write, and the entry
+	// moves only when the deadline comes earlier than scheduled.
+	rtxAt, rtxSched int64
+	retries         int
+	rttTiming       bool
+	rttSeq          seqnum.Value
+	rttStart        time.Time
 
 	// Receive side.
 	irs, rcvNxt seqnum.Value
 	rcv         chunkBuf
 	rcvAdvRight seqnum.Value // right edge of the last advertised window
-	ofo         *ooo.Queue
-	finReceived bool // the peer's FIN was consumed: reads return EOF
-	finPending  bool // a FIN arrived beyond a hole
+	ofo         *ooo.Queue   // created by the first out-of-order segment
+	shared      bool         // past the handshake: counted in TCP.sharing
+	finReceived bool         // the peer's FIN was consumed: reads return EOF
+	finPending  bool         // a FIN arrived beyond a hole
 	finSeq      seqnum.Value
 	delack      timer.Entry
+	// delackAt is the delayed ACK's deadline (Unix ns of the TCP clock, 0
+	// for none). Arming and disarming it is a write of this field: the
+	// timer entry is scheduled only when none is (delackArmed), and its
+	// callback sends the ACK or re-arms for a later deadline.
+	delackAt    int64
+	delackArmed bool
 	unackedSegs int
 	rcvMSS      int // largest segment received, for the delayed-ACK rule
 	ackNow      bool
@@ -113,27 +123,32 @@ type Conn struct {
 	userClosed  bool
 	finWait2    timer.Entry
 
+	// Receive batching (batch.go): the loop whose batch holds or last
+	// locked the connection (nil outside a batch), whether the connection
+	// is on that loop's pending list, whether a reader wake-up waits for
+	// the batch end, and whether this segment's ACK may wait for it.
+	lp           *rxLoop
+	batchPending bool
+	wakePending  bool
+	ackDefer     bool
+
 	// Blocked readers and writers.
 	rwake, wwake   chan struct{}
 	rwaits, wwaits int
+	rpend, wpend   int // waiters the last wake-up has yet to reach
 	rdl, wdl       time.Time
 }
 
 func newConn(t *TCP, k key, queue int) *Conn {
 	c := &Conn{
 		t: t, k: k, queue: queue,
-		local:  netip.AddrPortFrom(netip.AddrFrom4(k.laddr), k.lport),
-		remote: netip.AddrPortFrom(netip.AddrFrom4(k.raddr), k.rport),
-		rwake:  make(chan struct{}),
-		wwake:  make(chan struct{}),
-		done:   make(chan struct{}),
 		mss:    defaultMSS,
 		rcvMSS: defaultMSS,
 		rto:    cc.NewRTO(t.opts.MinRTO, t.opts.MaxRTO, t.opts.InitialRTO),
 	}
-	t.timers.Init(&c.rtx, c.onRetransmitTimer)
-	t.timers.Init(&c.delack, c.onDelayedAck)
-	t.timers.Init(&c.finWait2, c.onFinWait2Timer)
+	t.timers.InitArg(&c.rtx, connRetransmitTimer, c)
+	t.timers.InitArg(&c.delack, connDelayedAck, c)
+	t.timers.InitArg(&c.finWait2, connFinWait2Timer, c)
 	return c
 }
 
@@ -150,18 +165,20 @@ func rcvWScaleFor(buf int) uint8 {
 	return ws
 }
 
-// establish finishes the handshake: buffers are set up lazily here so that
-// half-open connections (a SYN flood) cost little memory.
+// establish finishes the handshake. Buffers come later still: the
+// receive and send buffers with the first byte they hold, the
+// out-of-order queue with the first hole, so that half-open connections
+// (a SYN flood) and idle ones cost little memory.
 func (c *Conn) establish() {
 	c.state = StateEstablished
 	c.setupBuffers()
 }
 
 func (c *Conn) setupBuffers() {
-	if c.ofo == nil {
+	if !c.shared {
+		c.shared = true
 		c.t.sharing.Add(1) // until removeConn
 	}
-	c.ofo = ooo.New(c.t.opts.RcvBuf)
 	c.nr = cc.NewNewReno(c.mss)
 }
 
@@ -174,16 +191,20 @@ func (c *Conn) synOutstanding() bool { return c.sndUna == c.iss }
 func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 // LocalAddr returns our address.
-func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.local) }
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.LocalAddrPort()) }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.RemoteAddrPort()) }
 
 // LocalAddrPort returns our address without allocating.
-func (c *Conn) LocalAddrPort() netip.AddrPort { return c.local }
+func (c *Conn) LocalAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(c.k.laddr), c.k.lport)
+}
 
 // RemoteAddrPort returns the peer's address without allocating.
-func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(c.k.raddr), c.k.rport)
+}
 
 // State returns the connection's state.
 func (c *Conn) State() State {
@@ -192,44 +213,111 @@ func (c *Conn) State() State {
 	return c.state
 }
 
+// The timer callbacks, as functions of the connection so that Init
+// allocates no closure per connection.
+func connRetransmitTimer(c any, now time.Time) { c.(*Conn).onRetransmitTimer(now) }
+func connDelayedAck(c any, now time.Time)      { c.(*Conn).onDelayedAck(now) }
+func connFinWait2Timer(c any, now time.Time)   { c.(*Conn).onFinWait2Timer(now) }
+
+// closedChan is the Done channel of a connection that ended before anyone
+// asked for it.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
 // Done is closed when the peer has finished sending (its FIN arrived) or
-// the connection ended.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+// the connection ended. The channel is made on the first call, so that a
+// connection nobody watches does not carry it; Done locks the connection,
+// so a listener's Handler must not call it.
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.doneClosed {
+			return closedChan
+		}
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
 
 func (c *Conn) closeDone() {
 	if !c.doneClosed {
 		c.doneClosed = true
-		close(c.done)
+		if c.done != nil {
+			close(c.done)
+		}
 	}
 }
 
 // wakeReaders and wakeWriters wake blocked callers, like sock_def_readable
-// and sk_write_space: only if someone waits.
+// and sk_write_space: only if someone waits. A wake channel holds one
+// token: a wake-up records how many wait (rpend, wpend) and puts the
+// token there, and each woken waiter passes it on until all of them have
+// had it (woken). Callers re-check their condition, so a stale token
+// costs one spurious pass. The channels are made by the first waiter and
+// reused: a blocking Read or Write costs no allocation per wake-up, and a
+// connection nobody waits on has none.
 func (c *Conn) wakeReaders() {
 	if c.rwaits > 0 {
-		close(c.rwake)
-		c.rwake = make(chan struct{})
+		c.rpend = c.rwaits
+		signal(c.rwake)
 	}
 }
 
 func (c *Conn) wakeWriters() {
 	if c.wwaits > 0 {
-		close(c.wwake)
-		c.wwake = make(chan struct{})
+		c.wpend = c.wwaits
+		signal(c.wwake)
 	}
+}
+
+// woken is a waiter's share of a wake-up (c.mu held): it passes the token
+// to the next waiter the wake-up has yet to reach.
+func (c *Conn) woken(read bool) {
+	ch, pend := c.wwake, &c.wpend
+	if read {
+		ch, pend = c.rwake, &c.rpend
+	}
+	if *pend > 0 {
+		*pend--
+	}
+	if *pend > 0 {
+		signal(ch)
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// waitChan returns the wake channel of readers (or writers) (c.mu held).
+func (c *Conn) waitChan(read bool) chan struct{} {
+	p := &c.wwake
+	if read {
+		p = &c.rwake
+	}
+	if *p == nil {
+		*p = make(chan struct{}, 1)
+	}
+	return *p
 }
 
 // wait blocks (c.mu held on entry and return) until woken or the deadline.
 func (c *Conn) wait(read bool) error {
-	ch, dl := c.wwake, c.wdl
+	ch, dl := c.waitChan(read), c.wdl
+	waits := &c.wwaits
 	if read {
-		ch, dl = c.rwake, c.rdl
-		c.rwaits++
-		defer func() { c.rwaits-- }()
-	} else {
-		c.wwaits++
-		defer func() { c.wwaits-- }()
+		dl = c.rdl
+		waits = &c.rwaits
 	}
+	*waits++
+	defer func() { *waits-- }()
 	var tc <-chan time.Time
 	if !dl.IsZero() {
 		d := time.Until(dl)
@@ -243,9 +331,11 @@ func (c *Conn) wait(read bool) error {
 	c.mu.Unlock()
 	select {
 	case <-ch:
+		c.mu.Lock()
+		c.woken(read)
 	case <-tc:
+		c.mu.Lock()
 	}
-	c.mu.Lock()
 	return nil
 }
 
@@ -406,8 +496,10 @@ func (c *Conn) terminate(err error) {
 		c.err = err
 	}
 	c.state = StateClosed
-	c.t.timers.Stop(&c.rtx)
+	c.t.timers.Stop(&c.rtx) // the wheel must not keep a closed Conn alive
+	c.rtxAt, c.rtxSched = 0, 0
 	c.t.timers.Stop(&c.delack)
+	c.delackAt, c.delackArmed = 0, false
 	c.t.timers.Stop(&c.finWait2)
 	c.snd.reset()
 	if c.userClosed {
@@ -415,6 +507,7 @@ func (c *Conn) terminate(err error) {
 	}
 	if c.ofo != nil {
 		c.ofo.Reset()
+		c.ofo = nil
 	}
 	c.t.removeConn(c)
 	if c.l != nil {

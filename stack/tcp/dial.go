@@ -31,6 +31,7 @@ func (t *TCP) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 		}
 		c = newConn(t, k, -1)
 		t.conns[k] = c
+		t.connsPeak = max(t.connsPeak, len(t.conns))
 		t.st.currEstab.Add(1)
 		break
 	}
@@ -49,7 +50,7 @@ func (t *TCP) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 	c.armRTO()
 	t.st.activeOpens.Add(1)
 	for c.state == StateSynSent || c.state == StateSynReceived {
-		ch := c.wwake
+		ch := c.waitChan(false)
 		c.wwaits++
 		c.mu.Unlock()
 		select {
@@ -72,6 +73,7 @@ func (t *TCP) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 			return nil, fmt.Errorf("tcp dial %v: %w", raddr, ctx.Err())
 		}
 		c.mu.Lock()
+		c.woken(false)
 		c.wwaits--
 	}
 	err := c.err

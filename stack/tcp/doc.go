@@ -23,7 +23,11 @@
 //     duplicate data is delivered exactly once, work per segment is
 //     logarithmic, and SACK blocks are sent for what is held.
 //   - ACKs are delayed (every second full segment, or 40 ms) but sent at
-//     once for out-of-order data and for data that fills a gap. The
+//     once for out-of-order data and for data that fills a gap. In a
+//     receive batch (below) in-order data, gap fills and FINs are ACKed
+//     once per connection, at the batch end, as Linux ACKs a GRO
+//     aggregate; out-of-order data is still answered segment by segment.
+//     The
 //     advertised window follows free buffer space, never shrinks its right
 //     edge, and is updated when the reader drains; a zero window still
 //     ACKs, drops (and counts) data beyond it, and answers probes.
@@ -41,7 +45,27 @@
 // Segments are processed on the poller goroutine. Readers are woken the way
 // sock_def_readable wakes them, only when they wait: no goroutine is
 // started per segment or per connection. All timers of a TCP layer run on
-// one goroutine (package internal/timer), or on the test's fake clock.
+// one goroutine (package internal/timer), or on the test's fake clock. The
+// delayed-ACK and retransmission timers are deadline fields: arming and
+// stopping them per segment is a write, and the timer entry moves only
+// when a deadline comes earlier than the one it is scheduled for.
+//
+// Receive batching (batch.go), GRO-like: once a receive loop ends its
+// batches (stack.Stack.EndBatch, which package rxpath's StackHandler calls
+// after each poll batch), consecutive segments of one connection in a
+// batch take one lookup and one lock (the loop holds the connection until
+// another connection's segment or the batch end), get one ACK decision
+// and one reader wake-up at the batch end, and the batch's pure ACKs and
+// SYN-ACKs reach the link in one call (stack.TxBatch), one kick. In handler mode the handler
+// still sees each segment's payload as its own zero-copy view: merging
+// them would mean a copy.
+//
+// Memory per connection: the Conn (848 bytes) and its map slot, no
+// buffer while idle. Receive and send buffers take pooled 64 KiB chunks
+// with their first byte and give them back when drained; the out-of-order
+// queue comes with the first hole, wake channels with the first waiter.
+// TIME_WAIT keeps a 64-byte record. MeasureConnCost measures both from
+// the Go heap.
 //
 // Conn implements net.Conn. Conn and Listener are safe for concurrent use.
 package tcp

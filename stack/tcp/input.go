@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"github.com/rxpath/rxpath/stack/header"
+	"github.com/rxpath/rxpath/stack/tcp/internal/ooo"
 	"github.com/rxpath/rxpath/stack/tcp/internal/seqnum"
 )
 
@@ -116,7 +117,7 @@ func (c *Conn) handleSegment(seg *segment) {
 			t.sendRST(c.queue, c.k, seg.ack, 0, false)
 			return
 		}
-		t.timers.Stop(&c.rtx)
+		c.stopRTO()
 		c.retries = 0
 		c.sndUna = seg.ack
 		c.sndWnd = uint32(seg.wnd) << c.sndWScale
@@ -140,7 +141,11 @@ func (c *Conn) handleSegment(seg *segment) {
 	}
 	c.processData(seg)
 	if c.ackNow {
-		c.sendACK()
+		if c.lp != nil && c.ackDefer {
+			c.deferToBatchEnd() // in-order data: the batch's one ACK
+		} else {
+			c.sendACK()
+		}
 	}
 }
 
@@ -192,7 +197,7 @@ func (c *Conn) processACK(seg *segment) {
 			c.retransmitFirst() // partial ACK in fast recovery
 		}
 		if c.inFlight() == 0 {
-			t.timers.Stop(&c.rtx)
+			c.stopRTO()
 		} else {
 			c.armRTO()
 		}
@@ -242,6 +247,10 @@ func (c *Conn) processData(seg *segment) {
 	}
 	seq, data := seg.seq, seg.payload
 	fin := seg.has(header.TCPFlagFIN)
+	// In a batch, the ACK that in-order data or a FIN earns waits for the
+	// batch end; duplicates, data beyond the window and holes are
+	// answered at once (the peer's loss recovery counts those ACKs).
+	c.ackDefer = c.lp != nil
 	finAt := seg.seq.Add(seqnum.Size(len(seg.payload)))
 	if seq.LessThan(c.rcvNxt) { // left edge already received
 		d := int(seq.Size(c.rcvNxt))
@@ -249,6 +258,7 @@ func (c *Conn) processData(seg *segment) {
 		t.st.dupBytes.Add(uint64(d))
 		data, seq = data[d:], seq.Add(seqnum.Size(d))
 		c.ackNow = true
+		c.ackDefer = false
 	}
 	if len(data) > 0 {
 		right := c.rcvNxt.Add(c.rcvWnd())
@@ -262,13 +272,14 @@ func (c *Conn) processData(seg *segment) {
 			data = data[:len(data)-cut]
 			fin = false
 			c.ackNow = true
+			c.ackDefer = false
 		}
 	}
 	if len(data) > 0 {
 		if seq == c.rcvNxt {
 			c.deliver(data)
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(data)))
-			if !c.ofo.Empty() {
+			if c.ofo != nil && !c.ofo.Empty() {
 				c.rcvNxt = c.ofo.Pop(c.rcvNxt, c.deliver)
 				c.ackNow = true // a gap was filled
 			}
@@ -278,12 +289,16 @@ func (c *Conn) processData(seg *segment) {
 			c.rcvMSS = max(c.rcvMSS, min(len(seg.payload), c.t.ourMSS()))
 			c.scheduleACK(full)
 		} else {
+			if c.ofo == nil {
+				c.ofo = ooo.New(t.opts.RcvBuf)
+			}
 			stored, dropped := c.ofo.Insert(c.rcvNxt, seq, data)
 			if stored > 0 {
 				t.st.ofoQueued.Add(1)
 			}
 			t.st.ofoDropped.Add(uint64(dropped))
 			c.ackNow = true // a hole: dup ACK with SACK at once
+			c.ackDefer = false
 		}
 	}
 	if fin {
@@ -306,6 +321,11 @@ func (c *Conn) deliver(b []byte) {
 		return
 	}
 	c.rcv.write(b)
+	if c.lp != nil {
+		c.wakePending = true // once, at the end of the batch
+		c.deferToBatchEnd()
+		return
+	}
 	c.wakeReaders()
 }
 
@@ -370,7 +390,7 @@ func (c *Conn) handleSynSent(seg *segment) {
 		c.sndUna = seg.ack
 		c.sndWnd = uint32(seg.wnd) << c.sndWScale
 		c.maxSndWnd = c.sndWnd
-		c.t.timers.Stop(&c.rtx)
+		c.stopRTO()
 		c.establish()
 		c.rcvAdvRight = c.rcvNxt
 		c.sendACK()

@@ -47,7 +47,11 @@ type Listener struct {
 	pending map[*Conn]struct{} // established, not yet accepted
 	half    map[*Conn]struct{} // in SYN-RECEIVED
 	closed  bool
-	wake    chan struct{}
+	// wake, on mu, is signalled per queued connection and broadcast by
+	// Close: a condition variable rather than a channel remade per
+	// connection, which a waiting Accept loop would pay as an allocation
+	// per connection.
+	wake    sync.Cond
 	waiters int
 
 	// lastCookie is when the listener last answered a SYN with a cookie
@@ -68,8 +72,9 @@ func newListener(t *TCP, addr netip.AddrPort, o ListenOptions) *Listener {
 	if o.SynRetries <= 0 {
 		o.SynRetries = 5
 	}
-	return &Listener{t: t, addr: addr, opts: o, wake: make(chan struct{}), pending: make(map[*Conn]struct{}),
-		half: make(map[*Conn]struct{})}
+	l := &Listener{t: t, addr: addr, opts: o, pending: make(map[*Conn]struct{}), half: make(map[*Conn]struct{})}
+	l.wake.L = &l.mu
+	return l
 }
 
 // Addr returns the listening address.
@@ -87,9 +92,12 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
 		}
 		if len(l.acceptq) > 0 {
+			// Shift rather than reslice, so the queue's array is
+			// reused instead of reallocated as the front advances.
 			c := l.acceptq[0]
-			l.acceptq[0] = nil
-			l.acceptq = l.acceptq[1:]
+			n := copy(l.acceptq, l.acceptq[1:])
+			l.acceptq[n] = nil
+			l.acceptq = l.acceptq[:n]
 			delete(l.pending, c)
 			// Lock order is connection, then listener: let go first.
 			l.mu.Unlock()
@@ -99,11 +107,8 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 			l.mu.Lock()
 			return c, nil
 		}
-		ch := l.wake
 		l.waiters++
-		l.mu.Unlock()
-		<-ch
-		l.mu.Lock()
+		l.wake.Wait()
 		l.waiters--
 	}
 }
@@ -122,8 +127,7 @@ func (l *Listener) Close() error {
 	for c := range l.half {
 		half = append(half, c)
 	}
-	close(l.wake)
-	l.wake = make(chan struct{})
+	l.wake.Broadcast()
 	l.mu.Unlock()
 	l.t.removeListener(l)
 	for _, c := range q {
@@ -183,8 +187,7 @@ func (l *Listener) enqueue(c *Conn) bool {
 	l.acceptq = append(l.acceptq, c)
 	l.pending[c] = struct{}{}
 	if l.waiters > 0 {
-		close(l.wake)
-		l.wake = make(chan struct{})
+		l.wake.Signal()
 	}
 	return true
 }
@@ -257,7 +260,9 @@ func (l *Listener) syn(seg *segment) {
 		return
 	}
 	c.mu.Lock()
+	c.lp = seg.lp // stage the SYN-ACK in the receive batch, if any
 	c.sendSYNACK()
+	c.lp = nil
 	c.armRTO()
 	c.mu.Unlock()
 }
@@ -272,7 +277,7 @@ func (c *Conn) completePassiveOpen(seg *segment) bool {
 		t.st.listenDrops.Add(1)
 		return false
 	}
-	t.timers.Stop(&c.rtx)
+	c.stopRTO()
 	c.retries = 0
 	c.sndUna = seg.ack
 	c.sndWnd = uint32(seg.wnd) << c.sndWScale

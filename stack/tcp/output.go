@@ -32,7 +32,7 @@ func (c *Conn) rcvShare() int {
 		return t.opts.RcvBuf
 	}
 	n := t.sharing.Load()
-	if c.ofo == nil {
+	if !c.shared {
 		n++
 	}
 	return max(t.opts.RcvMem/max(int(n), 1), 4*t.ourMSS())
@@ -114,10 +114,16 @@ func (c *Conn) sendWithOptions(flags uint8, seq seqnum.Value, opts, payload []by
 	h := header.TCP(b[:n])
 	h.SetChecksum(header.TCPChecksum(h, c.k.laddr, c.k.raddr))
 	t.st.outSegs.Add(1)
-	t.ip.Send(c.queue, c.k.laddr, c.k.raddr, ipv4.ProtoTCP, tb, n)
+	if c.lp != nil && n == hl && flags&(header.TCPFlagFIN|header.TCPFlagRST) == 0 {
+		// A pure ACK or SYN-ACK in a receive batch: staged, and sent
+		// with the batch's others in one call at its end.
+		t.ip.SendBatch(c.lp.tx, c.k.laddr, c.k.raddr, ipv4.ProtoTCP, tb, n)
+	} else {
+		t.ip.Send(c.queue, c.k.laddr, c.k.raddr, ipv4.ProtoTCP, tb, n)
+	}
 	if flags&header.TCPFlagACK != 0 {
 		c.unackedSegs, c.ackNow = 0, false
-		t.timers.Stop(&c.delack)
+		c.delackAt = 0 // the armed entry, if any, finds nothing to do
 	}
 }
 
@@ -211,17 +217,26 @@ func (c *Conn) trySend() {
 		c.finSent = true
 		sent = true
 	}
-	if sent && !c.t.timers.Armed(&c.rtx) {
+	if sent && c.rtxAt == 0 {
 		c.armRTO()
 	}
-	if c.unsent() > 0 && c.sndWnd == 0 && !c.t.timers.Armed(&c.rtx) {
+	if c.unsent() > 0 && c.sndWnd == 0 && c.rtxAt == 0 {
 		c.armRTO() // persist: probe the zero window when it fires
 	}
 }
 
 func (c *Conn) armRTO() {
-	c.t.timers.Schedule(&c.rtx, c.t.clock().Add(c.rto.Timeout()))
+	at := c.t.clock().Add(c.rto.Timeout())
+	c.rtxAt = at.UnixNano()
+	if c.rtxSched == 0 || c.rtxAt < c.rtxSched {
+		c.rtxSched = c.rtxAt
+		c.t.timers.Schedule(&c.rtx, at)
+	}
 }
+
+// stopRTO disarms the retransmission timer: the entry, if scheduled,
+// finds no deadline when it fires.
+func (c *Conn) stopRTO() { c.rtxAt = 0 }
 
 // retransmitFirst resends the first unacknowledged segment.
 func (c *Conn) retransmitFirst() {
@@ -250,9 +265,16 @@ func (c *Conn) onRetransmitTimer(now time.Time) {
 	defer c.mu.Unlock()
 	// A callback taken off the heap runs even if the timer was re-armed
 	// meanwhile: then it is not due yet.
-	if c.state == StateClosed || c.state == StateTimeWait || c.t.timers.Armed(&c.rtx) {
+	c.rtxSched = 0
+	if c.state == StateClosed || c.state == StateTimeWait || c.rtxAt == 0 {
 		return
 	}
+	if at := c.rtxAt; at > now.UnixNano() {
+		c.rtxSched = at // re-armed since it was scheduled: not due yet
+		c.t.timers.Schedule(&c.rtx, time.Unix(0, at))
+		return
+	}
+	c.rtxAt = 0
 	if c.inFlight() == 0 {
 		if c.unsent() > 0 && c.sndWnd == 0 {
 			// Zero-window probe, as Linux's tcp_xmit_probe_skb: an
@@ -313,15 +335,40 @@ func (c *Conn) onRetransmitTimer(now time.Time) {
 	c.armRTO()
 }
 
-// onDelayedAck sends an ACK that waited.
-func (c *Conn) onDelayedAck(time.Time) {
+// onDelayedAck is the delayed-ACK timer: it sends the ACK that waited,
+// or re-arms for a deadline set after it was scheduled.
+func (c *Conn) onDelayedAck(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == StateClosed || c.unackedSegs == 0 && !c.ackNow || c.t.timers.Armed(&c.delack) {
+	c.delackArmed = false
+	if c.state == StateClosed || c.delackAt == 0 {
+		return
+	}
+	if at := c.delackAt; at > now.UnixNano() {
+		c.delackArmed = true
+		c.t.timers.Schedule(&c.delack, time.Unix(0, at))
+		return
+	}
+	c.delackAt = 0
+	if c.unackedSegs == 0 && !c.ackNow {
 		return
 	}
 	c.t.st.delayedACKs.Add(1)
 	c.sendACK()
+}
+
+// setDelayedAck starts the delayed-ACK wait unless one runs: a field
+// write, and a timer entry scheduled only when none is.
+func (c *Conn) setDelayedAck() {
+	if c.delackAt != 0 {
+		return
+	}
+	at := c.t.clock().Add(c.t.opts.DelayedAck)
+	c.delackAt = at.UnixNano()
+	if !c.delackArmed {
+		c.delackArmed = true
+		c.t.timers.Schedule(&c.delack, at)
+	}
 }
 
 // onFinWait2Timer ends an orphaned connection stuck in FIN-WAIT-2.
@@ -334,38 +381,47 @@ func (c *Conn) onFinWait2Timer(time.Time) {
 }
 
 // scheduleACK decides between an immediate and a delayed ACK: every
-// second full-sized segment is ACKed at once, others wait DelayedAck.
+// second full-sized segment is ACKed at once, others wait DelayedAck. In a
+// receive batch the decision is taken once, at the batch end (ackDecision).
 func (c *Conn) scheduleACK(fullSized bool) {
-	if c.ackNow {
-		c.sendACK()
-		return
-	}
 	if fullSized {
 		c.unackedSegs++
+	} else if c.unackedSegs == 0 {
+		c.unackedSegs = 1 // a small segment still needs its ACK
 	}
-	if c.unackedSegs >= 2 {
-		c.sendACK()
+	if c.lp != nil {
+		c.deferToBatchEnd()
 		return
 	}
-	if !c.t.timers.Armed(&c.delack) {
-		if c.unackedSegs == 0 {
-			c.unackedSegs = 1 // a small segment still needs its ACK
-		}
-		c.t.timers.Schedule(&c.delack, c.t.clock().Add(c.t.opts.DelayedAck))
+	c.ackDecision()
+}
+
+// ackDecision sends the ACK that is due now, or starts the delayed-ACK
+// wait for one that is not.
+func (c *Conn) ackDecision() {
+	switch {
+	case c.ackNow || c.unackedSegs >= 2:
+		c.sendACK()
+	case c.unackedSegs > 0:
+		c.setDelayedAck()
 	}
 }
 
 // maybeWindowUpdate sends a window update once the reader has drained
-// enough that the window grew by two segments or half the buffer, so a
-// peer stopped by our window resumes (Linux's __tcp_cleanup_rbuf).
+// enough, by Linux's rule in __tcp_cleanup_rbuf: the window open to the
+// peer is at most half of what it can be, and the new one at least twice
+// it and larger by a segment at least (a closed window reopening
+// included, never a silly window), so a peer stopped or slowed by our
+// window resumes. A reader that keeps up with a wide window sends
+// nothing: the ACKs of the data carry the window.
 func (c *Conn) maybeWindowUpdate() {
 	if !c.state.synchronized() || c.state == StateTimeWait || c.finReceived {
 		return
 	}
 	open := int(c.rcvWnd())
 	space := c.rcvSpace()
-	half := min(c.t.opts.RcvBuf, c.rcvShare()) / 2
-	if space-open >= 2*c.t.ourMSS() || open < half && space >= half {
+	limit := min(c.t.opts.RcvBuf, c.rcvShare())
+	if 2*open <= limit && space >= 2*open && space-open >= c.t.ourMSS() {
 		c.t.st.windowUpdates.Add(1)
 		c.sendACK()
 	}

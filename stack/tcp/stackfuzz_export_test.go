@@ -53,12 +53,14 @@ func (c *Conn) FuzzInfo() FuzzConnInfo {
 		SndNxt: uint32(c.sndNxt), SndMax: uint32(sndMax), FinReceived: c.finReceived, FinSent: c.finSent,
 		RcvWnd: uint32(c.rcvWnd()), RcvAdvRight: uint32(c.rcvAdvRight),
 		LPort: c.k.lport, RPort: c.k.rport, RAddr: c.k.raddr, SynOutstanding: c.synOutstanding(),
-		FinQueued: c.finQueued, FinEverSent: c.finEverSent, Established: c.ofo != nil,
-		RetransmitArmed: c.t.timers.Armed(&c.rtx), DelayedAckArmed: c.t.timers.Armed(&c.delack),
+		FinQueued: c.finQueued, FinEverSent: c.finEverSent, Established: c.shared,
+		RetransmitArmed: c.rtxAt != 0, DelayedAckArmed: c.delackAt != 0,
 		FinWait2Armed: c.t.timers.Armed(&c.finWait2),
 	}
 	if c.ofo != nil {
 		i.OOOMem, i.OOOBytes = c.ofo.Mem(), c.ofo.Bytes()
+	}
+	if c.shared {
 		i.Unsent = c.unsent()
 	}
 	if c.l != nil {

@@ -37,6 +37,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -717,13 +718,16 @@ func TestTimeWaitReuse(t *testing.T) {
 }
 
 // TestInOrderZeroAllocs: steady-state in-order segments allocate nothing,
-// in handler mode and with a reader draining the receive buffer.
+// in handler mode and with a reader draining the receive buffer, one by
+// one and in receive batches (EndBatch after each segment).
 func TestInOrderZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items)")
 	}
-	for _, mode := range []string{"handler", "reader"} {
+	for _, mode := range []string{"handler", "reader", "handler-batched", "reader-batched"} {
 		t.Run(mode, func(t *testing.T) {
+			batch := strings.HasSuffix(mode, "-batched")
+			mode = strings.TrimSuffix(mode, "-batched")
 			h := newHarness(t, tcp.Options{})
 			var got int
 			o := tcp.ListenOptions{}
@@ -742,8 +746,14 @@ func TestInOrderZeroAllocs(t *testing.T) {
 			h.out()
 			h.q.DiscardTx(true) // the fake wire's copies are not the stack's
 			buf := make([]byte, 4096)
+			if batch {
+				h.s.EndBatch(0)
+			}
 			step := func(i int) {
 				h.deliverRaw(frames[i])
+				if batch {
+					h.s.EndBatch(0)
+				}
 				if mode == "reader" {
 					pc.c.Read(buf)
 				}

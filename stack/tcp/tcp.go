@@ -113,6 +113,7 @@ type TCP struct {
 
 	mu        sync.RWMutex
 	conns     map[key]*Conn
+	connsPeak int // the most connections since conns was made
 	listeners map[uint16]*portListeners
 	nextPort  uint16
 
@@ -125,6 +126,9 @@ type TCP struct {
 	// buffers), among which Options.RcvMem is divided: half-open ones
 	// (a SYN flood's) must not shrink real connections' windows.
 	sharing atomic.Int64
+
+	// loops are the receive loops of queues 0 to maxLoops-1 (batch.go).
+	loops [maxLoops]rxLoop
 
 	st counters
 }
@@ -151,6 +155,7 @@ func New(ip *ipv4.IPv4, o Options) *TCP {
 		go t.timers.Run(t.stop)
 	}
 	ip.RegisterTransport(ipv4.ProtoTCP, t.receive)
+	t.s.OnBatchEnd(t.endBatch)
 	return t
 }
 
@@ -264,6 +269,7 @@ func (t *TCP) addConn(c *Conn) bool {
 		return false
 	}
 	t.conns[c.k] = c
+	t.connsPeak = max(t.connsPeak, len(t.conns))
 	t.st.currEstab.Add(1)
 	return true
 }
@@ -273,12 +279,20 @@ func (t *TCP) removeConn(c *Conn) {
 	defer t.mu.Unlock()
 	if t.conns[c.k] == c {
 		delete(t.conns, c.k)
+		if len(t.conns) == 0 && t.connsPeak >= shrinkPeak {
+			t.conns, t.connsPeak = make(map[key]*Conn), 0
+		}
 		t.st.currEstab.Add(-1)
-		if c.ofo != nil {
+		if c.shared {
 			t.sharing.Add(-1)
 		}
 	}
 }
+
+// shrinkPeak is the size from which a table that empties is made afresh:
+// Go maps keep the memory of their peak size, and after a burst of
+// connections that is the only memory left behind.
+const shrinkPeak = 1024
 
 // Conns returns the number of connections (not counting TIME_WAIT).
 func (t *TCP) Conns() int {
@@ -301,6 +315,7 @@ type segment struct {
 	payload []byte
 	opts    header.TCPOptions
 	k       key
+	lp      *rxLoop // the receive loop's batch state, nil when unbatched
 }
 
 func (s *segment) has(f uint8) bool { return s.flags&f != 0 }
@@ -346,6 +361,15 @@ func (t *TCP) receive(p *stack.Packet) {
 	seg.flags, seg.wnd, seg.payload = h.Flags(), h.Window(), h.Payload()
 	seg.k = key{laddr: p.Dst, raddr: p.Src, lport: h.DstPort(), rport: h.SrcPort()}
 
+	lp := t.loop(p.Queue)
+	seg.lp = lp
+	if lp != nil && lp.held != nil {
+		if c := lp.held; c.k == seg.k && c.state != StateClosed {
+			c.handleSegment(&seg) // the batch's next segment: no lookup, no lock
+			return
+		}
+		lp.release()
+	}
 	t.mu.RLock()
 	c := t.conns[seg.k]
 	var l *Listener
@@ -355,8 +379,19 @@ func (t *TCP) receive(p *stack.Packet) {
 	t.mu.RUnlock()
 	if c != nil {
 		c.mu.Lock()
+		if lp == nil {
+			c.handleSegment(&seg)
+			c.mu.Unlock()
+			return
+		}
+		c.lp = lp
 		c.handleSegment(&seg)
-		c.mu.Unlock()
+		if c.state == StateClosed {
+			c.lp = nil
+			c.mu.Unlock()
+			return
+		}
+		lp.held = c // keep it locked for the batch's next segment
 		return
 	}
 	if t.tw.handle(&seg) {

@@ -3,9 +3,11 @@
 // TIME_WAIT) is an Entry in one Wheel per TCP layer.
 //
 // A connection embeds its Entries and initializes each once with the
-// callback it runs (Wheel.Init); after that, arming, moving and stopping a
-// deadline (Schedule, Stop) only reorders a min-heap under the Wheel's
-// mutex: no allocation, no goroutine, no runtime timer per connection.
+// callback it runs (Wheel.Init, or Wheel.InitArg with a package-level
+// function and the connection, which allocates no closure); after that,
+// arming, moving and stopping a deadline (Schedule, Stop) only reorders a
+// min-heap under the Wheel's mutex: no allocation, no goroutine, no runtime
+// timer per connection.
 //
 // Expirations run in one of two modes:
 //

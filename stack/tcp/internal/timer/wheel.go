@@ -16,7 +16,8 @@ type Clock interface {
 // the lock of its Wheel: use it only through the Wheel's methods.
 type Entry struct {
 	w        *Wheel
-	fn       func(now time.Time)
+	fn       func(arg any, now time.Time) // Init's callback is arg, called by callFunc
+	arg      any
 	deadline time.Time
 	seq      uint64 // Schedule order: FIFO among equal deadlines
 	index    int    // position in the heap plus one; zero when not armed
@@ -69,8 +70,29 @@ func (w *Wheel) Init(e *Entry, fn func(now time.Time)) {
 		panic("timer: Init of an Entry that belongs to another Wheel")
 	}
 	e.w = w
-	e.fn = fn
+	e.fn, e.arg = callFunc, fn
 }
+
+// InitArg is Init with a callback that takes an argument: fn(arg, now).
+// With a package-level fn and a pointer arg it allocates nothing, where
+// a method value passed to Init allocates a closure per Entry.
+func (w *Wheel) InitArg(e *Entry, fn func(arg any, now time.Time), arg any) {
+	if fn == nil {
+		panic("timer: InitArg with a nil callback")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.w != nil && e.w != w {
+		panic("timer: Init of an Entry that belongs to another Wheel")
+	}
+	e.w = w
+	e.fn, e.arg = fn, arg
+}
+
+// callFunc is the callback of an Entry set up by Init: arg is its
+// func(time.Time) (a func value is pointer-shaped: boxing it allocates
+// nothing).
+func callFunc(arg any, now time.Time) { arg.(func(time.Time))(now) }
 
 // Schedule arms e to fire at deadline, moving it if it is already armed. It
 // does not allocate, except to grow the heap past its largest size so far.
@@ -195,9 +217,9 @@ func (w *Wheel) fire(now time.Time, limit int) int {
 		}
 		e := w.heap[0]
 		w.remove(0)
-		fn := e.fn
+		fn, arg := e.fn, e.arg
 		w.mu.Unlock()
-		fn(now)
+		fn(arg, now)
 		n++
 	}
 	return n

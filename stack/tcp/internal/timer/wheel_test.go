@@ -548,3 +548,38 @@ func BenchmarkReschedule(b *testing.B) {
 		w.Schedule(&es[i%n], at(rng.IntN(1_000_000)))
 	}
 }
+
+// TestInitArg: an entry set up with InitArg fires its function with its
+// argument, and setting it up allocates nothing.
+func TestInitArg(t *testing.T) {
+	w := New(NewFakeClock(epoch).Now)
+	type owner struct {
+		e     Entry
+		fired []time.Time
+	}
+	fire := func(arg any, now time.Time) {
+		o := arg.(*owner)
+		o.fired = append(o.fired, now)
+	}
+	owners := make([]*owner, 8)
+	for i := range owners {
+		owners[i] = new(owner)
+	}
+	if n := testing.AllocsPerRun(10, func() {
+		for _, o := range owners {
+			w.InitArg(&o.e, fire, o)
+		}
+	}); n != 0 {
+		t.Errorf("InitArg: %v allocations per run, want 0", n)
+	}
+	w.Schedule(&owners[3].e, at(10))
+	if n := w.Advance(at(10)); n != 1 {
+		t.Fatalf("Advance fired %d, want 1", n)
+	}
+	for i, o := range owners {
+		if want := map[bool]int{true: 1, false: 0}[i == 3]; len(o.fired) != want {
+			t.Errorf("owner %d fired %d times, want %d", i, len(o.fired), want)
+		}
+	}
+	mustPanic(t, "InitArg with nil", func() { w.InitArg(&owners[0].e, nil, nil) })
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/procs"
 )
 
 // Options configures a Poller. The zero value means DefaultOptions.
@@ -322,6 +323,9 @@ func (p *Poller) Err() error { return p.err }
 func (p *Poller) loop() (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	// The loop spins in Go code and so holds a P while it does: give the
+	// program that P back (package procs).
+	defer procs.Reserve()()
 	defer p.running.Store(false)
 	startOnce := sync.OnceFunc(func() { close(p.started) })
 	defer startOnce()

@@ -18,6 +18,7 @@ import (
 	"github.com/rxpath/rxpath/bench/report"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/sys/affinity"
+	"github.com/rxpath/rxpath/internal/sys/procs"
 	"github.com/rxpath/rxpath/internal/sys/xdpsock"
 	"github.com/rxpath/rxpath/rxring"
 )
@@ -230,6 +231,7 @@ func (x *xskMinimal) spin(s *xskSock, cpu, nice int, ready chan<- error) {
 		ready <- err
 		return
 	}
+	defer procs.Reserve()() // it spins, as rxpath's pollers do
 	x.mu.Lock()
 	x.tids = append(x.tids, tid)
 	x.mu.Unlock()

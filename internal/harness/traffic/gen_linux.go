@@ -9,6 +9,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
+
+	"github.com/rxpath/rxpath/internal/sys/procs"
 )
 
 // Generator holds the loaded program and its counter.
@@ -112,6 +114,7 @@ func (g *Generator) Send(count uint64, d time.Duration) (Result, error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer procs.Reserve()() // a spinning sender: the program keeps its Ps
 	first, err := g.Next()
 	if err != nil {
 		return Result{}, err

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"runtime"
 	"time"
+
+	"github.com/rxpath/rxpath/internal/sys/procs"
 )
 
 // sendLoop is the user-space generators' loop: it stamps batches of up to
@@ -18,6 +20,7 @@ func sendLoop(frames [][]byte, o Options, seq *uint64, count uint64, d time.Dura
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer procs.Reserve()() // a spinning sender: the program keeps its Ps
 	start := time.Now()
 	var deadline time.Time
 	if d > 0 {

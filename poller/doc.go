@@ -37,6 +37,13 @@
 // keeps its own counts and ledger totals while claimed, and publishes them
 // when the loop publishes its own.
 //
+// A goroutine spinning on a locked thread holds a Go P the whole time, so
+// the loop adds one to GOMAXPROCS while it runs (package
+// internal/sys/procs): the program's other goroutines (ReadBatch readers,
+// the tap's writer, handlers of accepted connections) keep their Ps and
+// the kernel shares the CPUs, instead of waiting for the runtime to
+// preempt a poller about every 10 ms.
+//
 // # The wait policy
 //
 // Sleeping has a price on both sides: the sender's CPU pays for the

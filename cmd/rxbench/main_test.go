@@ -95,16 +95,13 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestSmoke runs `rxbench --smoke` for three fast UDP scenarios (the
-// ceiling, xsk-minimal and rxpath-raw), both TCP ones and the memnic-raw
-// capacity row on a lab of its own and checks that each produced figures, that the goals are all
-// there, those on the rows that ran measured and the others not-run, and
-// that the lab is gone.
-func TestSmoke(t *testing.T) {
-	labtest.RequirePrivileges(t)
-	dir := t.TempDir()
-	jsonPath, plotPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
-	o, err := parseFlags([]string{"--smoke", "--scenarios", "ceiling,xsk-minimal,rxpath-raw,tcp-rxpath,tcp-kernel,memnic-raw", "--json", jsonPath, "--plot", plotPath, "-q"}, io.Discard)
+// runJSON runs rxbench with args (quiet, the JSON to a temporary file),
+// fails t unless it exits 0, and returns the JSON report and the table it
+// printed.
+func runJSON(t *testing.T, args ...string) (report.Run, string) {
+	t.Helper()
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	o, err := parseFlags(append(args, "--json", jsonPath, "-q"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +118,18 @@ func TestSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
+	return r, out.String()
+}
+
+// TestSmoke runs `rxbench --smoke` for three fast UDP scenarios (the
+// ceiling, xsk-minimal and rxpath-raw), both TCP ones and the memnic-raw
+// capacity row on a lab of its own and checks that each produced figures, that the goals are all
+// there, those on the rows that ran measured and the others not-run, and
+// that the lab is gone.
+func TestSmoke(t *testing.T) {
+	labtest.RequirePrivileges(t)
+	plotPath := filepath.Join(t.TempDir(), "r.svg")
+	r, table := runJSON(t, "--smoke", "--scenarios", "ceiling,xsk-minimal,rxpath-raw,tcp-rxpath,tcp-kernel,memnic-raw", "--plot", plotPath)
 	if len(r.Scenarios) != 6 {
 		t.Fatalf("%d scenarios in the JSON, want 6", len(r.Scenarios))
 	}
@@ -155,8 +164,8 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("%s: no idle pass counted: calibration %+v, %d in the reps", s.Name, s.IdleCal, passes)
 			}
 		}
-		if !strings.Contains(out.String(), "\n"+s.Name+" ") {
-			t.Errorf("table has no row for %s:\n%s", s.Name, out.String())
+		if !strings.Contains(table, "\n"+s.Name+" ") {
+			t.Errorf("table has no row for %s:\n%s", s.Name, table)
 		}
 	}
 	// The generator is named, and when auto passed live frames over (the
@@ -169,7 +178,7 @@ func TestSmoke(t *testing.T) {
 	case strings.EqualFold(os.Getenv(traffic.EnvLive), "off") && g == traffic.MethodLive:
 		t.Errorf("live frames used with %s=off", traffic.EnvLive)
 	}
-	if !strings.Contains(out.String(), "generator "+r.Settings.Generator) {
+	if !strings.Contains(table, "generator "+r.Settings.Generator) {
 		t.Errorf("the table does not name the generator %s", r.Settings.Generator)
 	}
 	if len(r.Goals) != 21 {
@@ -194,8 +203,8 @@ func TestSmoke(t *testing.T) {
 	if v := r.Find("rxpath-raw").Summary.VsXSK; !v.Valid() {
 		t.Error("rxpath-raw has no ratio to xsk-minimal")
 	}
-	if m := r.Find("memnic-raw"); m.Kind != report.KindCapacity || !strings.Contains(out.String(), "\ncapacity: ") {
-		t.Errorf("memnic-raw: kind %q, or no capacity section in the table:\n%s", m.Kind, out.String())
+	if m := r.Find("memnic-raw"); m.Kind != report.KindCapacity || !strings.Contains(table, "\ncapacity: ") {
+		t.Errorf("memnic-raw: kind %q, or no capacity section in the table:\n%s", m.Kind, table)
 	}
 	if v := r.Find("tcp-rxpath").Summary.VsKernel; !v.Valid() {
 		t.Error("tcp-rxpath has no ratio to tcp-kernel")

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,25 +24,7 @@ func TestSmokeTCPApp(t *testing.T) {
 			t.Skipf("needs %s (make deps installs it): %v", tool, err)
 		}
 	}
-	dir := t.TempDir()
-	jsonPath := filepath.Join(dir, "r.json")
-	o, err := parseFlags([]string{"--smoke", "--reps", "1", "--scenarios", "http-rxpath,http-kernel,conn-memory", "--json", jsonPath, "-q"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.noSignals = true
-	var out, errb bytes.Buffer
-	if code := run(o, &out, &errb); code != exitOK {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
-	}
-	b, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r report.Run
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	r, table := runJSON(t, "--smoke", "--reps", "1", "--scenarios", "http-rxpath,http-kernel,conn-memory")
 	for _, name := range []string{"http-rxpath", "http-kernel"} {
 		s := r.Find(name)
 		if s == nil || s.Status != report.StatusOK || len(s.HTTP) != 1 {
@@ -80,8 +58,8 @@ func TestSmokeTCPApp(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"\nHTTP: ", "\nhttp-rxpath ", "\nhttp-kernel ", "\nconnection memory: ", "\nconn-memory "} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("table has no %q:\n%s", want, out.String())
+		if !strings.Contains(table, want) {
+			t.Errorf("table has no %q:\n%s", want, table)
 		}
 	}
 	for _, ns := range []string{"p", "d"} {

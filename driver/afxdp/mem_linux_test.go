@@ -55,23 +55,23 @@ func newMem(tb testing.TB, o Options, socket bool) (*Queue, *memKernel) {
 		}
 	}
 	var err error
-	if q.umem, err = umem.New(o.UMEM); err != nil {
+	if q.r.UMEM, err = umem.New(o.UMEM); err != nil {
 		tb.Fatal(err)
 	}
-	k := &memKernel{off: uint64(q.umem.DataOffset())}
+	k := &memKernel{off: uint64(q.r.UMEM.DataOffset())}
 	fm, foff := rxring.Layout(o.FillSize, rxring.AddrSize)
 	rm, roff := rxring.Layout(o.RxSize, rxring.DescSize)
 	tm, toff := rxring.Layout(o.TxSize, rxring.DescSize)
 	cm, coff := rxring.Layout(o.CompSize, rxring.AddrSize)
-	q.fill = must(rxring.NewFillRing(fm, foff, o.FillSize))
-	q.rx = must(rxring.NewRxRing(rm, roff, o.RxSize))
-	q.tx = must(rxring.NewTxRing(tm, toff, o.TxSize))
-	q.comp = must(rxring.NewCompRing(cm, coff, o.CompSize))
+	q.r.Fill = must(rxring.NewFillRing(fm, foff, o.FillSize))
+	q.r.Rx = must(rxring.NewRxRing(rm, roff, o.RxSize))
+	q.r.Tx = must(rxring.NewTxRing(tm, toff, o.TxSize))
+	q.r.Comp = must(rxring.NewCompRing(cm, coff, o.CompSize))
 	k.fill = must(rxring.NewKernelFill(fm, foff, o.FillSize))
 	k.rx = must(rxring.NewKernelRx(rm, roff, o.RxSize))
 	k.buf = make([]uint64, o.FillSize)
 	k.descs = make([]rxring.Desc, 0, o.RxSize)
-	q.initRings()
+	q.r.Init(&q.sk.Counters)
 	q.Refill()
 	tb.Cleanup(func() { q.Close() })
 	return q, k

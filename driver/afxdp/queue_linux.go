@@ -12,7 +12,6 @@ import (
 	"github.com/rxpath/rxpath/driver"
 	"github.com/rxpath/rxpath/driver/internal/sockq"
 	"github.com/rxpath/rxpath/driver/internal/xsk"
-	"github.com/rxpath/rxpath/rxring"
 	"github.com/rxpath/rxpath/umem"
 )
 
@@ -25,15 +24,9 @@ type Queue struct {
 	// its counters (package sockq).
 	sk       sockq.Core
 	zeroCopy bool
-	// r is the rings over the UMEM (package xsk): their receive side is
-	// the poller's, their transmit side runs under sk.Tx. umem, fill,
-	// rx, tx and comp are r's, named for the setup code.
+	// r is the UMEM and the rings over it (package xsk): their receive
+	// side is the poller's, their transmit side runs under sk.Tx.
 	r    xsk.Rings
-	umem *umem.UMEM
-	fill *rxring.FillRing
-	rx   *rxring.RxRing
-	tx   *rxring.TxRing
-	comp *rxring.CompRing
 	maps [][]byte
 }
 
@@ -44,10 +37,10 @@ func (q *Queue) open(d *Device, id int) (err error) {
 	if err := q.sk.Open("afxdp", id, d.dev.Watch, unix.AF_XDP, "AF_XDP", caps); err != nil {
 		return err
 	}
-	if q.umem, err = umem.New(o.UMEM); err != nil {
+	if q.r.UMEM, err = umem.New(o.UMEM); err != nil {
 		return err
 	}
-	if err := q.umem.Register(q.sk.FD); err != nil {
+	if err := q.r.UMEM.Register(q.sk.FD); err != nil {
 		return err
 	}
 	for _, r := range []struct {
@@ -70,7 +63,7 @@ func (q *Queue) open(d *Device, id int) (err error) {
 	if err := q.setBusyPoll(o.BusyPoll); err != nil {
 		return err
 	}
-	q.initRings()
+	q.r.Init(&q.sk.Counters)
 	// Post receive buffers before bind so the first frame finds one.
 	q.Refill()
 	return q.bind(d.dev.Info.Index, o)
@@ -156,7 +149,7 @@ func (q *Queue) FD() int { return q.sk.FD }
 func (q *Queue) ZeroCopy() bool { return q.zeroCopy }
 
 // UMEM returns the queue's frame area, for its ledger.
-func (q *Queue) UMEM() *umem.UMEM { return q.umem }
+func (q *Queue) UMEM() *umem.UMEM { return q.r.UMEM }
 
 // Claim claims the receive side for the poller's goroutine (the
 // poller.Claimer protocol), so that Refill, Receive and Release skip the
@@ -194,13 +187,6 @@ func (q *Queue) dropClaim() {
 // once the owner has left.
 func (q *Queue) publish() { q.r.Publish() }
 
-// initRings hands the UMEM and the mapped rings to q.r, with the socket's
-// counters.
-func (q *Queue) initRings() {
-	q.r = xsk.Rings{UMEM: q.umem, Fill: q.fill, Rx: q.rx, Tx: q.tx, Comp: q.comp, C: &q.sk.Counters}
-	q.r.Init()
-}
-
 // Refill posts free receive frames to the fill ring and reaps completed
 // transmissions. Poller goroutine only.
 func (q *Queue) Refill() int {
@@ -215,12 +201,12 @@ func (q *Queue) Refill() int {
 }
 
 func (q *Queue) refill() int {
-	if q.sk.Closed() || q.fill == nil {
+	if q.sk.Closed() || q.r.Fill == nil {
 		q.dropClaim()
 		return 0
 	}
 	n := q.r.Refill()
-	if q.fill.NeedWakeup() {
+	if q.r.Fill.NeedWakeup() {
 		// The driver sleeps until told that the fill ring has buffers
 		// (zero-copy drivers); a non-blocking recvfrom is the kick.
 		q.sk.RxKicks.Add(1)
@@ -247,7 +233,7 @@ func (q *Queue) Receive(frames []driver.Frame) int {
 }
 
 func (q *Queue) receive(frames []driver.Frame) int {
-	if q.sk.Closed() || q.rx == nil {
+	if q.sk.Closed() || q.r.Rx == nil {
 		q.dropClaim()
 		return 0
 	}
@@ -295,7 +281,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	if q.sk.Closed() {
 		return net.ErrClosed
 	}
-	if q.rx.Pending() > 0 {
+	if q.r.Rx.Pending() > 0 {
 		return nil
 	}
 	ev, err := q.sk.Sleep(timeout)
@@ -335,7 +321,7 @@ func (q *Queue) Transmit(frames [][]byte) int {
 }
 
 func (q *Queue) kickTx() {
-	if !q.tx.NeedWakeup() {
+	if !q.r.Tx.NeedWakeup() {
 		return
 	}
 	q.sk.TxKicks.Add(1)
@@ -379,7 +365,7 @@ func (q *Queue) readKernelStats() {
 }
 
 // Check verifies the UMEM ledger. Call it while the poller is stopped.
-func (q *Queue) Check() error { return q.umem.Check() }
+func (q *Queue) Check() error { return q.r.UMEM.Check() }
 
 // Close wakes the poller, waits for its claim or current call to end,
 // unmaps the rings, closes the socket (the kernel gives back its frames)
@@ -400,9 +386,9 @@ func (q *Queue) Close() error {
 	}
 	q.maps = nil
 	errs = append(errs, q.sk.CloseFDs())
-	if q.umem != nil {
-		q.umem.Reclaim()
-		errs = append(errs, q.umem.Close())
+	if q.r.UMEM != nil {
+		q.r.UMEM.Reclaim()
+		errs = append(errs, q.r.UMEM.Close())
 	}
 	return errors.Join(errs...)
 }

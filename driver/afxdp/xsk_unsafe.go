@@ -50,25 +50,25 @@ func (q *Queue) mapRings(o Options) error {
 	if m, err = mmap(unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, o.FillSize, 8, "fill"); err != nil {
 		return err
 	}
-	if q.fill, err = rxring.NewFillRing(m, offsets(off.Fr), o.FillSize); err != nil {
+	if q.r.Fill, err = rxring.NewFillRing(m, offsets(off.Fr), o.FillSize); err != nil {
 		return err
 	}
 	if m, err = mmap(unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, o.CompSize, 8, "completion"); err != nil {
 		return err
 	}
-	if q.comp, err = rxring.NewCompRing(m, offsets(off.Cr), o.CompSize); err != nil {
+	if q.r.Comp, err = rxring.NewCompRing(m, offsets(off.Cr), o.CompSize); err != nil {
 		return err
 	}
 	if m, err = mmap(unix.XDP_PGOFF_RX_RING, off.Rx, o.RxSize, 16, "rx"); err != nil {
 		return err
 	}
-	if q.rx, err = rxring.NewRxRing(m, offsets(off.Rx), o.RxSize); err != nil {
+	if q.r.Rx, err = rxring.NewRxRing(m, offsets(off.Rx), o.RxSize); err != nil {
 		return err
 	}
 	if m, err = mmap(unix.XDP_PGOFF_TX_RING, off.Tx, o.TxSize, 16, "tx"); err != nil {
 		return err
 	}
-	if q.tx, err = rxring.NewTxRing(m, offsets(off.Tx), o.TxSize); err != nil {
+	if q.r.Tx, err = rxring.NewTxRing(m, offsets(off.Tx), o.TxSize); err != nil {
 		return err
 	}
 	return nil

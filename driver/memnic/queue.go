@@ -29,17 +29,11 @@ type Queue struct {
 
 	id  int
 	nic *NIC
-	// r is the rings over the UMEM, the same code as afxdp's (package
-	// xsk): its receive side is the poller's, its transmit side runs
-	// under txMu. umem, fill, rx, tx and comp are r's, named for the
-	// setup code.
-	r    xsk.Rings
-	umem *umem.UMEM
-	fill *rxring.FillRing
-	rx   *rxring.RxRing
-	tx   *rxring.TxRing
-	comp *rxring.CompRing
-	p    *producer
+	// r is the UMEM and the rings over it, the same code as afxdp's
+	// (package xsk): its receive side is the poller's, its transmit side
+	// runs under txMu.
+	r xsk.Rings
+	p *producer
 
 	started bool // the first Refill ran (and started the producer unless Manual); the poller's
 
@@ -82,17 +76,17 @@ func newQueue(n *NIC, id int) (_ *Queue, err error) {
 		errClosed: fmt.Errorf("memnic queue %d: %w", id, net.ErrClosed),
 	}
 	q.timer.Stop()
-	if q.umem, err = umem.New(o.UMEM); err != nil {
+	if q.r.UMEM, err = umem.New(o.UMEM); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			q.umem.Close()
+			q.r.UMEM.Close()
 		}
 	}()
-	if l := len(o.Frame); l > q.umem.MaxFrameLen() {
+	if l := len(o.Frame); l > q.r.UMEM.MaxFrameLen() {
 		return nil, fmt.Errorf("%w: a %d-byte frame does not fit a %d-byte UMEM frame after %d bytes of headroom",
-			ErrInvalid, l, q.umem.FrameSize(), q.umem.DataOffset())
+			ErrInvalid, l, q.r.UMEM.FrameSize(), q.r.UMEM.DataOffset())
 	}
 	var k kernelRings
 	// Each ring gets its own plain memory, laid out as the kernel lays
@@ -101,16 +95,16 @@ func newQueue(n *NIC, id int) (_ *Queue, err error) {
 	rmem, roff := rxring.Layout(o.RxSize, rxring.DescSize)
 	tmem, toff := rxring.Layout(o.TxSize, rxring.DescSize)
 	cmem, coff := rxring.Layout(o.CompSize, rxring.AddrSize)
-	if q.fill, err = rxring.NewFillRing(fmem, foff, o.FillSize); err != nil {
+	if q.r.Fill, err = rxring.NewFillRing(fmem, foff, o.FillSize); err != nil {
 		return nil, err
 	}
-	if q.rx, err = rxring.NewRxRing(rmem, roff, o.RxSize); err != nil {
+	if q.r.Rx, err = rxring.NewRxRing(rmem, roff, o.RxSize); err != nil {
 		return nil, err
 	}
-	if q.tx, err = rxring.NewTxRing(tmem, toff, o.TxSize); err != nil {
+	if q.r.Tx, err = rxring.NewTxRing(tmem, toff, o.TxSize); err != nil {
 		return nil, err
 	}
-	if q.comp, err = rxring.NewCompRing(cmem, coff, o.CompSize); err != nil {
+	if q.r.Comp, err = rxring.NewCompRing(cmem, coff, o.CompSize); err != nil {
 		return nil, err
 	}
 	if k.fill, err = rxring.NewKernelFill(fmem, foff, o.FillSize); err != nil {
@@ -125,8 +119,7 @@ func newQueue(n *NIC, id int) (_ *Queue, err error) {
 	if k.comp, err = rxring.NewKernelComp(cmem, coff, o.CompSize); err != nil {
 		return nil, err
 	}
-	q.r = xsk.Rings{UMEM: q.umem, Fill: q.fill, Rx: q.rx, Tx: q.tx, Comp: q.comp, C: &q.st}
-	q.r.Init()
+	q.r.Init(&q.st)
 	q.p = newProducer(q, k)
 	if err := q.p.start(); err != nil {
 		return nil, fmt.Errorf("memnic queue %d: %w", id, err)
@@ -142,7 +135,7 @@ func newQueue(n *NIC, id int) (_ *Queue, err error) {
 func (q *Queue) ID() int { return q.id }
 
 // UMEM returns the queue's frame area, for its ledger.
-func (q *Queue) UMEM() *umem.UMEM { return q.umem }
+func (q *Queue) UMEM() *umem.UMEM { return q.r.UMEM }
 
 // Claim claims the receive side for the poller's goroutine (the
 // poller.Claimer protocol), so that Refill, Receive and Release skip the
@@ -303,7 +296,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	if q.closed.Load() {
 		return q.errClosed
 	}
-	if q.rx.Pending() > 0 || timeout == 0 {
+	if q.r.Rx.Pending() > 0 || timeout == 0 {
 		return nil
 	}
 	q.st.Waits.Add(1)
@@ -311,7 +304,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	// the producer sees the armed flag (both sides use sequentially
 	// consistent atomics), so no post is missed.
 	q.p.armed.Store(true)
-	if q.rx.Pending() > 0 {
+	if q.r.Rx.Pending() > 0 {
 		q.p.armed.Store(false)
 		q.st.Wakeups.Add(1)
 		return nil
@@ -331,7 +324,7 @@ func (q *Queue) Wait(timeout time.Duration) error {
 	if q.closed.Load() {
 		return q.errClosed
 	}
-	if q.rx.Pending() > 0 {
+	if q.r.Rx.Pending() > 0 {
 		q.st.Wakeups.Add(1)
 	}
 	return nil
@@ -393,7 +386,7 @@ func (q *Queue) Stats() driver.QueueStats {
 func (q *Queue) NIC() *NIC { return q.nic }
 
 // Check verifies the UMEM ledger. Call it while the poller is stopped.
-func (q *Queue) Check() error { return q.umem.Check() }
+func (q *Queue) Check() error { return q.r.UMEM.Check() }
 
 // Close stops the queue's producer, wakes a Wait in progress, waits for
 // the poller's claim or current call to end, gives every frame the NIC owned back to the
@@ -417,6 +410,6 @@ func (q *Queue) Close() error {
 	// The producer writes into the UMEM: it stops before the frames it
 	// owned go back to the free list and before the area is unmapped.
 	q.p.exit()
-	q.umem.Reclaim()
-	return q.umem.Close()
+	q.r.UMEM.Reclaim()
+	return q.r.UMEM.Close()
 }

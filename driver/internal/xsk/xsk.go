@@ -34,15 +34,15 @@ type Counters struct {
 	Waits, Wakeups                                                               atomic.Uint64
 }
 
-// Rings is one queue's rings over its UMEM. Set the exported fields,
-// then call Init. A transmit-only queue leaves Fill and Rx nil.
+// Rings is one queue's UMEM and the rings over it. Set UMEM and the
+// rings, then call Init. A transmit-only queue leaves Fill and Rx nil.
 type Rings struct {
 	UMEM *umem.UMEM
 	Fill *rxring.FillRing
 	Rx   *rxring.RxRing
 	Tx   *rxring.TxRing
 	Comp *rxring.CompRing
-	C    *Counters
+	C    *Counters // set by Init
 
 	// Receive side, owned by the poller: scratch, the UMEM's batch view,
 	// and the counts kept until Publish.
@@ -57,9 +57,11 @@ type Rings struct {
 	txIdx   []int
 }
 
-// Init makes the scratch, sized from the rings, and the UMEM's receive
-// batch view. Call it once, after the exported fields are set.
-func (r *Rings) Init() {
+// Init takes the counters the rings count in, and makes the scratch,
+// sized from the rings, and the UMEM's receive batch view. Call it once,
+// after UMEM and the rings are set.
+func (r *Rings) Init(c *Counters) {
+	r.C = c
 	r.rb = r.UMEM.RxBatch()
 	if r.Fill != nil {
 		r.fillBuf = make([]uint64, r.Fill.Size())

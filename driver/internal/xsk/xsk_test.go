@@ -28,12 +28,12 @@ func newRings(t *testing.T) (*Rings, *far) {
 	rm, roff := rxring.Layout(size, rxring.DescSize)
 	tm, toff := rxring.Layout(8, rxring.DescSize)
 	cm, coff := rxring.Layout(8, rxring.AddrSize)
-	r := &Rings{UMEM: u, C: new(Counters),
+	r := &Rings{UMEM: u,
 		Fill: must(rxring.NewFillRing(fm, foff, size)), Rx: must(rxring.NewRxRing(rm, roff, size)),
 		Tx: must(rxring.NewTxRing(tm, toff, 8)), Comp: must(rxring.NewCompRing(cm, coff, 8))}
 	f := &far{fill: must(rxring.NewKernelFill(fm, foff, size)), rx: must(rxring.NewKernelRx(rm, roff, size)),
 		tx: must(rxring.NewKernelTx(tm, toff, 8)), comp: must(rxring.NewKernelComp(cm, coff, 8))}
-	r.Init()
+	r.Init(new(Counters))
 	t.Cleanup(func() {
 		u.Reclaim()
 		u.Close()

@@ -44,7 +44,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		unbound  = fs.String("unbound", "pass", "what the XDP program does with frames of unbound queues: pass or drop")
 		frameSz  = fs.Int("frame-size", 4096, "UMEM frame size, 2048 or 4096")
 		frames   = fs.Int("frames", 4096, "UMEM frames per queue")
-		rxRing   = fs.Uint("rx-ring", 4096, "rx and fill ring size (power of two)")
+		rxRing   = fs.Uint("rx-ring", uint(afxdp.DefaultOptions().RxSize), "rx and fill ring size (power of two)")
 		idleSpin = fs.Duration("idle-spin", 0, "spin this long without frames before sleeping in poll(2): 0 adapts it to the traffic (50µs to 2ms), negative never sleeps")
 		busyPoll = fs.Int("busy-poll", 0, "SO_BUSY_POLL microseconds (0: off)")
 		interval = fs.Duration("interval", time.Second, "stats line interval (0: none)")

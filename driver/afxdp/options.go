@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rxpath/rxpath/driver/internal/xsk"
 	"github.com/rxpath/rxpath/umem"
 )
 
@@ -122,28 +123,17 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		UMEM:      umem.DefaultOptions(),
-		FillSize:  4096,
-		RxSize:    4096,
-		TxSize:    512,
-		CompSize:  512,
+		FillSize:  xsk.DefaultFillSize,
+		RxSize:    xsk.DefaultRxSize,
+		TxSize:    xsk.DefaultTxSize,
+		CompSize:  xsk.DefaultCompSize,
 		BindRetry: 5 * time.Second,
 	}
 }
 
 func (o Options) withDefaults() Options {
 	d := DefaultOptions()
-	if o.FillSize == 0 {
-		o.FillSize = d.FillSize
-	}
-	if o.RxSize == 0 {
-		o.RxSize = d.RxSize
-	}
-	if o.TxSize == 0 {
-		o.TxSize = d.TxSize
-	}
-	if o.CompSize == 0 {
-		o.CompSize = d.CompSize
-	}
+	xsk.SizeDefaults(&o.FillSize, &o.RxSize, &o.TxSize, &o.CompSize)
 	if o.BindRetry == 0 {
 		o.BindRetry = d.BindRetry
 	}
@@ -151,13 +141,8 @@ func (o Options) withDefaults() Options {
 }
 
 func (o Options) validate() error {
-	for _, r := range []struct {
-		name string
-		size uint32
-	}{{"fill", o.FillSize}, {"rx", o.RxSize}, {"tx", o.TxSize}, {"completion", o.CompSize}} {
-		if r.size&(r.size-1) != 0 {
-			return fmt.Errorf("%s ring size %d is not a power of two", r.name, r.size)
-		}
+	if err := xsk.CheckSizes(o.FillSize, o.RxSize, o.TxSize, o.CompSize); err != nil {
+		return err
 	}
 	if err := o.Triage.validate(); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/rxpath/rxpath/driver/internal/xsk"
 	"github.com/rxpath/rxpath/umem"
 )
 
@@ -100,10 +101,10 @@ func DefaultOptions() Options {
 		Batch:     64,
 		Queues:    1,
 		UMEM:      umem.DefaultOptions(),
-		FillSize:  4096,
-		RxSize:    4096,
-		TxSize:    512,
-		CompSize:  512,
+		FillSize:  xsk.DefaultFillSize,
+		RxSize:    xsk.DefaultRxSize,
+		TxSize:    xsk.DefaultTxSize,
+		CompSize:  xsk.DefaultCompSize,
 	}
 }
 
@@ -133,31 +134,15 @@ func (o Options) withDefaults() Options {
 		o.Queues = d.Queues
 	}
 	o.CPUs = append([]int(nil), o.CPUs...)
-	if o.FillSize == 0 {
-		o.FillSize = d.FillSize
-	}
-	if o.RxSize == 0 {
-		o.RxSize = d.RxSize
-	}
-	if o.TxSize == 0 {
-		o.TxSize = d.TxSize
-	}
-	if o.CompSize == 0 {
-		o.CompSize = d.CompSize
-	}
+	xsk.SizeDefaults(&o.FillSize, &o.RxSize, &o.TxSize, &o.CompSize)
 	return o
 }
 
 // validate checks what New can check before building anything; the UMEM
 // and the rings validate their own options.
 func (o Options) validate() error {
-	for _, r := range []struct {
-		name string
-		size uint32
-	}{{"fill", o.FillSize}, {"rx", o.RxSize}, {"tx", o.TxSize}, {"completion", o.CompSize}} {
-		if r.size&(r.size-1) != 0 {
-			return fmt.Errorf("%w: %s ring size %d is not a power of two", ErrInvalid, r.name, r.size)
-		}
+	if err := xsk.CheckSizes(o.FillSize, o.RxSize, o.TxSize, o.CompSize); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	switch {
 	case len(o.Frame) < ethLen:

@@ -18,6 +18,7 @@
 package xsk
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/rxpath/rxpath/driver"
@@ -251,4 +252,39 @@ func (r *Rings) Buffers() driver.Buffers {
 	u := r.UMEM.Stats()
 	return driver.Buffers{Unit: "umem frame", Total: u.Frames, Free: u.Free, Kernel: u.Fill, Held: u.Held, Tx: u.Tx,
 		BadRelease: u.BadRelease, Foreign: u.Foreign}
+}
+
+// The default ring sizes of an AF_XDP queue (afxdp's, and memnic's,
+// which stands in for it). Fill and rx are larger than the UMEM's default
+// 3584 receive frames, so that every receive frame can wait in a ring.
+const (
+	DefaultFillSize = 4096
+	DefaultRxSize   = 4096
+	DefaultTxSize   = 512
+	DefaultCompSize = 512
+)
+
+// SizeDefaults sets each ring size that is 0 to its default.
+func SizeDefaults(fill, rx, tx, comp *uint32) {
+	for _, s := range []struct {
+		p *uint32
+		d uint32
+	}{{fill, DefaultFillSize}, {rx, DefaultRxSize}, {tx, DefaultTxSize}, {comp, DefaultCompSize}} {
+		if *s.p == 0 {
+			*s.p = s.d
+		}
+	}
+}
+
+// CheckSizes names the first ring whose size is not a power of two.
+func CheckSizes(fill, rx, tx, comp uint32) error {
+	for _, r := range []struct {
+		name string
+		size uint32
+	}{{"fill", fill}, {"rx", rx}, {"tx", tx}, {"completion", comp}} {
+		if r.size&(r.size-1) != 0 {
+			return fmt.Errorf("%s ring size %d is not a power of two", r.name, r.size)
+		}
+	}
+	return nil
 }

@@ -32,29 +32,14 @@ func WriteTable(w io.Writer, r *Run) error {
 			live = append(live, s)
 		}
 	}
-	if len(live) > 0 {
-		b.WriteString("\n")
-		writeLive(&b, live)
-	}
-	if len(tcp) > 0 {
-		b.WriteString("\n")
-		writeTCP(&b, tcp)
-	}
-	if len(httpRows) > 0 {
-		b.WriteString("\n")
-		writeHTTP(&b, httpRows)
-	}
-	if len(mem) > 0 {
-		b.WriteString("\n")
-		writeConnMemory(&b, mem)
-	}
-	if len(capacity) > 0 {
-		b.WriteString("\n")
-		writeCapacity(&b, capacity)
-	}
-	if len(cost) > 0 {
-		b.WriteString("\n")
-		writeCost(&b, cost)
+	for _, sec := range []struct {
+		rows  []*Scenario
+		write func(*strings.Builder, []*Scenario)
+	}{{live, writeLive}, {tcp, writeTCP}, {httpRows, writeHTTP}, {mem, writeConnMemory}, {capacity, writeCapacity}, {cost, writeCost}} {
+		if len(sec.rows) > 0 {
+			b.WriteString("\n")
+			sec.write(&b, sec.rows)
+		}
 	}
 	if len(r.Goals) > 0 {
 		b.WriteString("\n")

@@ -267,10 +267,10 @@ func (m *memnicRow) cpu() (rx, proc time.Duration, err error) {
 	if !m.linux {
 		return 0, 0, nil
 	}
-	if rx, err = threadsTime(m.threads()); err != nil {
+	if rx, err = sysstat.ThreadsCPU(m.threads()); err != nil {
 		return 0, 0, err
 	}
-	nicCPU, err := threadsTime(slices.DeleteFunc(m.nic.Threads(), func(t int) bool { return t == 0 }))
+	nicCPU, err := sysstat.ThreadsCPU(slices.DeleteFunc(m.nic.Threads(), func(t int) bool { return t == 0 }))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -278,18 +278,6 @@ func (m *memnicRow) cpu() (rx, proc time.Duration, err error) {
 		return 0, 0, err
 	}
 	return rx, proc - nicCPU, nil
-}
-
-func threadsTime(tids []int) (time.Duration, error) {
-	var sum time.Duration
-	for _, tid := range tids {
-		d, err := sysstat.ThreadCPU(tid)
-		if err != nil {
-			return 0, err
-		}
-		sum += d
-	}
-	return sum, nil
 }
 
 // counters are the row's cumulative raw counters.

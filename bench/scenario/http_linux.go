@@ -275,13 +275,11 @@ func (h *liveLab) serverCPU() (time.Duration, sysstat.Stat, error) {
 	if err != nil {
 		return 0, sysstat.Stat{}, err
 	}
-	for _, w := range h.gens {
-		d, err := sysstat.ThreadCPU(w.tid)
-		if err != nil {
-			return 0, sysstat.Stat{}, err
-		}
-		proc -= d
+	gen, err := sysstat.ThreadsCPU(h.genTIDs())
+	if err != nil {
+		return 0, sysstat.Stat{}, err
 	}
+	proc -= gen
 	st, err := sysstat.ReadStat()
 	return proc, st, err
 }

@@ -381,7 +381,7 @@ func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
 	var s cpuSnap
 	var err error
 	tids := rx.Threads()
-	if s.rx, err = threadsCPU(tids); err != nil {
+	if s.rx, err = sysstat.ThreadsCPU(tids); err != nil {
 		return s, err
 	}
 	for _, tid := range tids {
@@ -393,12 +393,8 @@ func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
 		s.sched.Wait += ts.Wait
 		s.sched.Slices += ts.Slices
 	}
-	for _, w := range h.gens {
-		d, err := sysstat.ThreadCPU(w.tid)
-		if err != nil {
-			return s, err
-		}
-		s.gen += d
+	if s.gen, err = sysstat.ThreadsCPU(h.genTIDs()); err != nil {
+		return s, err
 	}
 	if s.proc, err = sysstat.ProcessCPU(); err != nil {
 		return s, err
@@ -516,7 +512,7 @@ func (h *liveLab) trickle(d, gap time.Duration) (uint64, error) {
 // sent.
 func (h *liveLab) idleWindowCPU(ic idleCounter, wait func(time.Duration) (uint64, error)) (report.IdleWindow, error) {
 	tids := ic.IdleThreads()
-	c0, err := threadsCPU(tids)
+	c0, err := sysstat.ThreadsCPU(tids)
 	if err != nil {
 		return report.IdleWindow{}, err
 	}
@@ -525,23 +521,11 @@ func (h *liveLab) idleWindowCPU(ic idleCounter, wait func(time.Duration) (uint64
 	if err != nil {
 		return report.IdleWindow{}, err
 	}
-	c1, err := threadsCPU(tids)
+	c1, err := sysstat.ThreadsCPU(tids)
 	if err != nil {
 		return report.IdleWindow{}, err
 	}
 	return report.IdleWindow{ElapsedNS: int64(time.Since(start)), RxCPUNS: int64(c1 - c0), Passes: ic.IdlePasses() - p0, Frames: sent}, nil
-}
-
-func threadsCPU(tids []int) (time.Duration, error) {
-	var sum time.Duration
-	for _, tid := range tids {
-		d, err := sysstat.ThreadCPU(tid)
-		if err != nil {
-			return 0, err
-		}
-		sum += d
-	}
-	return sum, nil
 }
 
 // measure runs one repetition of d seconds.

@@ -33,3 +33,17 @@ func ParseSchedstat(s string) (Sched, error) {
 	}
 	return Sched{Run: time.Duration(v[0]), Wait: time.Duration(v[1]), Slices: v[2]}, nil
 }
+
+// ThreadsCPU returns the CPU time used so far by the threads tids of this
+// process, summed (ThreadCPU of each).
+func ThreadsCPU(tids []int) (time.Duration, error) {
+	var sum time.Duration
+	for _, tid := range tids {
+		d, err := ThreadCPU(tid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}

@@ -143,6 +143,7 @@ type Stats struct {
 	IdlePasses  uint64 `json:"idle_passes"`  // passes that found none
 	Polls       uint64 `json:"polls"`        // sleeps in the driver's Wait
 	Wakeups     uint64 `json:"wakeups"`      // sleeps that ended with frames to receive
+	Yields      uint64 `json:"yields"`       // idle passes that offered the CPU to other threads (sched_yield)
 
 	Driver driver.QueueStats `json:"driver"`
 }
@@ -213,6 +214,7 @@ const (
 	cIdle
 	cPolls
 	cWakeups
+	cYields
 	numCounters
 )
 
@@ -401,6 +403,11 @@ func (p *Poller) run() error {
 // the clock (an idle pass is a few ns, a clock reading tens).
 const idleClock = 16
 
+// yieldAfter is how long the loop polls without work before its idle
+// passes start offering the CPU to other threads: one sched_yield per
+// idleClock passes.
+const yieldAfter = 2 * time.Microsecond
+
 // publishEvery is how often the running loop publishes its counters.
 const publishEvery = time.Millisecond
 
@@ -453,6 +460,12 @@ func (w *waiter) idle() error {
 	p := w.p
 	quiet := p.now - p.lastWork
 	spin := w.spin()
+	if quiet >= yieldAfter {
+		// The polite spin (package documentation): the application's
+		// threads on this CPU run now, not at the next tick.
+		p.lc[cYields]++
+		schedYield()
+	}
 	if spin < 0 {
 		// A spinning loop never sleeps in Wait, which is where a
 		// queue notices its device going away: look once per
@@ -665,6 +678,7 @@ func (p *Poller) Stats() Stats {
 		IdlePasses:  p.st[cIdle].Load(),
 		Polls:       p.st[cPolls].Load(),
 		Wakeups:     p.st[cWakeups].Load(),
+		Yields:      p.st[cYields].Load(),
 		Driver:      p.q.Stats(),
 	}
 }

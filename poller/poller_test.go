@@ -271,3 +271,32 @@ func BenchmarkPoll(b *testing.B) {
 		p.Poll()
 	}
 }
+
+// TestIdleSpinYields: a loop that spins without work offers its CPU to
+// other threads (sched_yield) and counts it; one that found work since
+// its last idle stretch counts none for that work.
+func TestIdleSpinYields(t *testing.T) {
+	q := newFakeQueue(8)
+	var got atomic.Uint64
+	p := New(q, func(b *Batch) { got.Add(uint64(len(b.Frames))) }, Options{IdleSpin: -1, PollTimeout: time.Hour})
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Stats().Yields == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	s := p.Stats()
+	if s.Yields == 0 || s.Polls != 0 {
+		t.Fatalf("a never-sleeping loop without work: %d yields, %d polls; want some yields and no sleep", s.Yields, s.Polls)
+	}
+	// It still receives at once.
+	q.push(1)
+	for got.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got.Load() != 1 {
+		t.Fatalf("handler saw %d frames after the yields, want 1", got.Load())
+	}
+}

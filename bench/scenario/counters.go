@@ -18,6 +18,7 @@ func nodeCounters(c map[string]uint64, n *rxpath.Node) {
 		c["poller.time_squeeze"] += s.TimeSqueeze
 		c["poller.polls"] += s.Polls
 		c["poller.wakeups"] += s.Wakeups
+		c["poller.yields"] += s.Yields
 	}
 	if n.Stack == nil {
 		return

@@ -136,8 +136,8 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, typ dto
 }
 
 // settled is s without what moves while the run is idle (time, idle
-// polling, and the kernel's tx_ring_empty_descs, which each poll(2) of the
-// sleeping poller bumps), with the queues' state as Close leaves it (the
+// polling and its yields, and the kernel's tx_ring_empty_descs, which
+// each poll(2) of the sleeping poller bumps), with the queues' state as Close leaves it (the
 // kernel's frames back on the free list, the rings unmapped: no levels)
 // and without what metrics do not carry (each TCP sink connection's
 // details; only their number).
@@ -146,7 +146,7 @@ func settled(s summary.Summary) summary.Summary {
 	s.Queues = slices.Clone(s.Queues)
 	for i := range s.Queues {
 		q := &s.Queues[i]
-		q.IdlePasses, q.Polls, q.Driver.Waits, q.Driver.Kernel.TxRingEmpty = 0, 0, 0, 0
+		q.IdlePasses, q.Yields, q.Polls, q.Driver.Waits, q.Driver.Kernel.TxRingEmpty = 0, 0, 0, 0, 0
 		d := &q.Driver
 		d.RxRingLevel, d.RxRingSize, d.FillRingLevel, d.FillRingSize = 0, 0, 0, 0
 		b := &q.Driver.Buffers

@@ -401,8 +401,8 @@ func snapshotSummary(s rxpath.Snapshot) string {
 	for _, q := range s.Queues {
 		k := q.Driver.Kernel
 		l := q.Driver.Buffers
-		fmt.Fprintf(&b, "  queue %d: processed %d, squeeze %d, busy %d, idle %d, polls %d, wakeups %d; drops: fill_empty %d, ring_full %d, frozen %d, kernel_dropped %d, invalid %d; %ss: free %d kernel %d held %d tx %d of %d\n",
-			q.Queue, q.Processed, q.TimeSqueeze, q.BusyPasses, q.IdlePasses, q.Polls, q.Wakeups,
+		fmt.Fprintf(&b, "  queue %d: processed %d, squeeze %d, busy %d, idle %d, polls %d, wakeups %d, yields %d; drops: fill_empty %d, ring_full %d, frozen %d, kernel_dropped %d, invalid %d; %ss: free %d kernel %d held %d tx %d of %d\n",
+			q.Queue, q.Processed, q.TimeSqueeze, q.BusyPasses, q.IdlePasses, q.Polls, q.Wakeups, q.Yields,
 			k.RxFillRingEmpty, k.RxRingFull, k.RxFrozen, k.RxDropped, q.Driver.RxInvalid+k.RxInvalidDescs,
 			l.Unit, l.Free, l.Kernel, l.Held, l.Tx, l.Total)
 	}

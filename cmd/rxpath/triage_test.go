@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/rxpath/rxpath/internal/cli/summary"
 	"github.com/rxpath/rxpath/internal/harness/lab"
 	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
+	"github.com/rxpath/rxpath/internal/sys/affinity"
 )
 
 // The XDP triage lab tests (issue 18) run `rxpath run --xdp-triage` on
@@ -356,8 +358,19 @@ type synFloodResult struct {
 
 // transfer dials the sink from the peer, sends 1 MiB and waits for the
 // sink to close: the connect time and the goodput.
-func transfer(t *testing.T, l *lab.Lab, seed uint64, timeout time.Duration) (connect time.Duration, mibps float64, err error) {
+//
+// With cpu >= 0 the whole transfer runs on a thread pinned to that CPU.
+func transfer(t *testing.T, l *lab.Lab, seed uint64, timeout time.Duration, cpu int) (connect time.Duration, mibps float64, err error) {
 	t.Helper()
+	if cpu >= 0 {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		undo, err := affinity.PinUndo(cpu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer undo() // before the thread is unlocked
+	}
 	var c *net.TCPConn
 	start := time.Now()
 	err = lab.InNS(l.PeerNS, func() error {
@@ -398,7 +411,7 @@ func median(xs []float64) float64 {
 // target is what hping3 floods: the DUT, or "" for the peer's own
 // loopback (a control: the flood's CPU cost on the peer, nothing for
 // rxpath).
-func synFlood(t *testing.T, floodFor time.Duration, target string, args ...string) synFloodResult {
+func synFlood(t *testing.T, floodFor time.Duration, target string, clientCPU int, args ...string) synFloodResult {
 	r := startFlood(t, append([]string{"--tcp-sink", "5001"}, args...)...)
 	var res synFloodResult
 	// Transfers one after another, unflooded: a second to warm up (the
@@ -410,7 +423,7 @@ func synFlood(t *testing.T, floodFor time.Duration, target string, args ...strin
 		if busy.pid == 0 && time.Since(start) >= time.Second {
 			busy, res.goodputBase = startBusy(t, r.cmd.Process.Pid), nil
 		}
-		_, g, err := transfer(t, r.l, uint64(i), 10*time.Second)
+		_, g, err := transfer(t, r.l, uint64(i), 10*time.Second, clientCPU)
 		if err != nil {
 			t.Fatalf("unflooded transfer %d: %v", i, err)
 		}
@@ -435,7 +448,7 @@ func synFlood(t *testing.T, floodFor time.Duration, target string, args ...strin
 				return
 			default:
 			}
-			connect, g, err := transfer(t, r.l, uint64(100+i), 10*time.Second)
+			connect, g, err := transfer(t, r.l, uint64(100+i), 10*time.Second, clientCPU)
 			if err != nil {
 				res.failed++
 				continue
@@ -456,7 +469,11 @@ func synFlood(t *testing.T, floodFor time.Duration, target string, args ...strin
 // unflooded median, the handshake times (median, p99), the dials that
 // timed out (10 s) and the poller's busy share (passes that found frames)
 // before and during the flood, then the same for a control run whose
-// flood goes to the peer's loopback. Times are reported, not asserted: the
+// flood goes to the peer's loopback. Two more runs, triage on and the
+// control, pin the transfers' thread to CPU 1 (with the poller), so that
+// hping3 has CPU 0 to itself as a remote flooder's host would: they
+// separate what the machine's two shared CPUs cost the transfers from
+// what the flood costs rxpath. Times are reported, not asserted: the
 // machine is shared. The test checks that the SYN guard dropped the
 // flood in XDP and that every transfer with it on arrived.
 func TestTriageLabSYNFlood(t *testing.T) {
@@ -477,15 +494,19 @@ func TestTriageLabSYNFlood(t *testing.T) {
 				x.SYNDropped.Packets, x.SYNAdmitted.Packets, x.SYNRetransmits.Packets)
 		}
 	}
-	off := synFlood(t, floodFor, "")
+	off := synFlood(t, floodFor, "", -1)
 	report("triage off", off)
-	on := synFlood(t, floodFor, "", "--xdp-triage", "syn")
+	on := synFlood(t, floodFor, "", -1, "--xdp-triage", "syn")
 	report("triage on", on)
 	// The control: the same flood at the peer's loopback, so the two
 	// CPUs carry hping3 but rxpath sees none of it. What goodput the
 	// transfers lose here is the machine's share, not the stack's.
-	control := synFlood(t, floodFor, "127.0.0.1")
+	control := synFlood(t, floodFor, "127.0.0.1", -1)
 	report("control (flood to the peer's loopback)", control)
+	onPinned := synFlood(t, floodFor, "", 1, "--xdp-triage", "syn")
+	report("triage on, client on CPU 1", onPinned)
+	controlPinned := synFlood(t, floodFor, "127.0.0.1", 1)
+	report("control, client on CPU 1", controlPinned)
 	if on.s.XDP == nil || on.s.XDP.SYNDropped.Packets == 0 {
 		t.Fatalf("the SYN guard dropped nothing: %+v", on.s.XDP)
 	}

@@ -59,7 +59,8 @@ type Rule struct {
 type Triage struct {
 	// SYN caps the TCP SYNs (without ACK) let into the rings. A SYN the
 	// budget refuses is remembered (a fingerprint of its addresses,
-	// ports and sequence number in SYNMemory slots) and dropped; its
+	// ports and sequence number, in the emptier or older of two of
+	// SYNMemory slots) and dropped; its
 	// retransmission, which a real client sends after its RTO (1 s on
 	// Linux) and a flood tool does not, passes. Every other segment,
 	// established flows included, always passes.

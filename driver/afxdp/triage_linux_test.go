@@ -222,6 +222,41 @@ func TestTriageSYN(t *testing.T) {
 	}
 }
 
+// TestTriageSYNMemoryTwoChoices: refused SYNs of 100 clients, then 300
+// refused SYNs of a flood, all into 1024 slots; then the clients'
+// retransmissions. With one slot per SYN each client's entry survives the
+// 300 later inserts with probability (1-1/1024)^300 (75%: 56-84 of 100 in
+// simulation); with two candidates and the oldest (or an empty) one
+// evicted, 84-100 (87 or more in 99% of random hash draws). The hash is
+// fixed, so this run's count is too.
+func TestTriageSYNMemoryTwoChoices(t *testing.T) {
+	tr, prog := loadTestTriage(t, Triage{SYN: Budget{Rate: slow, Burst: 1}, SYNMemory: 1 << 10})
+	if _, d := actions(t, prog, tcpFrame(t, 999, 1, true, false)); d != 0 {
+		t.Fatal("the first SYN (the burst) was dropped")
+	}
+	var clients, flood [][]byte
+	for i := range 100 {
+		clients = append(clients, tcpFrame(t, uint16(2000+i), uint32(7*i+1), true, false))
+	}
+	for i := range 300 {
+		flood = append(flood, tcpFrame(t, uint16(30000+i), 99, true, false))
+	}
+	if p, _ := actions(t, prog, clients...); p != 0 {
+		t.Fatalf("%d of the clients' first SYNs passed, want 0 (budget spent)", p)
+	}
+	if p, _ := actions(t, prog, flood...); p != 0 {
+		t.Fatalf("%d of the flood's SYNs passed, want 0", p)
+	}
+	passed, _ := actions(t, prog, clients...)
+	t.Logf("%d of 100 clients' retransmissions passed after 300 flood SYNs into 1024 slots", passed)
+	if passed < 85 {
+		t.Errorf("%d of 100 retransmissions passed; two choices keep 84-100, one slot 56-84", passed)
+	}
+	if s := stats(t, tr); s.SYNRetransmits.Packets != uint64(passed) {
+		t.Errorf("syn_retransmits_passed %d, want %d", s.SYNRetransmits.Packets, passed)
+	}
+}
+
 func TestTriageClosedUDP(t *testing.T) {
 	tr, prog := loadTestTriage(t, Triage{ClosedUDP: Budget{Rate: slow, Burst: 2}})
 	d := &Device{triage: tr}

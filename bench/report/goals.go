@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // GoalStatus is the verdict on one goal.
@@ -114,7 +115,7 @@ func ratioGoal(r *Run, id, a, b string, need float64) Goal {
 	g.Status = verdict(v >= need, v)
 	g.Detail = fmt.Sprintf("median rx %.3f Mpps [%.3f–%.3f] / %.3f Mpps [%.3f–%.3f]",
 		sa.Summary.RxMpps.Median, sa.Summary.RxMpps.Min, sa.Summary.RxMpps.Max,
-		sb.Summary.RxMpps.Median, sb.Summary.RxMpps.Min, sb.Summary.RxMpps.Max)
+		sb.Summary.RxMpps.Median, sb.Summary.RxMpps.Min, sb.Summary.RxMpps.Max) + StealNote(sa, sb)
 	if b == XSKMinimalName {
 		if sh := SpinShare(sb, r.Settings.Queues); sh < minSpinShare {
 			g.Detail += fmt.Sprintf("; xsk-minimal's spinning threads ran only %.0f%% of the send time (other work took their CPU), "+
@@ -266,6 +267,36 @@ func waitNote(s *Scenario) string {
 	return note
 }
 
+// StealNote says how much CPU time the hypervisor took from the VM
+// (steal, all CPUs) during the scenarios' reps (live rows; HTTP rows: wrk
+// and ab together), when it took any: on a shared host that, not the
+// code, can set a row's rate.
+func StealNote(ss ...*Scenario) string {
+	var parts []string
+	some := false
+	for _, s := range ss {
+		var v []float64
+		for _, rep := range s.Reps {
+			if us, ok := rep.Counters["host.steal_us"]; ok {
+				v = append(v, float64(us)/1e3)
+			}
+		}
+		for _, rep := range s.HTTP {
+			v = append(v, float64(rep.Wrk.StealNS+rep.AB.StealNS)/1e6)
+		}
+		if len(v) == 0 {
+			return ""
+		}
+		st := Summarize(v)
+		some = some || st.Max > 0
+		parts = append(parts, fmt.Sprintf("%s %.0f [%.0f–%.0f]", s.Name, st.Median, st.Min, st.Max))
+	}
+	if !some {
+		return ""
+	}
+	return "; hypervisor steal, ms per rep (median [min–max]): " + strings.Join(parts, ", ")
+}
+
 // noLoss: no frame lost in any repetition at the generator's full rate.
 func noLoss(r *Run, id, name string) Goal {
 	g := Goal{ID: id, Target: name + " loses no frame at the generator's full rate", Need: 0, Value: NaN}
@@ -277,7 +308,7 @@ func noLoss(r *Run, id, name string) Goal {
 	g.Value = Num(float64(lost))
 	g.Status = verdict(lost == 0, 0)
 	g.Detail = fmt.Sprintf("%d of %d frames lost over %d reps at a median %.3f Mpps sent; worst rep lost %d (%.3f%%)",
-		lost, sent, len(s.Reps), s.Summary.SentMpps.Median, worst, worstPct) + waitNote(s)
+		lost, sent, len(s.Reps), s.Summary.SentMpps.Median, worst, worstPct) + waitNote(s) + StealNote(s)
 	return g
 }
 
@@ -376,7 +407,8 @@ func tcpGoodput(r *Run) Goal {
 	g.Value = Num(v)
 	g.Status = verdict(v >= needTCPVsKernel, v)
 	g.Detail = fmt.Sprintf("median goodput %.2f Gbit/s [%.2f–%.2f] / %.2f Gbit/s [%.2f–%.2f]",
-		a.GoodputGbps.Median, a.GoodputGbps.Min, a.GoodputGbps.Max, b.GoodputGbps.Median, b.GoodputGbps.Min, b.GoodputGbps.Max)
+		a.GoodputGbps.Median, a.GoodputGbps.Min, a.GoodputGbps.Max, b.GoodputGbps.Median, b.GoodputGbps.Min, b.GoodputGbps.Max) +
+		StealNote(r.Find(TCPRxpathName), r.Find(TCPKernelName))
 	return g
 }
 
@@ -393,7 +425,8 @@ func tcpCPUPerByte(r *Run) Goal {
 	g.Value = Num(v)
 	g.Status = verdict(v <= needTCPCPUVsKernel, v)
 	g.Detail = fmt.Sprintf("median %.3f CPU ns/byte [%.3f–%.3f] / %.3f [%.3f–%.3f] (every thread but the client's + softirq)",
-		a.CPUNSByte.Median, a.CPUNSByte.Min, a.CPUNSByte.Max, b.CPUNSByte.Median, b.CPUNSByte.Min, b.CPUNSByte.Max)
+		a.CPUNSByte.Median, a.CPUNSByte.Min, a.CPUNSByte.Max, b.CPUNSByte.Median, b.CPUNSByte.Min, b.CPUNSByte.Max) +
+		StealNote(r.Find(TCPRxpathName), r.Find(TCPKernelName))
 	return g
 }
 
@@ -410,7 +443,7 @@ func httpGoal(r *Run, id, tool string, rate, p99 func(*Scenario) Stat) Goal {
 	g.Value = Num(v)
 	g.Status = verdict(v >= needHTTPVsKernel, v)
 	g.Detail = fmt.Sprintf("median %.0f req/s [%.0f–%.0f] / %.0f req/s [%.0f–%.0f]; p99 %.2f ms / %.2f ms",
-		ra.Median, ra.Min, ra.Max, rb.Median, rb.Min, rb.Max, p99(a).Median, p99(b).Median)
+		ra.Median, ra.Min, ra.Max, rb.Median, rb.Min, rb.Max, p99(a).Median, p99(b).Median) + StealNote(a, b)
 	return g
 }
 

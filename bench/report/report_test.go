@@ -568,3 +568,22 @@ func TestWritePlot(t *testing.T) {
 		}
 	}
 }
+
+func TestStealNote(t *testing.T) {
+	rep := func(stealUS int64) Rep { return Rep{Counters: map[string]int64{"host.steal_us": stealUS}} }
+	a := &Scenario{Name: "a", Reps: []Rep{rep(0), rep(3000), rep(1000)}}
+	b := &Scenario{Name: "b", Reps: []Rep{rep(0), rep(0), rep(0)}}
+	if got, want := StealNote(a, b), "; hypervisor steal, ms per rep (median [min–max]): a 1 [0–3], b 0 [0–0]"; got != want {
+		t.Errorf("StealNote = %q, want %q", got, want)
+	}
+	if got := StealNote(b); got != "" {
+		t.Errorf("no steal: %q, want nothing", got)
+	}
+	if got := StealNote(&Scenario{Name: "old", Reps: []Rep{{}}}); got != "" {
+		t.Errorf("reps without the counter: %q, want nothing", got)
+	}
+	h := &Scenario{Name: "h", HTTP: []HTTPRep{{Wrk: HTTPLoad{StealNS: 2e6}, AB: HTTPLoad{StealNS: 1e6}}}}
+	if got, want := StealNote(h), "; hypervisor steal, ms per rep (median [min–max]): h 3 [3–3]"; got != want {
+		t.Errorf("HTTP: %q, want %q", got, want)
+	}
+}

@@ -38,6 +38,8 @@ type HTTPLoad struct {
 	// but for the softirq work it causes.
 	ServerCPUNS int64 `json:"server_cpu_ns"`
 	SoftirqNS   int64 `json:"softirq_ns"`
+	// StealNS is the hypervisor's steal on all CPUs over the run.
+	StealNS int64 `json:"steal_ns"`
 }
 
 // CPUPerRequestUS is the server's CPU plus all softirq time per request,

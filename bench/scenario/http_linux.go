@@ -263,8 +263,9 @@ func (h *liveLab) runLoad(ctx context.Context, argv []string, parse func(io.Read
 		return report.HTTPLoad{}, fmt.Errorf("%s: %w (%s)", argv[0], errors.Join(runErr, err), msg)
 	}
 	_, soft := sysstat.SoftIRQDelta(s0, s1)
+	_, steal := sysstat.StealDelta(s0, s1)
 	l.Command = strings.Join(argv, " ")
-	l.ServerCPUNS, l.SoftirqNS = int64(c1-c0), int64(soft)
+	l.ServerCPUNS, l.SoftirqNS, l.StealNS = int64(c1-c0), int64(soft), int64(steal)
 	return l, nil
 }
 

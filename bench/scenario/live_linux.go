@@ -570,6 +570,7 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	// work held its CPU, when its rings filled.
 	delta["sched.rx_wait_us"] = int64(t1.sched.Wait-t0.sched.Wait) / 1e3
 	delta["sched.rx_slices"] = int64(t1.sched.Slices - t0.sched.Slices)
+	stealCounter(delta, t0.stat, t1.stat)
 	perCPU, soft := sysstat.SoftIRQDelta(t0.stat, t1.stat)
 	rep := report.Rep{
 		Sent: res.Sent, Received: last - d0, ElapsedNS: int64(res.Elapsed), FrameLen: d.FrameLen,
@@ -584,6 +585,14 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 		rep.SoftirqPerCPUNS = append(rep.SoftirqPerCPUNS, int64(c))
 	}
 	return rep, nil
+}
+
+// stealCounter records the hypervisor's steal on all CPUs between a and
+// b: time the VM's CPUs wanted to run and did not, which slows a rep for
+// reasons outside the machine (report.StealNote).
+func stealCounter(c map[string]int64, a, b sysstat.Stat) {
+	_, steal := sysstat.StealDelta(a, b)
+	c["host.steal_us"] = steal.Microseconds()
 }
 
 // waitDrained waits until the receiver's count has stood still for
@@ -636,6 +645,7 @@ func (h *liveLab) measureTCP(rx tcpReceiver, cl *tcpClient, d Def, dur time.Dura
 		return report.Rep{}, err
 	}
 	delta := sysstat.Delta(c0, c1)
+	stealCounter(delta, t0.stat, t1.stat)
 	perCPU, soft := sysstat.SoftIRQDelta(t0.stat, t1.stat)
 	retrans := pos(delta["peer.snmp.Tcp.RetransSegs"])
 	rep := report.Rep{

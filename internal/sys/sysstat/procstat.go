@@ -82,16 +82,28 @@ func Ticks(n uint64) time.Duration { return time.Duration(n) * (time.Second / Us
 // SoftIRQDelta returns the softirq time spent between a and b on each CPU
 // present in both (by CPU number, in a's order) and in total.
 func SoftIRQDelta(a, b Stat) (perCPU []time.Duration, total time.Duration) {
+	return delta(a, b, func(c CPUTimes) uint64 { return c.SoftIRQ })
+}
+
+// StealDelta returns the time the hypervisor ran something else while
+// each CPU wanted to run (steal) between a and b, as SoftIRQDelta does.
+func StealDelta(a, b Stat) (perCPU []time.Duration, total time.Duration) {
+	return delta(a, b, func(c CPUTimes) uint64 { return c.Steal })
+}
+
+// delta returns field's growth between a and b on each CPU present in
+// both (by CPU number, in a's order) and in total.
+func delta(a, b Stat, field func(CPUTimes) uint64) (perCPU []time.Duration, total time.Duration) {
 	byCPU := make(map[int]uint64, len(b.CPUs))
 	for _, c := range b.CPUs {
-		byCPU[c.CPU] = c.SoftIRQ
+		byCPU[c.CPU] = field(c)
 	}
 	for _, c := range a.CPUs {
 		v, ok := byCPU[c.CPU]
 		if !ok {
 			continue
 		}
-		d := Ticks(sub(v, c.SoftIRQ))
+		d := Ticks(sub(v, field(c)))
 		perCPU = append(perCPU, d)
 		total += d
 	}

@@ -16,9 +16,9 @@ ctxt 999
 softirq 1 2 3
 `
 
-const stat1 = `cpu  200 0 80 1100 5 0 75 0 0 0
+const stat1 = `cpu  200 0 80 1100 5 0 75 7 0 0
 cpu0 110 0 45 540 2 0 60 0 0 0
-cpu1 90 0 35 560 3 0 15 0 0 0
+cpu1 90 0 35 560 3 0 15 7 0 0
 `
 
 func TestParseStat(t *testing.T) {
@@ -71,6 +71,18 @@ func TestSoftIRQDelta(t *testing.T) {
 	per, total = SoftIRQDelta(b, Stat{CPUs: []CPUTimes{{CPU: 0, SoftIRQ: 10}}})
 	if len(per) != 1 || per[0] != 0 || total != 0 {
 		t.Errorf("backwards: %v %v", per, total)
+	}
+}
+
+func TestStealDelta(t *testing.T) {
+	a, _ := ParseStat(strings.NewReader(stat0))
+	b, _ := ParseStat(strings.NewReader(stat1))
+	per, total := StealDelta(a, b)
+	if diff := cmp.Diff([]time.Duration{0, 70 * time.Millisecond}, per); diff != "" {
+		t.Errorf("per CPU (-want +got):\n%s", diff)
+	}
+	if total != 70*time.Millisecond {
+		t.Errorf("total = %v", total)
 	}
 }
 

@@ -144,6 +144,7 @@ type Stats struct {
 	Polls       uint64 `json:"polls"`        // sleeps in the driver's Wait
 	Wakeups     uint64 `json:"wakeups"`      // sleeps that ended with frames to receive
 	Yields      uint64 `json:"yields"`       // idle passes that offered the CPU to other threads (sched_yield)
+	BusyNS      uint64 `json:"busy_ns"`      // time in rounds that found work, from their first frames to their last batch's end
 
 	Driver driver.QueueStats `json:"driver"`
 }
@@ -215,6 +216,7 @@ const (
 	cPolls
 	cWakeups
 	cYields
+	cBusyNS
 	numCounters
 )
 
@@ -560,10 +562,16 @@ func (p *Poller) round() int {
 	}
 	work := 0
 	start := p.now
+	var busyFrom time.Duration
 	for work < p.opts.Budget {
 		n := p.q.Receive(p.batch[:min(p.opts.Weight, p.opts.Budget-work)])
 		if n == 0 {
 			break
+		}
+		if work == 0 {
+			// The round's busy time starts with its first frames (a
+			// fresh reading: p.now may be idle passes or a yield old).
+			busyFrom = p.mono()
 		}
 		work += n
 		p.deliver(n)
@@ -581,9 +589,11 @@ out:
 		p.q.Refill()
 	}
 	if work > 0 {
+		p.now = p.mono() // the refill is the round's work too
 		p.lastWork = p.now
 		p.lc[cRounds]++
 		p.lc[cProcessed] += uint64(work)
+		p.lc[cBusyNS] += uint64(max(p.now-busyFrom, 0))
 	} else {
 		p.lc[cIdle]++
 	}
@@ -679,6 +689,7 @@ func (p *Poller) Stats() Stats {
 		Polls:       p.st[cPolls].Load(),
 		Wakeups:     p.st[cWakeups].Load(),
 		Yields:      p.st[cYields].Load(),
+		BusyNS:      p.st[cBusyNS].Load(),
 		Driver:      p.q.Stats(),
 	}
 }

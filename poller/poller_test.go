@@ -218,6 +218,9 @@ func TestRunStopAndWake(t *testing.T) {
 	if s.Polls == 0 || s.Wakeups == 0 {
 		t.Fatalf("expected the idle path to sleep and wake: %+v", s)
 	}
+	if s.BusyNS == 0 {
+		t.Fatalf("50 frames handled in no busy time: %+v", s)
+	}
 }
 
 func TestCloseEndsRun(t *testing.T) {

@@ -74,6 +74,8 @@ func TestNumJSON(t *testing.T) {
 func TestRepFigures(t *testing.T) {
 	r := Rep{Sent: 2_000_000, Received: 1_500_000, ElapsedNS: int64(2 * time.Second), FrameLen: 60,
 		Loss: Loss{Veth: 100_000, RingFull: 300_000}, RxCPUNS: 1_000_000_000, SoftirqNS: 500_000_000, IdlePasses: 10_000_000}
+	rm := r
+	rm.Counters = map[string]int64{LoopBusyCounter: 200_000_000, LoopCPUCounter: 1_000_000_000}
 	for _, tc := range []struct {
 		name      string
 		got, want float64
@@ -89,6 +91,9 @@ func TestRepFigures(t *testing.T) {
 		{"busy, no idle cost", r.BusyPerPacketNS(0), 1000},
 		{"busy, idle cost unknown", r.BusyPerPacketNS(math.NaN()), 1000},
 		{"busy never below zero", r.BusyPerPacketNS(1e6), 0},
+		// Loops that time themselves: 1s of their threads' CPU, 200ms
+		// of it busy; the idle-pass model is not used.
+		{"busy, measured by the loops", rm.BusyPerPacketNS(50), (1.5e9 - 1e9 + 0.2e9) / 1.5e6},
 	} {
 		if math.Abs(tc.got-tc.want) > 1e-9 {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)

@@ -159,13 +159,32 @@ func (r Rep) CPUPerPacketNS() float64 {
 // each costing passNS (IdleCal.PassNS; 0 for a receiver with no idle
 // pass): the CPU the packets themselves took, whether the receiver spins
 // or sleeps between them. It is never below zero.
+//
+// A rep of a receiver whose loops time their own work (rxpath's pollers)
+// has the loops' busy time and CPU time in its counters: its busy time
+// is then its CPU with the loops' CPU replaced by their busy time, the
+// idle passes and everything else the loops do without frames (the
+// polite spin's yields, the sleeps) left out as measured, not modelled.
 func (r Rep) BusyPerPacketNS(passNS float64) float64 {
+	if busy, ok := r.Counters[LoopBusyCounter]; ok {
+		if loops, ok := r.Counters[LoopCPUCounter]; ok {
+			return div(max(float64(r.cpuNS()+r.SoftirqNS-loops+min(busy, loops)), 0), float64(r.Received))
+		}
+	}
 	idle := float64(r.IdlePasses) * passNS
 	if math.IsNaN(idle) {
 		idle = 0
 	}
 	return div(max(float64(r.cpuNS()+r.SoftirqNS)-idle, 0), float64(r.Received))
 }
+
+// The rep counters of a receiver whose loops time their own work: the
+// loops' busy time (poller.Stats.BusyNS, summed) and the CPU time of
+// their threads over the rep.
+const (
+	LoopBusyCounter = "poller.busy_ns"
+	LoopCPUCounter  = "poller.thread_cpu_ns"
+)
 
 // GoodputGbps is a TCP row's application bytes per second over the send
 // time, in Gbit/s.

@@ -135,7 +135,8 @@ func writeLive(b *strings.Builder, rows []*Scenario) {
 		"  warm-up with no traffic, or for a poller that would sleep, with frames trickling in every 40µs then 15µs and their own\n" +
 		"  cost fitted out): a spinner's CPU is its whole core whatever the rate, its busy time is what the packets cost, so a\n" +
 		"  spinner and a sleeper compare on busy; for a receiver that sleeps in the kernel when idle (blocking recvmmsg,\n" +
-		"  asavie's poll), busy = CPU.\n" +
+		"  asavie's poll), busy = CPU. rxpath's pollers time their own rounds (from a round's first frames to its refill):\n" +
+		"  for them busy = CPU with the pollers' threads' CPU replaced by that time, measured rather than modelled.\n" +
 		"  Softirq time is read from /proc/stat, which the kernel's tick samples (10 ms units): over a short rep a cheap path may read 0\n" +
 		"×xsk = rx rate / xsk-minimal's (the smallest correct AF_XDP receiver, spinning, no stack) at the same frame size: the fair\n" +
 		"  ratio for an AF_XDP receiver. ×ceil = rx rate / the ceiling's (XDP drop): an upper bound that no AF_XDP receiver reaches\n" +

@@ -19,6 +19,7 @@ func nodeCounters(c map[string]uint64, n *rxpath.Node) {
 		c["poller.polls"] += s.Polls
 		c["poller.wakeups"] += s.Wakeups
 		c["poller.yields"] += s.Yields
+		c["poller.busy_ns"] += s.BusyNS
 	}
 	if n.Stack == nil {
 		return

@@ -28,7 +28,11 @@
 // otherwise sleep through that, in two windows with a frame every 40µs
 // and every 15µs, which give the cost of a pass and of a frame apart
 // (report.IdleCal). Receivers that sleep in the kernel when idle count no
-// pass: their busy time is their CPU time.
+// pass: their busy time is their CPU time. rxpath's pollers time their
+// own rounds (poller.Stats.BusyNS, from a round's first frames to its
+// refill): their rows' busy time is the CPU with the pollers' threads'
+// CPU replaced by that time, measured rather than modelled (the polite
+// spin's yields made the idle-pass model read 0).
 //
 // Per scenario: set the DUT up (a kernel address and GRO for the rows
 // whose receiver is the kernel or AF_PACKET: a veth drops redirected

@@ -373,8 +373,17 @@ func (h *liveLab) newReceiver(d Def) (receiver, error) {
 // cpuSnap is the CPU clocks at one moment.
 type cpuSnap struct {
 	rx, gen, proc time.Duration
-	stat          sysstat.Stat
-	sched         sysstat.Sched // the receiver's threads', summed
+	// loops is the CPU time of a busyTimer's loop threads.
+	loops time.Duration
+	stat  sysstat.Stat
+	sched sysstat.Sched // the receiver's threads', summed
+}
+
+// busyTimer is a receiver whose loops time their own work (rxpath's
+// pollers: poller.Stats.BusyNS): their busy time is measured, not
+// modelled from idle passes. LoopThreads are those loops' threads.
+type busyTimer interface {
+	LoopThreads() []int
 }
 
 func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
@@ -383,6 +392,11 @@ func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
 	tids := rx.Threads()
 	if s.rx, err = sysstat.ThreadsCPU(tids); err != nil {
 		return s, err
+	}
+	if bt, ok := rx.(busyTimer); ok {
+		if s.loops, err = sysstat.ThreadsCPU(bt.LoopThreads()); err != nil {
+			return s, err
+		}
 	}
 	for _, tid := range tids {
 		ts, err := sysstat.ThreadSched(tid)
@@ -570,6 +584,9 @@ func (h *liveLab) measure(rx receiver, d Def, dur time.Duration) (report.Rep, er
 	// work held its CPU, when its rings filled.
 	delta["sched.rx_wait_us"] = int64(t1.sched.Wait-t0.sched.Wait) / 1e3
 	delta["sched.rx_slices"] = int64(t1.sched.Slices - t0.sched.Slices)
+	if _, ok := rx.(busyTimer); ok {
+		delta[report.LoopCPUCounter] = int64(t1.loops - t0.loops)
+	}
 	stealCounter(delta, t0.stat, t1.stat)
 	perCPU, soft := sysstat.SoftIRQDelta(t0.stat, t1.stat)
 	rep := report.Rep{

@@ -252,6 +252,10 @@ func (r *rxpathRx) IdlePasses() uint64 {
 	return n
 }
 
+// LoopThreads are the pollers' threads, whose busy time the pollers
+// measure (poller.busy_ns).
+func (r *rxpathRx) LoopThreads() []int { return r.IdleThreads() }
+
 // SleepsWhenIdle: the default poller sleeps in the driver's Wait after
 // IdleSpin without frames; with --busy-spin it never does.
 func (r *rxpathRx) SleepsWhenIdle() bool { return !r.busySpin }

@@ -86,6 +86,17 @@ func (b *progBuilder) label(name string) string {
 	return fmt.Sprintf("%s_%d", name, b.labels)
 }
 
+// lookup emits bpf_map_lookup_elem(m, R10+keySlot): R0 is the value or
+// NULL.
+func (b *progBuilder) lookup(m *ebpf.Map, keySlot int32) {
+	b.emit(
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, keySlot),
+		asm.FnMapLookupElem.Call(),
+	)
+}
+
 // mark puts a label on the next instruction: a no-op jump target.
 func (b *progBuilder) mark(label string) {
 	b.emit(asm.Mov.Reg(asm.R6, asm.R6).WithSymbol(label))
@@ -96,10 +107,9 @@ func (b *progBuilder) count(idx int) {
 	skip := b.label("count_skip")
 	b.emit(
 		asm.StoreImm(asm.R10, slotKey, int64(idx), asm.Word),
-		asm.LoadMapPtr(asm.R1, b.m.counts.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, slotKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	b.lookup(b.m.counts, slotKey)
+	b.emit(
 		asm.JEq.Imm(asm.R0, 0, skip),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
@@ -156,10 +166,9 @@ func (b *progBuilder) bucket(key int, bg Budget, drop string) {
 	b.now()
 	b.emit(
 		asm.StoreImm(asm.R10, slotKey, int64(key), asm.Word),
-		asm.LoadMapPtr(asm.R1, b.m.buckets.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, slotKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	b.lookup(b.m.buckets, slotKey)
+	b.emit(
 		asm.JEq.Imm(asm.R0, 0, pass),
 	)
 	b.gcra(bg, drop)
@@ -431,11 +440,8 @@ func (b *progBuilder) fragments() {
 	)
 	b.frameLen()
 	b.now()
+	b.lookup(b.m.fragSrc, slotSrc)
 	b.emit(
-		asm.LoadMapPtr(asm.R1, b.m.fragSrc.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, slotSrc),
-		asm.FnMapLookupElem.Call(),
 		asm.JNE.Imm(asm.R0, 0, known),
 	)
 	b.bucket(bucketFragNew, b.t.FragmentNewSources, "drop_fragment")
@@ -533,16 +539,14 @@ func (b *progBuilder) syn() {
 		asm.RSh.Imm(asm.R0, synEpochShift),
 		asm.And.Imm(asm.R0, 0xff),
 		asm.StoreMem(asm.R10, slotEpoch, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, b.m.synMem.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, slotKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	b.lookup(b.m.synMem, slotKey)
+	b.emit(
 		asm.JEq.Imm(asm.R0, 0, skip),
 		asm.StoreMem(asm.R10, slotPtr, asm.R0, asm.DWord),
-		asm.LoadMapPtr(asm.R1, b.m.synMem.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, slotKey2),
-		asm.FnMapLookupElem.Call(),
+	)
+	b.lookup(b.m.synMem, slotKey2)
+	b.emit(
 		asm.JEq.Imm(asm.R0, 0, skip),
 		// R3 the first slot, R0 the second; R4 and R5 their entries.
 		asm.LoadMem(asm.R3, asm.R10, slotPtr, asm.DWord),
@@ -602,10 +606,9 @@ func (b *progBuilder) closedUDP() {
 		asm.JNE.Imm(asm.R1, flagPorts|flagWhole, skip),
 		asm.LoadMem(asm.R1, asm.R10, slotDport, asm.Word),
 		asm.StoreMem(asm.R10, slotKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, b.m.udp.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, slotKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	b.lookup(b.m.udp, slotKey)
+	b.emit(
 		asm.JEq.Imm(asm.R0, 0, skip),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
 		asm.JNE.Imm(asm.R1, 0, skip),

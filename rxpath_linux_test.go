@@ -276,13 +276,6 @@ func TestHostileFrames(t *testing.T) {
 	var delivered atomic.Uint64
 	sock.SetHandler(func(udp.Datagram) { delivered.Add(1) })
 	raw := labtest.RawSender(t, l)
-	ser := func(ls ...gopacket.SerializableLayer) []byte {
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-			t.Fatal(err)
-		}
-		return append([]byte(nil), buf.Bytes()...)
-	}
 	eth := func(typ layers.EthernetType) *layers.Ethernet {
 		return &layers.Ethernet{SrcMAC: l.PeerMAC, DstMAC: l.DUTMAC, EthernetType: typ}
 	}
@@ -294,7 +287,7 @@ func TestHostileFrames(t *testing.T) {
 		h.Id = id
 		u := &layers.UDP{SrcPort: 1000, DstPort: 9000}
 		u.SetNetworkLayerForChecksum(h)
-		return ser(eth(layers.EthernetTypeIPv4), h, u, gopacket.Payload(data))
+		return labtest.Serialize(t, eth(layers.EthernetTypeIPv4), h, u, gopacket.Payload(data))
 	}
 	good := udpFrame(1, []byte("legitimate"))
 	fixIP := func(b []byte) []byte {
@@ -322,7 +315,7 @@ func TestHostileFrames(t *testing.T) {
 		if more {
 			h.Flags = layers.IPv4MoreFragments
 		}
-		return ser(eth(layers.EthernetTypeIPv4), h, gopacket.Payload(data))
+		return labtest.Serialize(t, eth(layers.EthernetTypeIPv4), h, gopacket.Payload(data))
 	}
 	ipStat := func(f func(ipv4.Stats) uint64) func() uint64 { return func() uint64 { return f(node.IPv4.Stats()) } }
 	cases := []struct {
@@ -342,7 +335,7 @@ func TestHostileFrames(t *testing.T) {
 			frag(101, 0, true, make([]byte, 1480)),
 			frag(101, 65528, false, make([]byte, 100)),
 		}, ipStat(func(s ipv4.Stats) uint64 { return s.Reassembly.BadOffset }), 1},
-		{"malformed ARP", [][]byte{ser(eth(layers.EthernetTypeARP), &layers.ARP{AddrType: 6 /* IEEE 802 */, Protocol: layers.EthernetTypeIPv4,
+		{"malformed ARP", [][]byte{labtest.Serialize(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: 6 /* IEEE 802 */, Protocol: layers.EthernetTypeIPv4,
 			HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: l.PeerMAC, SourceProtAddress: l.PeerAddr.Addr().AsSlice(),
 			DstHwAddress: make([]byte, 6), DstProtAddress: l.DUTAddr.AsSlice()})}, func() uint64 { return node.Stack.Stats().ARPMalformed }, 1},
 		{"UDP bad checksum", [][]byte{func() []byte {

@@ -12,6 +12,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 )
 
 // The triage program's unit tests: crafted frames through
@@ -67,15 +69,6 @@ func run(t *testing.T, prog *ebpf.Program, frame []byte) uint32 {
 	return ret
 }
 
-func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
-}
-
 func eth(typ layers.EthernetType) *layers.Ethernet {
 	return &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: typ}
 }
@@ -85,7 +78,7 @@ func ipv4(src, dst net.IP, proto layers.IPProtocol) *layers.IPv4 {
 }
 
 func arpFrame(t *testing.T, op uint16) []byte {
-	return serialize(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+	return labtest.Serialize(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
 		HwAddressSize: 6, ProtAddressSize: 4, Operation: op, SourceHwAddress: macA, SourceProtAddress: ipA,
 		DstHwAddress: make(net.HardwareAddr, 6), DstProtAddress: ipB})
 }
@@ -94,14 +87,14 @@ func udpFrame(t *testing.T, src net.IP, sport, dport uint16) []byte {
 	ip := ipv4(src, ipB, layers.IPProtocolUDP)
 	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
 	u.SetNetworkLayerForChecksum(ip)
-	return serialize(t, eth(layers.EthernetTypeIPv4), ip, u, gopacket.Payload(make([]byte, 32)))
+	return labtest.Serialize(t, eth(layers.EthernetTypeIPv4), ip, u, gopacket.Payload(make([]byte, 32)))
 }
 
 func tcpFrame(t *testing.T, sport uint16, seq uint32, syn, ack bool) []byte {
 	ip := ipv4(ipA, ipB, layers.IPProtocolTCP)
 	tc := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 80, Seq: seq, SYN: syn, ACK: ack, Window: 1024}
 	tc.SetNetworkLayerForChecksum(ip)
-	return serialize(t, eth(layers.EthernetTypeIPv4), ip, tc)
+	return labtest.Serialize(t, eth(layers.EthernetTypeIPv4), ip, tc)
 }
 
 // fragFrame is a UDP fragment: first (offset 0, MF) with the UDP header,
@@ -114,7 +107,7 @@ func fragFrame(t *testing.T, src net.IP, off uint16, dport uint16) []byte {
 	if off == 0 {
 		p[0], p[1], p[2], p[3] = 0x30, 0x39, byte(dport>>8), byte(dport)
 	}
-	return serialize(t, eth(layers.EthernetTypeIPv4), ip, gopacket.Payload(p))
+	return labtest.Serialize(t, eth(layers.EthernetTypeIPv4), ip, gopacket.Payload(p))
 }
 
 // actions runs frames and counts passes and drops.
@@ -304,7 +297,7 @@ func TestTriageRules(t *testing.T) {
 		{"fragment from 192.0.2.7", fragFrame(t, ipC, 4, 0), 1},
 		{"tcp sport 1005", tcpFrame(t, 1005, 1, false, true), 2},
 		{"tcp sport 1010", tcpFrame(t, 1010, 1, false, true), -1},
-		{"icmp", serialize(t, eth(layers.EthernetTypeIPv4), ipv4(ipA, ipB, layers.IPProtocolICMPv4),
+		{"icmp", labtest.Serialize(t, eth(layers.EthernetTypeIPv4), ipv4(ipA, ipB, layers.IPProtocolICMPv4),
 			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)}), -1},
 	}
 	want := make([]Counter, len(rules))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/filter"
 	"github.com/rxpath/rxpath/stack/ipv4"
@@ -48,7 +49,7 @@ func newRig(t *testing.T, o ipv4.Options) *rig {
 	rxpath.AttachQueues(s, r.q)
 	r.q.ReadOutbound(time.Second) // gratuitous ARP
 	// Learn the peer as a kernel's ARP request would teach us.
-	r.deliver(serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
+	r.deliver(labtest.Serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: layers.ARPRequest, SourceHwAddress: peerMAC, SourceProtAddress: peerIP.AsSlice(),
 			DstHwAddress: make([]byte, 6), DstProtAddress: ourIP.AsSlice()}))
@@ -75,15 +76,6 @@ func (r *rig) outbound() [][]byte {
 	}
 }
 
-func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
-}
-
 func eth() *layers.Ethernet {
 	return &layers.Ethernet{SrcMAC: peerMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeIPv4}
 }
@@ -93,7 +85,7 @@ func ipHdr(proto layers.IPProtocol) *layers.IPv4 {
 }
 
 func echo(t *testing.T, seq uint16, payload []byte) []byte {
-	return serialize(t, eth(), ipHdr(layers.IPProtocolICMPv4),
+	return labtest.Serialize(t, eth(), ipHdr(layers.IPProtocolICMPv4),
 		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 42, Seq: seq},
 		gopacket.Payload(payload))
 }
@@ -114,7 +106,7 @@ func fragmentFrame(t *testing.T, frame []byte, mtu int) [][]byte {
 		if end < len(payload) {
 			h.Flags = layers.IPv4MoreFragments
 		}
-		out = append(out, serialize(t, eth(), &h, gopacket.Payload(payload[off:end])))
+		out = append(out, labtest.Serialize(t, eth(), &h, gopacket.Payload(payload[off:end])))
 	}
 	return out
 }
@@ -135,7 +127,7 @@ func TestEcho(t *testing.T) {
 	}
 	// Checksums verified independently: re-serialising must not change them.
 	ic2 := *ic
-	again := serialize(t, pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet), ip, &ic2, gopacket.Payload(ic.Payload))
+	again := labtest.Serialize(t, pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet), ip, &ic2, gopacket.Payload(ic.Payload))
 	if !bytes.Equal(again[:len(out[0])], out[0]) {
 		t.Fatalf("checksums differ from gopacket's\n got %x\nwant %x", out[0], again)
 	}
@@ -237,7 +229,7 @@ func optionFrame(t *testing.T, opt []byte) []byte {
 	for range opt {
 		ip.Options = append(ip.Options, layers.IPv4Option{OptionType: 1, OptionLength: 1})
 	}
-	b := serialize(t, eth(), ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0)})
+	b := labtest.Serialize(t, eth(), ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0)})
 	copy(b[14+20:], opt) // the raw option bytes, then a valid header checksum
 	h := b[14:]
 	h[10], h[11] = 0, 0
@@ -259,13 +251,13 @@ func overlapping(t *testing.T, data []byte) [][]byte {
 	b := ipHdr(layers.IPProtocolUDP)
 	b.FragOffset = 1 // bytes 8.. overlap the first fragment's 8..63
 	other := bytes.Repeat([]byte{0xee}, len(data))
-	return [][]byte{serialize(t, eth(), a, gopacket.Payload(data)), serialize(t, eth(), b, gopacket.Payload(other))}
+	return [][]byte{labtest.Serialize(t, eth(), a, gopacket.Payload(data)), labtest.Serialize(t, eth(), b, gopacket.Payload(other))}
 }
 
 func pingOfDeath(t *testing.T) []byte {
 	h := ipHdr(layers.IPProtocolICMPv4)
 	h.FragOffset = 65528 / 8
-	return serialize(t, eth(), h, gopacket.Payload(make([]byte, 100)))
+	return labtest.Serialize(t, eth(), h, gopacket.Payload(make([]byte, 100)))
 }
 
 func TestBroadcastEchoIgnored(t *testing.T) {
@@ -274,7 +266,7 @@ func TestBroadcastEchoIgnored(t *testing.T) {
 	ip.DstIP = net.IP{10, 99, 0, 255}
 	e := eth()
 	e.DstMAC = layers.EthernetBroadcast
-	r.deliver(serialize(t, e, ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0)}))
+	r.deliver(labtest.Serialize(t, e, ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0)}))
 	if st := r.ip.Stats(); st.ICMPEchoIgnored != 1 || len(r.outbound()) != 0 {
 		t.Fatalf("broadcast echo: %+v", st)
 	}
@@ -309,7 +301,7 @@ func TestFragmentFloodPlateaus(t *testing.T) {
 		h := ipHdr(layers.IPProtocolUDP)
 		h.Id = uint16(i)
 		h.Flags = layers.IPv4MoreFragments
-		r.deliver(serialize(t, eth(), h, gopacket.Payload(make([]byte, 1400))))
+		r.deliver(labtest.Serialize(t, eth(), h, gopacket.Payload(make([]byte, 1400))))
 		if b := r.ip.Stats().Reassembly.Bytes; b > 256<<10 {
 			t.Fatalf("reassembly holds %d bytes, above the 256 KiB cap", b)
 		}
@@ -332,7 +324,7 @@ func TestICMPErrorRateLimit(t *testing.T) {
 		uh := &layers.UDP{SrcPort: 1, DstPort: 2}
 		ip := ipHdr(layers.IPProtocolUDP)
 		uh.SetNetworkLayerForChecksum(ip)
-		return serialize(t, eth(), ip, uh)
+		return labtest.Serialize(t, eth(), ip, uh)
 	}()
 	for i := 0; i < 20; i++ {
 		r.deliver(closed)
@@ -360,7 +352,7 @@ func TestExpireEvery(t *testing.T) {
 	r := newRig(t, ipv4.Options{Reassembly: fragment.Options{Timeout: time.Second}})
 	h := ipHdr(layers.IPProtocolUDP)
 	h.Flags = layers.IPv4MoreFragments
-	r.deliver(serialize(t, eth(), h, gopacket.Payload(make([]byte, 1400))))
+	r.deliver(labtest.Serialize(t, eth(), h, gopacket.Payload(make([]byte, 1400))))
 	if st := r.ip.Stats().Reassembly; st.Datagrams != 1 {
 		t.Fatalf("reassembly %+v, want one datagram held", st)
 	}

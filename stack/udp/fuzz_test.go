@@ -14,6 +14,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/ipv4"
@@ -39,9 +40,9 @@ func seedFrames(t *testing.T) map[string][]byte {
 	ip := func(p layers.IPProtocol) *layers.IPv4 {
 		return &layers.IPv4{Version: 4, TTL: 64, Id: 9, Protocol: p, SrcIP: peerIP.AsSlice(), DstIP: ourIP.AsSlice()}
 	}
-	echo := serialize(t, e(layers.EthernetTypeIPv4), ip(layers.IPProtocolICMPv4),
+	echo := labtest.Serialize(t, e(layers.EthernetTypeIPv4), ip(layers.IPProtocolICMPv4),
 		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 1, Seq: 1}, gopacket.Payload("abcdefgh"))
-	arp := serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
+	arp := labtest.Serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: layers.ARPRequest, SourceHwAddress: peerMAC, SourceProtAddress: peerIP.AsSlice(),
 			DstHwAddress: make([]byte, 6), DstProtAddress: ourIP.AsSlice()})
@@ -56,7 +57,7 @@ func seedFrames(t *testing.T) map[string][]byte {
 	return map[string][]byte{
 		"udp":       frames(udpFrame(t, 1, 9000, []byte("0123456789")), udpFrame(t, 1, 9001, []byte("x"))),
 		"arp-echo":  frames(arp, echo),
-		"fragments": frames(serialize(t, e(layers.EthernetTypeIPv4), f1, gopacket.Payload(whole[:16])), serialize(t, e(layers.EthernetTypeIPv4), f2, gopacket.Payload(whole[16:]))),
+		"fragments": frames(labtest.Serialize(t, e(layers.EthernetTypeIPv4), f1, gopacket.Payload(whole[:16])), labtest.Serialize(t, e(layers.EthernetTypeIPv4), f2, gopacket.Payload(whole[16:]))),
 		"closed":    frames(udpFrame(t, 1, 9999, nil)),
 	}
 }

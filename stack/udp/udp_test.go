@@ -17,6 +17,7 @@ import (
 
 	"github.com/rxpath/rxpath"
 	"github.com/rxpath/rxpath/driver/channel"
+	"github.com/rxpath/rxpath/internal/harness/lab/labtest"
 	"github.com/rxpath/rxpath/poller"
 	"github.com/rxpath/rxpath/stack"
 	"github.com/rxpath/rxpath/stack/ipv4"
@@ -67,20 +68,11 @@ func newRig(t *testing.T, uo udp.Options) *rig {
 	return r
 }
 
-func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
-}
-
 // learnPeer has the peer ask for our address, as a kernel would before
 // sending, so the stack learns the peer's MAC; it consumes our reply.
 func (r *rig) learnPeer(t *testing.T) {
 	t.Helper()
-	r.q.Inject(serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
+	r.q.Inject(labtest.Serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: layers.ARPRequest, SourceHwAddress: peerMAC, SourceProtAddress: peerIP.AsSlice(),
 			DstHwAddress: make([]byte, 6), DstProtAddress: ourIP.AsSlice()}))
@@ -99,7 +91,7 @@ func udpFrame(t *testing.T, sport, dport uint16, payload []byte) []byte {
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: peerIP.AsSlice(), DstIP: ourIP.AsSlice()}
 	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
 	u.SetNetworkLayerForChecksum(ip)
-	return serialize(t, eth, ip, u, gopacket.Payload(payload))
+	return labtest.Serialize(t, eth, ip, u, gopacket.Payload(payload))
 }
 
 func TestReadFromAndBatch(t *testing.T) {
@@ -252,7 +244,7 @@ func TestSendTo(t *testing.T) {
 	if arp == nil || arp.Operation != layers.ARPRequest || !bytes.Equal(arp.DstProtAddress, peerIP.AsSlice()) {
 		t.Fatalf("expected an ARP request for the peer, got %x", f)
 	}
-	reply := serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeARP},
+	reply := labtest.Serialize(t, &layers.Ethernet{SrcMAC: peerMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeARP},
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: layers.ARPReply, SourceHwAddress: peerMAC, SourceProtAddress: peerIP.AsSlice(),
 			DstHwAddress: ourMAC, DstProtAddress: ourIP.AsSlice()})
@@ -272,7 +264,7 @@ func TestSendTo(t *testing.T) {
 	// Verify checksums by recomputing them with gopacket.
 	ip := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	u.SetNetworkLayerForChecksum(ip)
-	want := serialize(t, pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet), ip, u, gopacket.Payload(u.Payload))
+	want := labtest.Serialize(t, pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet), ip, u, gopacket.Payload(u.Payload))
 	// gopacket pads to the 60-byte minimum; we leave padding to the NIC.
 	if !bytes.Equal(want[:len(f)], f) || len(bytes.Trim(want[len(f):], "\x00")) != 0 {
 		t.Fatalf("checksums differ from gopacket's:\n got %x\nwant %x", f, want)

@@ -158,13 +158,19 @@ func UDPFrameToPeer(t testing.TB, l *lab.Lab, seq uint64) []byte {
 		SrcIP: l.DUTAddr.AsSlice(), DstIP: l.PeerAddr.Addr().AsSlice()}
 	udp := &layers.UDP{SrcPort: 9999, DstPort: 7777}
 	udp.SetNetworkLayerForChecksum(ip)
+	return Serialize(t, eth, ip, udp, gopacket.Payload(Payload(make([]byte, 64), seq)))
+}
+
+// Serialize builds a frame from gopacket layers with lengths and
+// checksums computed, failing t if they do not serialize. The frame is
+// the caller's (a copy of the serialize buffer).
+func Serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
-	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		eth, ip, udp, gopacket.Payload(Payload(make([]byte, 64), seq)))
-	if err != nil {
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	return append([]byte(nil), buf.Bytes()...)
 }
 
 // StreamRand returns the pseudo-random source of a test TCP stream: the

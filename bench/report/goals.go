@@ -397,36 +397,36 @@ func stackCostTCP(r *Run) Goal {
 
 // tcpGoodput: tcp-rxpath's median goodput over tcp-kernel's.
 func tcpGoodput(r *Run) Goal {
-	g := Goal{ID: "tcp-goodput-vs-kernel", Target: fmt.Sprintf("%s goodput >= %.2f × %s", TCPRxpathName, needTCPVsKernel, TCPKernelName),
-		Need: needTCPVsKernel, Value: NaN}
-	if !measured(&g, r, TCPRxpathName, TCPKernelName) {
-		return g
-	}
-	a, b := r.Find(TCPRxpathName).Summary, r.Find(TCPKernelName).Summary
-	v := Ratio(a.GoodputGbps, b.GoodputGbps)
-	g.Value = Num(v)
-	g.Status = verdict(v >= needTCPVsKernel, v)
-	g.Detail = fmt.Sprintf("median goodput %.2f Gbit/s [%.2f–%.2f] / %.2f Gbit/s [%.2f–%.2f]",
-		a.GoodputGbps.Median, a.GoodputGbps.Min, a.GoodputGbps.Max, b.GoodputGbps.Median, b.GoodputGbps.Min, b.GoodputGbps.Max) +
-		StealNote(r.Find(TCPRxpathName), r.Find(TCPKernelName))
-	return g
+	return tcpGoal(r, "tcp-goodput-vs-kernel", "goodput", ">=", needTCPVsKernel,
+		func(s Summary) Stat { return s.GoodputGbps }, "median goodput %.2f Gbit/s [%.2f–%.2f] / %.2f Gbit/s [%.2f–%.2f]")
 }
 
 // tcpCPUPerByte: tcp-rxpath's median CPU per byte over tcp-kernel's; lower
 // is better.
 func tcpCPUPerByte(r *Run) Goal {
-	g := Goal{ID: "tcp-cpu-per-byte-vs-kernel", Target: fmt.Sprintf("%s CPU per byte <= %.2f × %s", TCPRxpathName, needTCPCPUVsKernel, TCPKernelName),
-		Need: needTCPCPUVsKernel, Value: NaN}
+	return tcpGoal(r, "tcp-cpu-per-byte-vs-kernel", "CPU per byte", "<=", needTCPCPUVsKernel,
+		func(s Summary) Stat { return s.CPUNSByte },
+		"median %.3f CPU ns/byte [%.3f–%.3f] / %.3f [%.3f–%.3f] (every thread but the client's + softirq)")
+}
+
+// tcpGoal: tcp-rxpath's median figure (pick) over tcp-kernel's, at least
+// need (cmp ">=") or at most need (cmp "<="); detail formats the two
+// medians with their ranges.
+func tcpGoal(r *Run, id, what, cmp string, need float64, pick func(Summary) Stat, detail string) Goal {
+	g := Goal{ID: id, Target: fmt.Sprintf("%s %s %s %.2f × %s", TCPRxpathName, what, cmp, need, TCPKernelName), Need: need, Value: NaN}
 	if !measured(&g, r, TCPRxpathName, TCPKernelName) {
 		return g
 	}
-	a, b := r.Find(TCPRxpathName).Summary, r.Find(TCPKernelName).Summary
-	v := Ratio(a.CPUNSByte, b.CPUNSByte)
+	sa, sb := r.Find(TCPRxpathName), r.Find(TCPKernelName)
+	a, b := pick(sa.Summary), pick(sb.Summary)
+	v := Ratio(a, b)
 	g.Value = Num(v)
-	g.Status = verdict(v <= needTCPCPUVsKernel, v)
-	g.Detail = fmt.Sprintf("median %.3f CPU ns/byte [%.3f–%.3f] / %.3f [%.3f–%.3f] (every thread but the client's + softirq)",
-		a.CPUNSByte.Median, a.CPUNSByte.Min, a.CPUNSByte.Max, b.CPUNSByte.Median, b.CPUNSByte.Min, b.CPUNSByte.Max) +
-		StealNote(r.Find(TCPRxpathName), r.Find(TCPKernelName))
+	ok := v >= need
+	if cmp == "<=" {
+		ok = v <= need
+	}
+	g.Status = verdict(ok, v)
+	g.Detail = fmt.Sprintf(detail, a.Median, a.Min, a.Max, b.Median, b.Min, b.Max) + StealNote(sa, sb)
 	return g
 }
 

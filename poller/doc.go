@@ -96,8 +96,8 @@
 // sleeping) once per PollTimeout of idleness to notice a queue going away.
 //
 // Stats mirror /proc/net/softnet_stat: processed, time_squeeze, busy and
-// idle passes, polls and wakeups (and yields), next to the driver's drop
-// counters.
+// idle passes, polls and wakeups (and yields, and the time of the rounds
+// that found work), next to the driver's drop counters.
 //
 // Concurrency: a Poller owns its queue's receive side. Start, Stop and
 // Stats are safe for concurrent use; the Handler runs on the poller's

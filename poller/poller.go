@@ -144,7 +144,7 @@ type Stats struct {
 	Polls       uint64 `json:"polls"`        // sleeps in the driver's Wait
 	Wakeups     uint64 `json:"wakeups"`      // sleeps that ended with frames to receive
 	Yields      uint64 `json:"yields"`       // idle passes that offered the CPU to other threads (sched_yield)
-	BusyNS      uint64 `json:"busy_ns"`      // time in rounds that found work, from their first frames to their last batch's end
+	BusyNS      uint64 `json:"busy_ns"`      // time in rounds that found work, from their first frames to their refill's end
 
 	Driver driver.QueueStats `json:"driver"`
 }

@@ -275,9 +275,9 @@ func BenchmarkPoll(b *testing.B) {
 	}
 }
 
-// TestIdleSpinYields: a loop that spins without work offers its CPU to
-// other threads (sched_yield) and counts it; one that found work since
-// its last idle stretch counts none for that work.
+// TestIdleSpinYields: a loop that spins without work (and never sleeps)
+// offers its CPU to other threads (sched_yield) and counts it, and still
+// receives a frame that comes after.
 func TestIdleSpinYields(t *testing.T) {
 	q := newFakeQueue(8)
 	var got atomic.Uint64

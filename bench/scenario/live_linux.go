@@ -373,17 +373,18 @@ func (h *liveLab) newReceiver(d Def) (receiver, error) {
 // cpuSnap is the CPU clocks at one moment.
 type cpuSnap struct {
 	rx, gen, proc time.Duration
-	// loops is the CPU time of a busyTimer's loop threads.
+	// loops is the CPU time of a busyTimer's loop threads (IdleThreads).
 	loops time.Duration
 	stat  sysstat.Stat
 	sched sysstat.Sched // the receiver's threads', summed
 }
 
-// busyTimer is a receiver whose loops time their own work (rxpath's
-// pollers: poller.Stats.BusyNS): their busy time is measured, not
-// modelled from idle passes. LoopThreads are those loops' threads.
+// busyTimer is an idleCounter whose loops time their own rounds (rxpath's
+// pollers: poller.Stats.BusyNS, counter report.LoopBusyCounter): its busy
+// time is measured, not modelled from idle passes.
 type busyTimer interface {
-	LoopThreads() []int
+	idleCounter
+	timesRounds()
 }
 
 func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
@@ -394,7 +395,7 @@ func (h *liveLab) cpu(rx receiver) (cpuSnap, error) {
 		return s, err
 	}
 	if bt, ok := rx.(busyTimer); ok {
-		if s.loops, err = sysstat.ThreadsCPU(bt.LoopThreads()); err != nil {
+		if s.loops, err = sysstat.ThreadsCPU(bt.IdleThreads()); err != nil {
 			return s, err
 		}
 	}

@@ -252,9 +252,8 @@ func (r *rxpathRx) IdlePasses() uint64 {
 	return n
 }
 
-// LoopThreads are the pollers' threads, whose busy time the pollers
-// measure (poller.busy_ns).
-func (r *rxpathRx) LoopThreads() []int { return r.IdleThreads() }
+// timesRounds: the pollers time their rounds (poller.busy_ns).
+func (*rxpathRx) timesRounds() {}
 
 // SleepsWhenIdle: the default poller sleeps in the driver's Wait after
 // IdleSpin without frames; with --busy-spin it never does.

@@ -7,45 +7,68 @@ import "sync"
 // thousand idle connections cost little, a fast one grows to its limit.
 const chunkSize = 64 << 10
 
-// chunkFree keeps released chunks for reuse. Unlike a sync.Pool it is
+// smallSize is the buffer a connection's first bytes go into while they
+// fit: a request or a response of a few hundred bytes, the common case of
+// a connection that carries one exchange, takes 2 KiB rather than a 64 KiB
+// chunk (whose allocation and zeroing cost more than the exchange's
+// segments when a server turns over connections faster than the free list
+// holds chunks). Like Linux's skbs, memory follows what is buffered.
+const smallSize = 2 << 10
+
+// freeList keeps released buffers for reuse. Unlike a sync.Pool it is
 // neither emptied by the garbage collector nor split per P, so a steady
 // stream allocates nothing at all, whichever thread the poller runs on; it
-// keeps at most maxFreeChunks (4 MiB) for the next burst.
-var chunkFree struct {
-	sync.Mutex
-	c []*[chunkSize]byte
+// keeps at most max buffers for the next burst.
+type freeList[T any] struct {
+	mu  sync.Mutex
+	max int
+	c   []*T
 }
 
-const maxFreeChunks = 64
-
-func getChunk() *[chunkSize]byte {
-	chunkFree.Lock()
-	defer chunkFree.Unlock()
-	if n := len(chunkFree.c); n > 0 {
-		c := chunkFree.c[n-1]
-		chunkFree.c[n-1] = nil
-		chunkFree.c = chunkFree.c[:n-1]
+func (f *freeList[T]) get() *T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.c); n > 0 {
+		c := f.c[n-1]
+		f.c[n-1] = nil
+		f.c = f.c[:n-1]
 		return c
 	}
-	return new([chunkSize]byte)
+	return new(T)
 }
 
-func putChunk(c *[chunkSize]byte) {
-	chunkFree.Lock()
-	defer chunkFree.Unlock()
-	if len(chunkFree.c) < maxFreeChunks {
-		chunkFree.c = append(chunkFree.c, c)
+func (f *freeList[T]) put(c *T) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.c) < f.max {
+		f.c = append(f.c, c)
 	}
 }
+
+// The free lists keep at most 4 MiB of chunks and 2 MiB of small buffers.
+var (
+	chunkFree = freeList[[chunkSize]byte]{max: 64}
+	smallFree = freeList[[smallSize]byte]{max: 1024}
+)
+
+func getChunk() *[chunkSize]byte  { return chunkFree.get() }
+func putChunk(c *[chunkSize]byte) { chunkFree.put(c) }
 
 // chunkBuf is a byte FIFO made of pooled chunks. Not safe for concurrent
 // use: the connection's lock guards it.
 type chunkBuf struct {
+	// small holds the bytes instead of chunks while they fit in it
+	// (chunks is empty then); head counts from its start. A buffer that
+	// outgrew it once (grown) goes to chunks from then on: a stream
+	// refills its buffer from empty every batch and would pay the move
+	// each time.
+	small  *[smallSize]byte
+	grown  bool
 	chunks []*[chunkSize]byte
 	// first backs chunks while it holds one chunk, the common case, so
 	// that a buffer's first byte allocates no slice.
 	first [1]*[chunkSize]byte
-	head  int // offset of the first byte in chunks[0]
+	head  int // offset of the first byte in small or chunks[0]
 	n     int // bytes held
 }
 
@@ -54,6 +77,28 @@ func (b *chunkBuf) len() int { return b.n }
 // write appends p and returns how many bytes it took (all of them: the
 // caller enforces the limit).
 func (b *chunkBuf) write(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	if len(b.chunks) == 0 && !b.grown && b.n+len(p) <= smallSize {
+		if b.small == nil {
+			b.small = smallFree.get()
+		} else if b.head+b.n+len(p) > smallSize {
+			copy(b.small[:], b.small[b.head:b.head+b.n])
+			b.head = 0
+		}
+		copy(b.small[b.head+b.n:], p)
+		b.n += len(p)
+		return len(p)
+	}
+	if b.small != nil {
+		// Outgrown: the bytes move to the front of a chunk.
+		c := getChunk()
+		copy(c[:], b.small[b.head:b.head+b.n])
+		smallFree.put(b.small)
+		b.small, b.head, b.grown = nil, 0, true
+		b.chunks = append(b.first[:0], c)
+	}
 	w := 0
 	for w < len(p) {
 		end := b.head + b.n
@@ -85,6 +130,9 @@ func (b *chunkBuf) peek(off int, p []byte) int {
 	}
 	want := min(len(p), b.n-off)
 	pos := b.head + off
+	if b.small != nil {
+		return copy(p[:want], b.small[pos:])
+	}
 	r := 0
 	for r < want {
 		ci, co := pos/chunkSize, pos%chunkSize
@@ -101,6 +149,13 @@ func (b *chunkBuf) discard(n int) {
 	n = min(n, b.n)
 	b.head += n
 	b.n -= n
+	if b.small != nil {
+		if b.n == 0 {
+			smallFree.put(b.small)
+			b.small, b.head = nil, 0
+		}
+		return
+	}
 	drop := b.head / chunkSize
 	if b.n == 0 {
 		drop = len(b.chunks)

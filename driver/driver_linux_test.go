@@ -230,69 +230,99 @@ func TestCloseReleasesEverything(t *testing.T) {
 }
 
 // TestTransmit sends frames through each driver's transmit path to a
-// kernel UDP socket in the peer namespace.
+// kernel UDP socket in the peer namespace: from an idle queue, and from
+// another goroutine while a spinning poller runs the queue, which makes
+// the transmit kicks for it (poller.TxFlusher, AF_XDP).
 func TestTransmit(t *testing.T) {
 	const n = 1000
 	for _, dr := range drivers {
-		t.Run(dr.name, func(t *testing.T) {
-			l := labtest.New(t, lab.Config{})
-			d := open(t, l, dr.opts)
-			ln := labtest.UDPListener(t, l, 7777)
-			q := d.Queues[0]
-			var frames [][]byte
-			for i := 0; i < n; i++ {
-				frames = append(frames, labtest.UDPFrameToPeer(t, l, uint64(i)))
+		for _, polled := range []bool{false, true} {
+			name := dr.name
+			if polled {
+				name += "/polled"
 			}
-			// Read concurrently, and keep at most window datagrams ahead of
-			// the reader: the peer socket's buffer holds only a few hundred,
-			// and on two busy CPUs the reader can fall behind any fixed
-			// pacing (CI once saw 616 of 1000 that way). The test is about
-			// our transmit path, not the peer's buffer.
-			const window = 64
-			var received atomic.Int64
-			got := make([]bool, n)
-			readErr := make(chan error, 1)
-			go func() {
-				buf := make([]byte, 2048)
-				ln.SetReadDeadline(time.Now().Add(20 * time.Second))
-				for i := 0; i < n; i++ {
-					m, _, err := ln.ReadFrom(buf)
-					if err != nil {
-						readErr <- fmt.Errorf("peer received %d of %d: %w (peer %s)", i, n, err, labtest.PeerUDPStats(l))
-						return
-					}
-					seq := binary.BigEndian.Uint64(buf[:8])
-					if m != 64 || seq >= n || got[seq] || !labtest.PayloadOK(buf[:m], seq) {
-						readErr <- fmt.Errorf("bad datagram %d: len %d seq %d", i, m, seq)
-						return
-					}
-					got[seq] = true
-					received.Add(1)
-				}
-				readErr <- nil
-			}()
-			sent := 0
-			deadline := time.Now().Add(10 * time.Second)
-			for sent < n && time.Now().Before(deadline) {
-				if int64(sent)-received.Load() >= window {
-					q.Refill() // reaps completions
-					time.Sleep(100 * time.Microsecond)
-					continue
-				}
-				sent += q.Transmit(frames[sent:min(sent+32, n)])
-				q.Refill()
+			t.Run(name, func(t *testing.T) { testTransmit(t, dr.opts, n, polled) })
+		}
+	}
+}
+
+func testTransmit(t *testing.T, opts auto.Options, n int, polled bool) {
+	l := labtest.New(t, lab.Config{})
+	d := open(t, l, opts)
+	ln := labtest.UDPListener(t, l, 7777)
+	q := d.Queues[0]
+	// reap reaps completions: the poller's Refill does while it
+	// runs, the test's own otherwise.
+	reap := func() { q.Refill() }
+	var p *poller.Poller
+	if polled {
+		p = poller.New(q, func(*poller.Batch) {}, poller.Options{IdleSpin: -1})
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer p.Stop()
+		reap = func() {}
+	}
+	var frames [][]byte
+	for i := 0; i < n; i++ {
+		frames = append(frames, labtest.UDPFrameToPeer(t, l, uint64(i)))
+	}
+	// Read concurrently, and keep at most window datagrams ahead of
+	// the reader: the peer socket's buffer holds only a few hundred,
+	// and on two busy CPUs the reader can fall behind any fixed
+	// pacing (CI once saw 616 of 1000 that way). The test is about
+	// our transmit path, not the peer's buffer.
+	const window = 64
+	var received atomic.Int64
+	got := make([]bool, n)
+	readErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		ln.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for i := 0; i < n; i++ {
+			m, _, err := ln.ReadFrom(buf)
+			if err != nil {
+				readErr <- fmt.Errorf("peer received %d of %d: %w (peer %s)", i, n, err, labtest.PeerUDPStats(l))
+				return
 			}
-			if sent != n {
-				t.Fatalf("transmitted %d of %d (peer received %d; tx stats %+v)", sent, n, received.Load(), q.Stats())
+			seq := binary.BigEndian.Uint64(buf[:8])
+			if m != 64 || seq >= uint64(n) || got[seq] || !labtest.PayloadOK(buf[:m], seq) {
+				readErr <- fmt.Errorf("bad datagram %d: len %d seq %d", i, m, seq)
+				return
 			}
-			if err := <-readErr; err != nil {
-				t.Fatalf("%v (tx stats %+v)", err, q.Stats())
-			}
-			labtest.WaitFor(t, "transmit buffers back", func() bool { q.Refill(); return q.Stats().Buffers.Tx == 0 })
-			if s := q.Stats(); s.TxFrames != n || s.Kernel.TxInvalidDescs != 0 {
-				t.Fatalf("tx stats %+v", s)
-			}
-		})
+			got[seq] = true
+			received.Add(1)
+		}
+		readErr <- nil
+	}()
+	sent := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for sent < n && time.Now().Before(deadline) {
+		if int64(sent)-received.Load() >= window {
+			reap()
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		sent += q.Transmit(frames[sent:min(sent+32, n)])
+		reap()
+	}
+	if sent != n {
+		t.Fatalf("transmitted %d of %d (peer received %d; tx stats %+v)", sent, n, received.Load(), q.Stats())
+	}
+	if err := <-readErr; err != nil {
+		t.Fatalf("%v (tx stats %+v)", err, q.Stats())
+	}
+	if polled {
+		if err := p.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := q.(poller.TxFlusher); ok && q.Stats().TxKicksDeferred == 0 {
+			t.Fatalf("the spinning poller made none of the kicks: %+v", q.Stats())
+		}
+	}
+	labtest.WaitFor(t, "transmit buffers back", func() bool { q.Refill(); return q.Stats().Buffers.Tx == 0 })
+	if s := q.Stats(); s.TxFrames != uint64(n) || s.Kernel.TxInvalidDescs != 0 {
+		t.Fatalf("tx stats %+v", s)
 	}
 }
 

@@ -66,7 +66,11 @@ type QueueStats struct {
 	TxRingFull  uint64 `json:"tx_ring_full"` // frames refused because no buffer or slot was free
 	TxKicks     uint64 `json:"tx_kicks"`
 	TxKickError uint64 `json:"tx_kick_errors"`
-	TxCompleted uint64 `json:"tx_completed"`
+	// TxKicksDeferred counts the kicks a poller made for frames other
+	// goroutines transmitted while it polled (AF_XDP): Transmit leaves
+	// the kick to the poller's next pass, which makes one for them all.
+	TxKicksDeferred uint64 `json:"tx_kicks_deferred"`
+	TxCompleted     uint64 `json:"tx_completed"`
 
 	// Ring levels when the stats were taken (AF_XDP; zero sizes where a
 	// driver has no such ring): rx descriptors waiting for the poller,

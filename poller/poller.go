@@ -162,7 +162,8 @@ func (s Stats) Dropped() uint64 {
 // Poller is one queue's poll loop.
 type Poller struct {
 	q    driver.Queue
-	cl   Claimer // q's, or nil
+	cl   Claimer   // q's, or nil
+	tx   TxFlusher // q's, or nil
 	h    Handler
 	opts Options
 
@@ -244,6 +245,28 @@ type Claimer interface {
 	Publish()
 }
 
+// TxFlusher is an optional interface of a driver.Queue whose transmit
+// kick (a syscall per Transmit in AF_XDP copy mode) the running loop can
+// make for the application's goroutines, as NAPI's poll sends what the
+// stack queued: while the loop polls (SetTxPolling(true)), Transmit from
+// any goroutine queues its frames and leaves the kick owed, and FlushTx,
+// which the loop calls after every batch and on every idle pass, makes
+// one kick for all the frames queued since. Before it sleeps or leaves,
+// the loop calls SetTxPolling(false), which makes the kick owed by then;
+// from then on Transmit kicks for itself. The loop calls both from its
+// own goroutine, and while it holds its claim if the queue is a Claimer.
+type TxFlusher interface {
+	SetTxPolling(on bool)
+	FlushTx()
+}
+
+// txPolling tells the queue whether the loop polls (TxFlusher).
+func (p *Poller) txPolling(on bool) {
+	if p.tx != nil {
+		p.tx.SetTxPolling(on)
+	}
+}
+
 // ErrRunning is returned by Start or Run on a poller that is running.
 var ErrRunning = errors.New("poller already running")
 
@@ -259,6 +282,7 @@ func New(q driver.Queue, h Handler, opts Options) *Poller {
 		epoch:   time.Now(),
 	}
 	p.cl, _ = q.(Claimer)
+	p.tx, _ = q.(TxFlusher)
 	p.b = Batch{Queue: q.ID(), p: p, held: make([]bool, opts.Weight)}
 	p.started = make(chan struct{})
 	return p
@@ -367,6 +391,7 @@ func (p *Poller) run() error {
 	p.closing = false
 	w := waiter{p: p, session: p.now}
 	idle := 0 // idle passes since the last clock reading
+	p.txPolling(true)
 	for !p.stop.Load() {
 		last := p.lastWork
 		if p.round() > 0 {
@@ -505,6 +530,7 @@ func (w *waiter) woke(from, spun time.Duration) {
 func (p *Poller) wait(timeout time.Duration) error {
 	if !p.closing {
 		p.q.Refill()
+		p.txPolling(false)
 	}
 	p.publish()
 	p.unclaim()
@@ -514,6 +540,7 @@ func (p *Poller) wait(timeout time.Duration) error {
 		}
 		return fmt.Errorf("poller queue %d: %w", p.q.ID(), err)
 	}
+	p.txPolling(true)
 	return nil
 }
 
@@ -523,6 +550,9 @@ var errStop = errors.New("poller: queue closed")
 // leave is the loop's exit: it publishes the counters, drops the claim and
 // hands the frames released while it ran back to the queue.
 func (p *Poller) leave() {
+	if !p.closing {
+		p.txPolling(false)
+	}
 	p.publish()
 	p.unclaim()
 	p.retMu.Lock()
@@ -575,6 +605,7 @@ func (p *Poller) round() int {
 		}
 		work += n
 		p.deliver(n)
+		p.flushTx()
 		p.now = p.mono()
 		if p.now-start > p.opts.TimeLimit {
 			p.lc[cSqueeze]++
@@ -596,8 +627,16 @@ out:
 		p.lc[cBusyNS] += uint64(max(p.now-busyFrom, 0))
 	} else {
 		p.lc[cIdle]++
+		p.flushTx()
 	}
 	return work
+}
+
+// flushTx makes the transmit kick owed since the last pass (TxFlusher).
+func (p *Poller) flushTx() {
+	if p.tx != nil && !p.closing {
+		p.tx.FlushTx()
+	}
 }
 
 // claim claims the queue if it is a Claimer (a no-op while claimed). It

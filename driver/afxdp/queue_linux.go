@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,12 @@ type Queue struct {
 	// side is the poller's, their transmit side runs under sk.Tx.
 	r    xsk.Rings
 	maps [][]byte
+	// txPolling and txOwed defer transmit kicks to the poller
+	// (poller.TxFlusher): while it polls, Transmit leaves its kick owed
+	// and the poller's next pass makes one for every frame queued since.
+	_         [64]byte
+	txPolling atomic.Bool
+	txOwed    atomic.Bool
 }
 
 // open builds queue id of d: socket, UMEM, rings, bind. If it fails, d's
@@ -310,28 +317,76 @@ func (q *Queue) Transmit(frames [][]byte) int {
 	}
 	defer q.sk.ExitTx()
 	n, queued := q.r.Transmit(frames)
-	if queued > 0 {
-		q.kickTx()
-	} else if q.r.TxInFlight() {
-		// Copy-mode transmission happens in sendmsg; kick again so
-		// frames left by an EAGAIN go out.
+	// Copy-mode transmission happens in sendmsg: kick also when nothing
+	// was queued but frames are in flight, so that those an EAGAIN left
+	// go out.
+	if (queued > 0 || q.r.TxInFlight()) && !q.owe() {
 		q.kickTx()
 	}
 	return n
 }
 
-func (q *Queue) kickTx() {
-	if !q.r.Tx.NeedWakeup() {
+// owe leaves the transmit kick to the poller if it is polling, and
+// reports whether it did. With the poller's SetTxPolling(false), which
+// stores txPolling before it reads txOwed, it makes sure that one of the
+// two kicks: the poller sees the debt, or this sees it is not polling.
+func (q *Queue) owe() bool {
+	if !q.txPolling.Load() {
+		return false
+	}
+	q.txOwed.Store(true)
+	return q.txPolling.Load()
+}
+
+// SetTxPolling tells the queue whether its poller is polling, and so
+// makes the kicks that Transmit owes: on at every start and wakeup, off
+// (which makes the kick owed by then) before it sleeps or leaves. Poller
+// goroutine only.
+func (q *Queue) SetTxPolling(on bool) {
+	q.txPolling.Store(on)
+	if !on {
+		q.FlushTx()
+	}
+}
+
+// FlushTx makes the kick that Transmit left owed, if any: one kick for
+// every frame queued since the last. Without a debt it costs one atomic
+// load. Poller goroutine only: under its claim the socket cannot close,
+// without one it takes the life lock.
+func (q *Queue) FlushTx() {
+	if !q.txOwed.Load() || !q.txOwed.Swap(false) {
 		return
+	}
+	if !q.sk.Claimed() {
+		if !q.sk.EnterTx() {
+			return
+		}
+		defer q.sk.ExitTx()
+	}
+	q.sk.TxKicksDeferred.Add(1)
+	if q.kickTx() && q.txPolling.Load() {
+		// The kernel stopped at its batch: the next pass kicks again.
+		q.txOwed.Store(true)
+	}
+}
+
+// kickTx kicks the kernel's transmit if it asks for it, and reports
+// whether it left frames on the ring for the next kick.
+func (q *Queue) kickTx() (more bool) {
+	if !q.r.Tx.NeedWakeup() {
+		return false
 	}
 	q.sk.TxKicks.Add(1)
 	err := unix.Sendto(q.sk.FD, nil, unix.MSG_DONTWAIT, nil)
 	switch err {
-	case nil, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
+	case nil:
+	case unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
 		// The kernel took what it could; the rest goes on the next kick.
+		return true
 	default:
 		q.sk.TxKickError.Add(1)
 	}
+	return false
 }
 
 // reapLocked moves completed transmit frames back to the free list. The

@@ -32,6 +32,7 @@ import (
 type Counters struct {
 	RxFrames, RxBytes, RxInvalid, RxTrunc, Refilled, RxKicks                     atomic.Uint64
 	TxFrames, TxBytes, TxOversize, TxRingFull, TxKicks, TxKickError, TxCompleted atomic.Uint64
+	TxKicksDeferred                                                              atomic.Uint64
 	Waits, Wakeups                                                               atomic.Uint64
 }
 

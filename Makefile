@@ -122,13 +122,15 @@ demo: need-root deps build
 	$(BIN)/rxpath demo
 
 # The full benchmark: every scenario, 5 repetitions each; writes the table,
-# bench.json and bench.png. --isolate gives the run a scheduling group of
+# bench.json, bench.png and bench.md (the tables README.md quotes, as
+# Markdown). --isolate gives the run a scheduling group of
 # its own at nice -20, so that other work on the machine (a build, an
 # editor) barely moves the figures; every row, kernel rows included, gets
 # the same. CI does not run it (make test runs --smoke). Its HTTP rows
 # drive wrk and ab, which make deps installs.
 bench: deps build
 	$(BIN)/rxbench --isolate --json bench.json --plot bench.png
+	$(BIN)/rxbench markdown bench.json > bench.md
 
 # The soak (internal/harness/soak): rxpath run with the stack under mixed
 # legitimate and hostile traffic for DURATION; soak.csv, soak.png and

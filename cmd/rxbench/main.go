@@ -66,6 +66,13 @@ func rxbench(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	if len(args) > 0 && args[0] == "markdown" {
+		if err := markdownCmd(args[1:], stdout); err != nil {
+			fmt.Fprintf(stderr, "rxbench markdown: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -104,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("rxbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: rxbench [flags]        run the benchmark (as root)\n       rxbench gen [flags]    send traffic into a lab made by 'rxpath lab up'\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: rxbench [flags]               run the benchmark (as root)\n       rxbench gen [flags]           send traffic into a lab made by 'rxpath lab up'\n       rxbench markdown FILE.json    print a run's figures and goals as Markdown tables (README's form)\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nscenarios: %s\n", strings.Join(scenario.Names(), ", "))
 	}

@@ -36,6 +36,10 @@ func (c *Conn) handleSegment(seg *segment) {
 	case StateSynSent:
 		c.handleSynSent(seg)
 		return
+	case StateSynReceived:
+		if c.cookieTakeover(seg) {
+			return
+		}
 	}
 	// PAWS (RFC 7323 §5.3): a segment with an old timestamp is a stale
 	// duplicate. RSTs are exempt.
@@ -423,4 +427,32 @@ func (c *Conn) negotiate(o *header.TCPOptions, active bool) {
 	c.sackOK = o.SACKPermitted
 	c.tsOK = o.HasTS
 	_ = active
+}
+
+// cookieTakeover hands seg to the listener when it completes a SYN-cookie
+// handshake on the 4-tuple of c, a half-open connection of that listener,
+// and reports whether it did. Under a SYN flood from the client's own
+// address (hping3 -S walks every source port), the listener answers a
+// client's SYN with a cookie and keeps nothing; the flood's next SYN on
+// that 4-tuple then finds room in the SYN queue and makes c, which holds
+// the 4-tuple: every segment of the client, its cookie ACK included,
+// reaches c, is out of its window and gets at most a rate-limited
+// challenge ACK, and the client, established on its side, retransmits
+// until c gives up (SynRetries, about a minute) and then until cookie
+// mode ends. A segment that passes the cookie check cannot be c's (c's
+// ISS is no cookie) and cannot be forged without the secret: c goes
+// quietly, and the handshake the client completed takes its place.
+func (c *Conn) cookieTakeover(seg *segment) bool {
+	l, t := c.l, c.t
+	if l == nil || !seg.has(header.TCPFlagACK) || seg.has(header.TCPFlagSYN|header.TCPFlagRST) || seg.ack == c.sndNxt {
+		return false
+	}
+	if _, ok := t.cookies.Check(tuple(seg.k), uint32(seg.seq), uint32(seg.ack), seg.opts.HasTS, seg.opts.TSEcr, t.clock()); !ok {
+		return false
+	}
+	t.st.cookieTakeovers.Add(1)
+	t.st.attemptFails.Add(1)
+	c.terminate(ErrConnRefused)
+	l.cookieACK(seg)
+	return true
 }

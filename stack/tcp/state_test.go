@@ -440,6 +440,53 @@ func TestSynCookieChallengeACK(t *testing.T) {
 	}
 }
 
+// TestSynCookieTakeover: a client's SYN gets a cookie; its ACK and first
+// data are lost; a same-source flood's SYN on the client's 4-tuple then
+// finds room in the SYN queue and makes a half-open connection there.
+// The client's retransmission from ISN+1, which carries the cookie,
+// replaces that connection instead of drawing challenge ACKs from it
+// until it times out. (The client's ISN is far from the flood's, as
+// random ISNs are: its segments are out of the half-open window.)
+func TestSynCookieTakeover(t *testing.T) {
+	h := newHarness(t, tcp.Options{})
+	l := listen(t, h, 80, tcp.ListenOptions{SynQueue: 1})
+	h.send(seg{sport: 100, dport: 80, seq: 1, flags: "S"}) // fills the SYN queue
+	h.out()
+	h.send(seg{sport: 200, dport: 80, seq: 3_000_000_000, flags: "S", opts: []layers.TCPOption{tsOpt(42, 0)}})
+	sa := h.one()
+	tsval, _, ok := findTS(sa)
+	if !sa.SYN || !sa.ACK || !ok || h.tcp.Stats().SyncookiesSent != 1 {
+		t.Fatalf("want a cookie SYN-ACK with timestamps, got %v %+v", describe([]*layers.TCP{sa}), h.tcp.Stats())
+	}
+	// The flood's peer resets the first half-open connection, making
+	// room; the flood's next SYN lands on the client's 4-tuple.
+	h.send(seg{sport: 100, dport: 80, seq: 2, flags: "R"})
+	h.send(seg{sport: 200, dport: 80, seq: 777, flags: "S"})
+	ghost := h.one()
+	if !ghost.SYN || ghost.Ack != 778 || h.tcp.Conns() != 1 {
+		t.Fatalf("want a half-open connection for the flood's SYN: %v, %d conns", describe([]*layers.TCP{ghost}), h.tcp.Conns())
+	}
+	// A segment without a valid cookie is the half-open connection's
+	// business: out of its window, a challenge ACK.
+	h.send(seg{sport: 200, dport: 80, seq: 3_000_000_001, ack: sa.Seq + 2, flags: "PA", data: make([]byte, 100), opts: []layers.TCPOption{tsOpt(55, tsval)}})
+	if r := h.one(); r.SYN || r.RST || r.Ack != 778 || h.tcp.Stats().SyncookiesTakeovers != 0 {
+		t.Fatalf("a segment with a wrong cookie: %v %+v", describe([]*layers.TCP{r}), h.tcp.Stats())
+	}
+	// The client's retransmission carries the cookie.
+	h.send(seg{sport: 200, dport: 80, seq: 3_000_000_001, ack: sa.Seq + 1, flags: "PA", data: make([]byte, 100), opts: []layers.TCPOption{tsOpt(60, tsval)}})
+	c, err := l.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := h.tcp.Stats()
+	if got := read(t, c, 100); len(got) != 100 || st.SyncookiesRecv != 1 || st.SyncookiesTakeovers != 1 || h.tcp.Conns() != 1 {
+		t.Fatalf("cookie handshake over a half-open connection: %d bytes, %d conns, %+v", len(got), h.tcp.Conns(), st)
+	}
+	if a := h.one(); a.SYN || a.RST || a.Ack != 3_000_000_101 || a.Seq != sa.Seq+1 {
+		t.Fatalf("the cookie connection's ACK: %v", describe([]*layers.TCP{a}))
+	}
+}
+
 func TestPassiveClose(t *testing.T) {
 	h := newHarness(t, tcp.Options{})
 	l := listen(t, h, 80, tcp.ListenOptions{})

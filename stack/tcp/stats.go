@@ -36,37 +36,41 @@ type Stats struct {
 	// on its 4-tuple (a flood's, say) with a challenge ACK past ISN+1, and
 	// a RST would kill a connection its retransmission saves.
 	SyncookiesACKDropped uint64 `json:"syncookies_ack_dropped"`
-	ListenOverflows      uint64 `json:"listen_overflows"` // accept queue full
-	ListenDrops          uint64 `json:"listen_drops"`     // SYNs and handshake ACKs dropped at a listener
-	ListenRSTDropped     uint64 `json:"listen_rst_dropped"`
-	ListenBadACK         uint64 `json:"listen_bad_ack"` // SYN-ACK, or ACK without a valid cookie outside cookie mode (answered with RST)
-	SynQueueDrops        uint64 `json:"syn_queue_drops"`
-	ChallengeACKs        uint64 `json:"challenge_acks"`
-	SYNChallenges        uint64 `json:"syn_challenges"`
-	ChallengeLimited     uint64 `json:"challenge_ack_limited"` // challenge or dup ACKs suppressed by the per-connection rate limit
-	RSTInWindow          uint64 `json:"rst_in_window"`         // RSTs not at RCV.NXT: challenged
-	RSTOutOfWindow       uint64 `json:"rst_out_of_window"`
-	RSTAccepted          uint64 `json:"rst_accepted"`
-	ACKOutOfRange        uint64 `json:"ack_out_of_range"` // ACK outside [SND.UNA−MAX.SND.WND, SND.NXT]: discarded and ACKed
-	PAWSRejected         uint64 `json:"paws_rejected"`
-	OutOfWindow          uint64 `json:"out_of_window"` // failed the sequence acceptance test: ACKed and dropped
-	DataNoACK            uint64 `json:"data_no_ack"`   // segments without ACK in synchronized states: dropped
-	BeyondWindow         uint64 `json:"beyond_window_bytes"`
-	ZeroWindowDrops      uint64 `json:"zero_window_drops"` // segments that carried data the window had no room for
-	OFOQueued            uint64 `json:"ofo_queued"`
-	OFODropped           uint64 `json:"ofo_dropped_bytes"`
-	DuplicateBytes       uint64 `json:"duplicate_bytes"`
-	DelayedACKs          uint64 `json:"delayed_acks"`
-	WindowUpdates        uint64 `json:"window_updates"`
-	FastRetransmits      uint64 `json:"fast_retransmits"`
-	Timeouts             uint64 `json:"timeouts"`
-	AbortOnData          uint64 `json:"abort_on_data"` // closed with unread data: RST sent
-	AbortOnTimeout       uint64 `json:"abort_on_timeout"`
-	TimeWaitEntered      uint64 `json:"time_wait"`
-	TimeWaitOverflow     uint64 `json:"time_wait_overflow"`
-	TimeWaitRSTIgnore    uint64 `json:"time_wait_rst_ignored"` // RFC 1337
-	TimeWaitReused       uint64 `json:"time_wait_reused"`
-	KeepaliveACKs        uint64 `json:"keepalive_acks"`
+	// SyncookiesTakeovers counts half-open connections that a later SYN
+	// on the 4-tuple of a completed cookie handshake made, replaced by
+	// that handshake when its ACK arrived (Conn.cookieTakeover).
+	SyncookiesTakeovers uint64 `json:"syncookies_takeovers"`
+	ListenOverflows     uint64 `json:"listen_overflows"` // accept queue full
+	ListenDrops         uint64 `json:"listen_drops"`     // SYNs and handshake ACKs dropped at a listener
+	ListenRSTDropped    uint64 `json:"listen_rst_dropped"`
+	ListenBadACK        uint64 `json:"listen_bad_ack"` // SYN-ACK, or ACK without a valid cookie outside cookie mode (answered with RST)
+	SynQueueDrops       uint64 `json:"syn_queue_drops"`
+	ChallengeACKs       uint64 `json:"challenge_acks"`
+	SYNChallenges       uint64 `json:"syn_challenges"`
+	ChallengeLimited    uint64 `json:"challenge_ack_limited"` // challenge or dup ACKs suppressed by the per-connection rate limit
+	RSTInWindow         uint64 `json:"rst_in_window"`         // RSTs not at RCV.NXT: challenged
+	RSTOutOfWindow      uint64 `json:"rst_out_of_window"`
+	RSTAccepted         uint64 `json:"rst_accepted"`
+	ACKOutOfRange       uint64 `json:"ack_out_of_range"` // ACK outside [SND.UNA−MAX.SND.WND, SND.NXT]: discarded and ACKed
+	PAWSRejected        uint64 `json:"paws_rejected"`
+	OutOfWindow         uint64 `json:"out_of_window"` // failed the sequence acceptance test: ACKed and dropped
+	DataNoACK           uint64 `json:"data_no_ack"`   // segments without ACK in synchronized states: dropped
+	BeyondWindow        uint64 `json:"beyond_window_bytes"`
+	ZeroWindowDrops     uint64 `json:"zero_window_drops"` // segments that carried data the window had no room for
+	OFOQueued           uint64 `json:"ofo_queued"`
+	OFODropped          uint64 `json:"ofo_dropped_bytes"`
+	DuplicateBytes      uint64 `json:"duplicate_bytes"`
+	DelayedACKs         uint64 `json:"delayed_acks"`
+	WindowUpdates       uint64 `json:"window_updates"`
+	FastRetransmits     uint64 `json:"fast_retransmits"`
+	Timeouts            uint64 `json:"timeouts"`
+	AbortOnData         uint64 `json:"abort_on_data"` // closed with unread data: RST sent
+	AbortOnTimeout      uint64 `json:"abort_on_timeout"`
+	TimeWaitEntered     uint64 `json:"time_wait"`
+	TimeWaitOverflow    uint64 `json:"time_wait_overflow"`
+	TimeWaitRSTIgnore   uint64 `json:"time_wait_rst_ignored"` // RFC 1337
+	TimeWaitReused      uint64 `json:"time_wait_reused"`
+	KeepaliveACKs       uint64 `json:"keepalive_acks"`
 }
 
 type counters struct {
@@ -75,6 +79,7 @@ type counters struct {
 	inSegs, outSegs, retransSegs, inErrs, csumErrors, badHeader, badOptions, outRsts, noPort                                              atomic.Uint64
 	notUnicast                                                                                                                            atomic.Uint64
 	cookiesSent, cookiesRecv, cookiesFailed, cookiesDataDropped, cookiesACKDropped, listenOverflows, listenDrops, listenRST, listenBadACK atomic.Uint64
+	cookieTakeovers                                                                                                                       atomic.Uint64
 	synQueueDrops, challengeACKs, synChallenges, challengeLimited, rstInWindow, rstOutOfWindow                                            atomic.Uint64
 	rstAccepted, ackOutOfRange, pawsRejected, outOfWindow, dataNoACK, beyondWindow, zeroWindow                                            atomic.Uint64
 	ofoQueued, ofoDropped, dupBytes, delayedACKs, windowUpdates, fastRetrans, timeouts                                                    atomic.Uint64
@@ -90,7 +95,7 @@ func (t *TCP) Stats() Stats {
 		RetransSegs: c.retransSegs.Load(), InErrs: c.inErrs.Load(), InCsumErrors: c.csumErrors.Load(),
 		BadHeader: c.badHeader.Load(), BadOptions: c.badOptions.Load(), OutRsts: c.outRsts.Load(), NoPort: c.noPort.Load(),
 		NotUnicast: c.notUnicast.Load(), SyncookiesSent: c.cookiesSent.Load(), SyncookiesRecv: c.cookiesRecv.Load(),
-		SyncookiesFailed: c.cookiesFailed.Load(), SyncookiesDataDropped: c.cookiesDataDropped.Load(), SyncookiesACKDropped: c.cookiesACKDropped.Load(), ListenOverflows: c.listenOverflows.Load(), ListenDrops: c.listenDrops.Load(),
+		SyncookiesFailed: c.cookiesFailed.Load(), SyncookiesDataDropped: c.cookiesDataDropped.Load(), SyncookiesACKDropped: c.cookiesACKDropped.Load(), SyncookiesTakeovers: c.cookieTakeovers.Load(), ListenOverflows: c.listenOverflows.Load(), ListenDrops: c.listenDrops.Load(),
 		ListenRSTDropped: c.listenRST.Load(), ListenBadACK: c.listenBadACK.Load(), SynQueueDrops: c.synQueueDrops.Load(),
 		ChallengeACKs: c.challengeACKs.Load(), SYNChallenges: c.synChallenges.Load(), ChallengeLimited: c.challengeLimited.Load(),
 		RSTInWindow: c.rstInWindow.Load(), RSTOutOfWindow: c.rstOutOfWindow.Load(), RSTAccepted: c.rstAccepted.Load(),

@@ -142,12 +142,33 @@ func (n *neighbors) resolve(queue int, dst [4]byte, frame []byte) (mac header.MA
 		return m, true, nil
 	}
 	e := n.entryLocked(dst, true, true, now)
-	if e.state == reachable && now.Sub(e.updated) < n.timeout {
-		mac = e.mac
-		n.mu.Unlock()
-		return mac, true, nil
-	}
-	if e.state == reachable { // expired: revalidate
+	if e.state == reachable {
+		age := now.Sub(e.updated)
+		if age < n.timeout {
+			mac = e.mac
+			n.mu.Unlock()
+			return mac, true, nil
+		}
+		// Expired (Linux's STALE, then PROBE): keep sending to the
+		// address we know while we ask again, a request a second,
+		// arpMaxTries of them; a reply makes it fresh (learn). Only
+		// when they all go unanswered does the entry wait for a reply
+		// like a new one. Stopping at expiry instead would drop what
+		// we send for a round trip every ARPTimeout, and for seconds
+		// while a flood crowds the replies out of the rx ring.
+		if over := age - n.timeout; over < arpMaxTries*arpRetry {
+			ask := over >= time.Duration(e.tries)*arpRetry
+			if ask {
+				e.tries++
+				n.s.st.arpProbes.Add(1)
+			}
+			mac = e.mac
+			n.mu.Unlock()
+			if ask {
+				n.request(queue, dst)
+			}
+			return mac, true, nil
+		}
 		e.state, e.tries = incomplete, 0
 	}
 	ask := false
@@ -273,13 +294,13 @@ func (n *neighbors) handleARP(p *Packet) {
 }
 
 // learn records ip at mac. Without create it only completes an entry we
-// asked about. It flushes the packets that waited and reports whether it
+// asked about (one being resolved, or an expired one being probed). It flushes the packets that waited and reports whether it
 // learned.
 func (n *neighbors) learn(ip [4]byte, mac header.MAC, create bool) bool {
 	now := n.s.clock()
 	n.mu.Lock()
 	e := n.entryLocked(ip, create, false, now)
-	if e == nil || !create && e.state != incomplete {
+	if e == nil || !create && e.state != incomplete && e.tries == 0 {
 		n.mu.Unlock()
 		return false
 	}

@@ -341,3 +341,93 @@ func TestARPPendingAndGiveUp(t *testing.T) {
 		t.Fatalf("after the reply: %d requests, tx_pending_dropped %d, arp_replies %d; want 0, 4, 1", n, st.TxPendingDrop, st.ARPReplies)
 	}
 }
+
+// TestARPRevalidation: an expired entry keeps carrying frames to the
+// address it holds while the stack asks again, a request a second; a
+// reply makes it fresh; three unanswered requests make it wait for a
+// reply like a new entry (Linux's STALE, PROBE, then FAILED).
+func TestARPRevalidation(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s, err := stack.New(stack.Options{MAC: ourMAC, Addrs: []netip.Prefix{netip.MustParsePrefix("10.99.0.2/24")},
+		ARPTimeout: time.Minute, Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := channel.New(0, 16, 64)
+	rxpath.AttachQueues(s, q)
+	drain(q) // gratuitous ARP
+	peer, peerMAC := [4]byte{10, 99, 0, 1}, header.MAC{2, 0, 0, 0, 0, 1}
+	// out sends one frame to the peer and reports what left: whether
+	// the frame went to peerMAC, and how many ARP requests for the peer.
+	out := func(tag byte) (sent bool, requests int) {
+		t.Helper()
+		f := make([]byte, header.EthernetSize+20)
+		f[header.EthernetSize] = tag
+		if err := s.WriteIPv4(0, peer, f); err != nil {
+			t.Fatalf("send %d: %v", tag, err)
+		}
+		for {
+			select {
+			case f := <-q.Outbound():
+				eth := header.Ethernet(f)
+				switch {
+				case eth.Type() == header.EtherTypeIPv4 && eth.Dst() == peerMAC && f[header.EthernetSize] == tag:
+					sent = true
+				case eth.Type() == header.EtherTypeARP && header.ARP(f[header.EthernetSize:]).Op() == header.ARPRequest &&
+					header.ARP(f[header.EthernetSize:]).TargetIP() == peer:
+					requests++
+				default:
+					t.Fatalf("unexpected frame out: %x", f)
+				}
+			default:
+				return sent, requests
+			}
+		}
+	}
+	// The peer's request teaches us its address.
+	deliver(s, arpFrame(header.ARPRequest, peerMAC, peer, ourIP, header.BroadcastMAC))
+	drain(q) // our reply
+	if sent, n := out(1); !sent || n != 0 {
+		t.Fatalf("fresh entry: sent %v, %d requests; want true, 0", sent, n)
+	}
+	// Expired: frames still go, with one request a second.
+	now = now.Add(time.Minute)
+	for i, want := range []int{1, 0, 1, 1} {
+		if sent, n := out(byte(10 + i)); !sent || n != want {
+			t.Fatalf("expired, send %d: sent %v, %d requests; want true, %d", i, sent, n, want)
+		}
+		if i > 0 {
+			now = now.Add(time.Second)
+		} else {
+			now = now.Add(500 * time.Millisecond)
+		}
+	}
+	if st := s.Stats(); st.ARPProbes != 3 || st.TxPendingDrop != 0 {
+		t.Fatalf("probes %d, tx_pending_dropped %d; want 3, 0", st.ARPProbes, st.TxPendingDrop)
+	}
+	// The reply to a probe makes the entry fresh for another minute.
+	deliver(s, arpFrame(header.ARPReply, peerMAC, peer, ourIP, header.MAC(ourMAC)))
+	if st := s.Stats(); st.ARPReplies != 1 {
+		t.Fatalf("the reply to a probe was not learned: %+v", st)
+	}
+	now = now.Add(59 * time.Second)
+	if sent, n := out(20); !sent || n != 0 {
+		t.Fatalf("refreshed entry: sent %v, %d requests; want true, 0", sent, n)
+	}
+	// Expired again, and the probes go unanswered: after three, the
+	// next frame waits for a reply.
+	now = now.Add(time.Second)
+	for i := range 3 {
+		if sent, n := out(byte(30 + i)); !sent || n != 1 {
+			t.Fatalf("probe %d: sent %v, %d requests; want true, 1", i, sent, n)
+		}
+		now = now.Add(time.Second)
+	}
+	if sent, n := out(40); sent || n != 1 {
+		t.Fatalf("after three unanswered probes: sent %v, %d requests; want false (queued), 1", sent, n)
+	}
+	deliver(s, arpFrame(header.ARPReply, peerMAC, peer, ourIP, header.MAC(ourMAC)))
+	if f, ok := q.ReadOutbound(time.Second); !ok || header.Ethernet(f).Dst() != peerMAC || f[header.EthernetSize] != 40 {
+		t.Fatalf("the frame that waited did not go out after the reply: %x", f)
+	}
+}

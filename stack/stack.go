@@ -94,16 +94,20 @@ type Stats struct {
 	// ARPCacheRefused counts senders of requests not learned: the cache
 	// was full of neighbours we send through (the request is answered).
 	ARPCacheRefused uint64 `json:"arp_cache_refused"`
-	Neighbors       int    `json:"neighbors"` // entries in the neighbour cache now (a gauge)
-	TxFrames        uint64 `json:"tx_frames"`
-	TxNoRoute       uint64 `json:"tx_no_route"`
-	TxPendingDrop   uint64 `json:"tx_pending_dropped"` // queued for an unresolved neighbour that never answered, or queue full
-	TxRingFull      uint64 `json:"tx_ring_full"`
+	// ARPProbes counts the requests that revalidate an expired entry,
+	// sent while frames still go to the address it holds.
+	ARPProbes     uint64 `json:"arp_probes"`
+	Neighbors     int    `json:"neighbors"` // entries in the neighbour cache now (a gauge)
+	TxFrames      uint64 `json:"tx_frames"`
+	TxNoRoute     uint64 `json:"tx_no_route"`
+	TxPendingDrop uint64 `json:"tx_pending_dropped"` // queued for an unresolved neighbour that never answered, or queue full
+	TxRingFull    uint64 `json:"tx_ring_full"`
 }
 
 type counters struct {
 	frames, bytes, tooShort, notForUs, unknownType                                            atomic.Uint64
 	arpMalformed, arpRequests, arpIgnored, arpReplies, arpSent, arpCacheFull, arpCacheRefused atomic.Uint64
+	arpProbes                                                                                 atomic.Uint64
 	txFrames, txNoRoute, txPendingDrop, txRingFull                                            atomic.Uint64
 }
 
@@ -498,7 +502,7 @@ func (s *Stack) Stats() Stats {
 		Frames: frames, Bytes: bytes, TooShort: c.tooShort.Load(), NotForUs: c.notForUs.Load(),
 		UnknownType: c.unknownType.Load(), ARPMalformed: c.arpMalformed.Load(), ARPRequests: c.arpRequests.Load(),
 		ARPIgnored: c.arpIgnored.Load(), ARPReplies: c.arpReplies.Load(), ARPSent: c.arpSent.Load(),
-		ARPCacheFull: c.arpCacheFull.Load(), ARPCacheRefused: c.arpCacheRefused.Load(), TxFrames: c.txFrames.Load(), TxNoRoute: c.txNoRoute.Load(),
+		ARPCacheFull: c.arpCacheFull.Load(), ARPCacheRefused: c.arpCacheRefused.Load(), ARPProbes: c.arpProbes.Load(), TxFrames: c.txFrames.Load(), TxNoRoute: c.txNoRoute.Load(),
 		TxPendingDrop: c.txPendingDrop.Load(), TxRingFull: c.txRingFull.Load(),
 		Neighbors: s.neigh.len(),
 	}

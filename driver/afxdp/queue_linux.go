@@ -364,9 +364,18 @@ func (q *Queue) FlushTx() {
 		defer q.sk.ExitTx()
 	}
 	q.sk.TxKicksDeferred.Add(1)
-	if q.kickTx() && q.txPolling.Load() {
-		// The kernel stopped at its batch: the next pass kicks again.
-		q.txOwed.Store(true)
+	for i := 0; q.kickTx(); i++ {
+		// The kernel stopped at its batch (max_tx_budget, 32 frames a
+		// kick in copy mode): a polling loop kicks again on its next
+		// pass; one about to sleep kicks until the ring is sent, or
+		// for as many batches as the ring holds.
+		if q.txPolling.Load() {
+			q.txOwed.Store(true)
+			return
+		}
+		if i >= int(q.r.Tx.Size()/32) {
+			return
+		}
 	}
 }
 

@@ -364,16 +364,15 @@ func (q *Queue) FlushTx() {
 		defer q.sk.ExitTx()
 	}
 	q.sk.TxKicksDeferred.Add(1)
+	// The kernel sends at most max_tx_budget (32) frames a kick in copy
+	// mode and says EAGAIN for the rest: kick until the ring is sent, for
+	// at most as many batches as it holds; a polling loop's next pass
+	// kicks for what is left then.
 	for i := 0; q.kickTx(); i++ {
-		// The kernel stopped at its batch (max_tx_budget, 32 frames a
-		// kick in copy mode): a polling loop kicks again on its next
-		// pass; one about to sleep kicks until the ring is sent, or
-		// for as many batches as the ring holds.
-		if q.txPolling.Load() {
-			q.txOwed.Store(true)
-			return
-		}
 		if i >= int(q.r.Tx.Size()/32) {
+			if q.txPolling.Load() {
+				q.txOwed.Store(true)
+			}
 			return
 		}
 	}

@@ -40,15 +40,22 @@ func (f *freeList[T]) get() *T {
 func (f *freeList[T]) put(c *T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.c == nil {
+		// Full size at once: growing it later would allocate on the
+		// data path (TestInOrderZeroAllocs).
+		f.c = make([]*T, 0, f.max)
+	}
 	if len(f.c) < f.max {
 		f.c = append(f.c, c)
 	}
 }
 
-// The free lists keep at most 4 MiB of chunks and 2 MiB of small buffers.
+// The free lists keep at most 4 MiB of chunks and 512 KiB of small
+// buffers: room for a few hundred connections each holding a request
+// and a response.
 var (
 	chunkFree = freeList[[chunkSize]byte]{max: 64}
-	smallFree = freeList[[smallSize]byte]{max: 1024}
+	smallFree = freeList[[smallSize]byte]{max: 256}
 )
 
 func getChunk() *[chunkSize]byte  { return chunkFree.get() }
@@ -58,21 +65,24 @@ func putChunk(c *[chunkSize]byte) { chunkFree.put(c) }
 // use: the connection's lock guards it.
 type chunkBuf struct {
 	// small holds the bytes instead of chunks while they fit in it
-	// (chunks is empty then); head counts from its start. A buffer that
-	// outgrew it once (grown) goes to chunks from then on: a stream
-	// refills its buffer from empty every batch and would pay the move
-	// each time.
+	// (chunks is nil then); head counts from its start. A buffer that
+	// outgrew it once (chunks is no longer nil) goes to chunks from then
+	// on: a stream refills its buffer from empty every batch and would pay
+	// the move each time. (No flag for it: a Conn holds two buffers, and
+	// 16 more bytes would take it into the next size class, 128 bytes a
+	// connection.)
 	small  *[smallSize]byte
-	grown  bool
 	chunks []*[chunkSize]byte
 	// first backs chunks while it holds one chunk, the common case, so
 	// that a buffer's first byte allocates no slice.
 	first [1]*[chunkSize]byte
-	head  int // offset of the first byte in small or chunks[0]
-	n     int // bytes held
+	// head is the offset of the first byte in small or chunks[0], n the
+	// bytes held: int32 keeps a Conn, which holds two buffers, in its
+	// allocation size class (a buffer holds at most a window).
+	head, n int32
 }
 
-func (b *chunkBuf) len() int { return b.n }
+func (b *chunkBuf) len() int { return int(b.n) }
 
 // write appends p and returns how many bytes it took (all of them: the
 // caller enforces the limit).
@@ -80,28 +90,29 @@ func (b *chunkBuf) write(p []byte) int {
 	if len(p) == 0 {
 		return 0
 	}
-	if len(b.chunks) == 0 && !b.grown && b.n+len(p) <= smallSize {
+	head, n := int(b.head), int(b.n)
+	if b.chunks == nil && n+len(p) <= smallSize {
 		if b.small == nil {
 			b.small = smallFree.get()
-		} else if b.head+b.n+len(p) > smallSize {
-			copy(b.small[:], b.small[b.head:b.head+b.n])
-			b.head = 0
+		} else if head+n+len(p) > smallSize {
+			copy(b.small[:], b.small[head:head+n])
+			head = 0
 		}
-		copy(b.small[b.head+b.n:], p)
-		b.n += len(p)
+		copy(b.small[head+n:], p)
+		b.head, b.n = int32(head), int32(n+len(p))
 		return len(p)
 	}
 	if b.small != nil {
 		// Outgrown: the bytes move to the front of a chunk.
 		c := getChunk()
-		copy(c[:], b.small[b.head:b.head+b.n])
+		copy(c[:], b.small[head:head+n])
 		smallFree.put(b.small)
-		b.small, b.head, b.grown = nil, 0, true
+		b.small, head = nil, 0
 		b.chunks = append(b.first[:0], c)
 	}
 	w := 0
 	for w < len(p) {
-		end := b.head + b.n
+		end := head + n
 		ci, off := end/chunkSize, end%chunkSize
 		if ci == len(b.chunks) {
 			if b.chunks == nil {
@@ -111,8 +122,9 @@ func (b *chunkBuf) write(p []byte) int {
 		}
 		k := copy(b.chunks[ci][off:], p[w:])
 		w += k
-		b.n += k
+		n += k
 	}
+	b.head, b.n = int32(head), int32(n)
 	return w
 }
 
@@ -125,11 +137,12 @@ func (b *chunkBuf) read(p []byte) int {
 
 // peek copies up to len(p) bytes starting off bytes from the front.
 func (b *chunkBuf) peek(off int, p []byte) int {
-	if off >= b.n {
+	n := int(b.n)
+	if off >= n {
 		return 0
 	}
-	want := min(len(p), b.n-off)
-	pos := b.head + off
+	want := min(len(p), n-off)
+	pos := int(b.head) + off
 	if b.small != nil {
 		return copy(p[:want], b.small[pos:])
 	}
@@ -143,23 +156,25 @@ func (b *chunkBuf) peek(off int, p []byte) int {
 	return r
 }
 
-// discard drops n bytes from the front, returning emptied chunks to the
+// discard drops k bytes from the front, returning emptied chunks to the
 // pool.
-func (b *chunkBuf) discard(n int) {
-	n = min(n, b.n)
-	b.head += n
-	b.n -= n
+func (b *chunkBuf) discard(k int) {
+	head, n := int(b.head), int(b.n)
+	k = min(k, n)
+	head += k
+	n -= k
 	if b.small != nil {
-		if b.n == 0 {
+		if n == 0 {
 			smallFree.put(b.small)
-			b.small, b.head = nil, 0
+			b.small, head = nil, 0
 		}
+		b.head, b.n = int32(head), int32(n)
 		return
 	}
-	drop := b.head / chunkSize
-	if b.n == 0 {
+	drop := head / chunkSize
+	if n == 0 {
 		drop = len(b.chunks)
-		b.head = 0
+		head = 0
 	}
 	if drop > 0 {
 		for i := 0; i < drop; i++ {
@@ -167,12 +182,13 @@ func (b *chunkBuf) discard(n int) {
 			b.chunks[i] = nil
 		}
 		b.chunks = append(b.chunks[:0], b.chunks[drop:]...)
-		b.head %= chunkSize
-		if b.n == 0 {
-			b.head = 0
+		head %= chunkSize
+		if n == 0 {
+			head = 0
 		}
 	}
+	b.head, b.n = int32(head), int32(n)
 }
 
 // reset frees everything.
-func (b *chunkBuf) reset() { b.discard(b.n) }
+func (b *chunkBuf) reset() { b.discard(int(b.n)) }

@@ -57,7 +57,7 @@ func testChunkBuf(t *testing.T, maxWrite int) {
 				t.Fatalf("small buffer with %d chunks, %d bytes at head %d", len(b.chunks), b.n, b.head)
 			}
 		default:
-			if need := (b.head + b.n + chunkSize - 1) / chunkSize; len(b.chunks) != need {
+			if need := (int(b.head) + int(b.n) + chunkSize - 1) / chunkSize; len(b.chunks) != need {
 				t.Fatalf("holds %d chunks for %d bytes at head %d", len(b.chunks), b.n, b.head)
 			}
 		}

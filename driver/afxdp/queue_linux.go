@@ -319,12 +319,22 @@ func (q *Queue) Transmit(frames [][]byte) int {
 	n, queued := q.r.Transmit(frames)
 	// Copy-mode transmission happens in sendmsg: kick also when nothing
 	// was queued but frames are in flight, so that those an EAGAIN left
-	// go out.
-	if (queued > 0 || q.r.TxInFlight()) && !q.owe() {
-		q.kickTx()
+	// go out. The kick is left to a polling loop only while the ring
+	// holds less than one kernel batch and took every frame: a sender
+	// that outruns the loop (a server closing thousands of connections
+	// on the loop's CPU) must not fill the ring and have frames refused.
+	if queued > 0 || q.r.TxInFlight() {
+		if n == len(frames) && q.r.Tx.Pending() < txKickBatch && q.owe() {
+			return n
+		}
+		q.kickAll()
 	}
 	return n
 }
+
+// txKickBatch is how many frames the kernel sends per copy-mode kick
+// (its default max_tx_budget).
+const txKickBatch = 32
 
 // owe leaves the transmit kick to the poller if it is polling, and
 // reports whether it did. With the poller's SetTxPolling(false), which
@@ -364,18 +374,22 @@ func (q *Queue) FlushTx() {
 		defer q.sk.ExitTx()
 	}
 	q.sk.TxKicksDeferred.Add(1)
-	// The kernel sends at most max_tx_budget (32) frames a kick in copy
-	// mode and says EAGAIN for the rest: kick until the ring is sent, for
-	// at most as many batches as it holds; a polling loop's next pass
-	// kicks for what is left then.
-	for i := 0; q.kickTx(); i++ {
-		if i >= int(q.r.Tx.Size()/32) {
-			if q.txPolling.Load() {
-				q.txOwed.Store(true)
-			}
-			return
+	if q.kickAll() && q.txPolling.Load() {
+		q.txOwed.Store(true) // the loop's next pass kicks for the rest
+	}
+}
+
+// kickAll kicks until the ring is sent, for at most as many kernel
+// batches as it holds (the kernel sends txKickBatch frames a kick in copy
+// mode and says EAGAIN for the rest), and reports whether frames are
+// left.
+func (q *Queue) kickAll() (left bool) {
+	for i := uint32(0); q.kickTx(); i++ {
+		if i >= q.r.Tx.Size()/txKickBatch {
+			return true
 		}
 	}
+	return false
 }
 
 // kickTx kicks the kernel's transmit if it asks for it, and reports

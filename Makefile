@@ -129,8 +129,8 @@ demo: need-root deps build
 # the same. CI does not run it (make test runs --smoke). Its HTTP rows
 # drive wrk and ab, which make deps installs.
 bench: deps build
-	$(BIN)/rxbench --isolate --json bench.json --plot bench.png
-	$(BIN)/rxbench markdown bench.json > bench.md
+	$(BIN)/rxbench --isolate --json bench.json --plot bench.png; status=$$?; \
+		$(BIN)/rxbench markdown bench.json > bench.md && exit $$status
 
 # The soak (internal/harness/soak): rxpath run with the stack under mixed
 # legitimate and hostile traffic for DURATION; soak.csv, soak.png and

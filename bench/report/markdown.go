@@ -14,52 +14,35 @@ import (
 // was not measured says why.
 func WriteMarkdown(w io.Writer, r *Run) error {
 	var b strings.Builder
-	var live, tcp, capacity, cost, httpRows, mem []*Scenario
-	for i := range r.Scenarios {
-		s := &r.Scenarios[i]
-		switch {
-		case s.Kind == KindHTTP:
-			httpRows = append(httpRows, s)
-		case s.Kind == KindConnMemory:
-			mem = append(mem, s)
-		case s.Kind == KindStackCost:
-			cost = append(cost, s)
-		case s.Kind == KindCapacity:
-			capacity = append(capacity, s)
-		case s.TCP():
-			tcp = append(tcp, s)
-		default:
-			live = append(live, s)
-		}
-	}
-	tables := []struct {
+	t := tablesOf(r)
+	sections := []struct {
 		rows   []*Scenario
 		header []string
 		cells  func(*Scenario) []string
 	}{
-		{live, []string{"scenario", "frame", "rx Mpps [min–max]", "loss", "CPU ns/pkt", "busy ns/pkt", "×xsk", "×ceiling", "×kernel"},
+		{t.live, []string{"scenario", "frame", "rx Mpps [min–max]", "loss", "CPU ns/pkt", "busy ns/pkt", "×xsk", "×ceiling", "×kernel"},
 			func(s *Scenario) []string {
 				m := s.Summary
 				return []string{fmt.Sprint(s.FrameLen), mdSpread(m.RxMpps, "%.3f"), pct(m.LossPct.Median), median(m.CPUNSPkt, "%.0f"),
 					median(m.BusyNSPkt, "%.0f"), ratio(m.VsXSK), ratio(m.VsCeiling), ratio(m.VsKernel)}
 			}},
-		{capacity, []string{"capacity, driver/memnic (a NIC in memory, poller on one core)", "Mpps [min–max]", "CPU ns/pkt", "loss"},
+		{t.capacity, []string{"capacity, driver/memnic (a NIC in memory, poller on one core)", "Mpps [min–max]", "CPU ns/pkt", "loss"},
 			func(s *Scenario) []string {
 				m := s.Summary
 				return []string{mdSpread(m.RxMpps, "%.2f"), median(m.CPUNSPkt, "%.1f"), pct(m.LossPct.Median)}
 			}},
-		{tcp, []string{"TCP, one kernel client streaming", "goodput Gbit/s [min–max]", "loss", "CPU ns/byte", "×kernel"},
+		{t.tcp, []string{"TCP, one kernel client streaming", "goodput Gbit/s [min–max]", "loss", "CPU ns/byte", "×kernel"},
 			func(s *Scenario) []string {
 				m := s.Summary
 				return []string{mdSpread(m.GoodputGbps, "%.2f"), pct(m.LossPct.Median), median(m.CPUNSByte, "%.3f"), ratio(m.VsKernel)}
 			}},
-		{cost, []string{"stack cost (replay, no kernel)", "ns/pkt wall", "CPU ns/pkt", "allocs/pkt", "×gVisor (CPU)"},
+		{t.cost, []string{"stack cost (replay, no kernel)", "ns/pkt wall", "CPU ns/pkt", "allocs/pkt", "×gVisor (CPU)"},
 			func(s *Scenario) []string {
 				m := s.Summary
 				return []string{median(m.NSPerPacket, "%.1f"), median(m.CPUNSPkt, "%.1f"), median(m.AllocsPerPacket, "%.2f"),
 					ratio(m.VsGVisor) + " (" + ratio(m.VsGVisorCPU) + ")"}
 			}},
-		{httpRows, []string{"HTTP (net/http, one handler)", "keep-alive req/s, wrk [min–max]", "p99 ms", "CPU µs/req", "×kernel",
+		{t.http, []string{"HTTP (net/http, one handler)", "keep-alive req/s, wrk [min–max]", "p99 ms", "CPU µs/req", "×kernel",
 			"new connection req/s, ab [min–max]", "p99 ms", "CPU µs/req", "×kernel"},
 			func(s *Scenario) []string {
 				m := s.Summary
@@ -67,24 +50,24 @@ func WriteMarkdown(w io.Writer, r *Run) error {
 					mdCount(m.ConnectRPS), median(m.ConnectP99MS, "%.0f"), median(m.ConnectCPUUS, "%.1f"), ratio(m.VsKernelConnect)}
 			}},
 	}
-	for _, t := range tables {
-		if len(t.rows) == 0 {
+	for _, sec := range sections {
+		if len(sec.rows) == 0 {
 			continue
 		}
-		mdRow(&b, t.header)
-		mdRow(&b, slicesRepeat("---", len(t.header)))
-		for _, s := range t.rows {
+		mdRow(&b, sec.header)
+		mdRow(&b, slicesRepeat("---", len(sec.header)))
+		for _, s := range sec.rows {
 			if !s.OK() {
-				cells := slicesRepeat("-", len(t.header))
+				cells := slicesRepeat("-", len(sec.header))
 				cells[0], cells[1] = s.Name, mdUnmeasured(s)
 				mdRow(&b, cells)
 				continue
 			}
-			mdRow(&b, append([]string{s.Name}, t.cells(s)...))
+			mdRow(&b, append([]string{s.Name}, sec.cells(s)...))
 		}
 		b.WriteString("\n")
 	}
-	for _, s := range mem {
+	for _, s := range t.mem {
 		mdRow(&b, []string{s.Name + " (server side)", "rxpath (Go heap)", "kernel (slab)"})
 		mdRow(&b, slicesRepeat("---", 3))
 		if !s.OK() {

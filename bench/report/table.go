@@ -14,28 +14,11 @@ import (
 func WriteTable(w io.Writer, r *Run) error {
 	var b strings.Builder
 	writeHeader(&b, r)
-	var live, tcp, capacity, cost, httpRows, mem []*Scenario
-	for i := range r.Scenarios {
-		s := &r.Scenarios[i]
-		switch {
-		case s.Kind == KindHTTP:
-			httpRows = append(httpRows, s)
-		case s.Kind == KindConnMemory:
-			mem = append(mem, s)
-		case s.Kind == KindStackCost:
-			cost = append(cost, s)
-		case s.Kind == KindCapacity:
-			capacity = append(capacity, s)
-		case s.TCP():
-			tcp = append(tcp, s)
-		default:
-			live = append(live, s)
-		}
-	}
+	t := tablesOf(r)
 	for _, sec := range []struct {
 		rows  []*Scenario
 		write func(*strings.Builder, []*Scenario)
-	}{{live, writeLive}, {tcp, writeTCP}, {httpRows, writeHTTP}, {mem, writeConnMemory}, {capacity, writeCapacity}, {cost, writeCost}} {
+	}{{t.live, writeLive}, {t.tcp, writeTCP}, {t.http, writeHTTP}, {t.mem, writeConnMemory}, {t.capacity, writeCapacity}, {t.cost, writeCost}} {
 		if len(sec.rows) > 0 {
 			b.WriteString("\n")
 			sec.write(&b, sec.rows)
@@ -48,6 +31,33 @@ func WriteTable(w io.Writer, r *Run) error {
 	writeNotes(&b, r)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// tables is a run's rows by the table they go in.
+type tables struct {
+	live, tcp, capacity, cost, http, mem []*Scenario
+}
+
+func tablesOf(r *Run) tables {
+	var t tables
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		switch {
+		case s.Kind == KindHTTP:
+			t.http = append(t.http, s)
+		case s.Kind == KindConnMemory:
+			t.mem = append(t.mem, s)
+		case s.Kind == KindStackCost:
+			t.cost = append(t.cost, s)
+		case s.Kind == KindCapacity:
+			t.capacity = append(t.capacity, s)
+		case s.TCP():
+			t.tcp = append(t.tcp, s)
+		default:
+			t.live = append(t.live, s)
+		}
+	}
+	return t
 }
 
 func writeHeader(b *strings.Builder, r *Run) {

@@ -395,15 +395,7 @@ func TestSynCookieLostFirstSegment(t *testing.T) {
 // and once cookie mode is over so does every failing ACK.
 func TestSynCookieChallengeACK(t *testing.T) {
 	h := newHarness(t, tcp.Options{})
-	l := listen(t, h, 80, tcp.ListenOptions{SynQueue: 1})
-	h.send(seg{sport: 100, dport: 80, seq: 1, flags: "S"}) // fills the SYN queue
-	h.out()
-	h.send(seg{sport: 200, dport: 80, seq: 5000, flags: "S", opts: []layers.TCPOption{tsOpt(42, 0)}})
-	sa := h.one()
-	tsval, _, ok := findTS(sa)
-	if !sa.SYN || !sa.ACK || !ok || h.tcp.Stats().SyncookiesSent != 1 {
-		t.Fatalf("want a cookie SYN-ACK with timestamps, got %v %+v", describe([]*layers.TCP{sa}), h.tcp.Stats())
-	}
+	l, sa, tsval := cookieSYNACK(t, h, 5000)
 	// The ACK and 100 bytes of data are lost; the challenge ACK arrives.
 	h.send(seg{sport: 200, dport: 80, seq: 5001 + 100, ack: sa.Seq + 1, flags: "A", opts: []layers.TCPOption{tsOpt(50, tsval)}})
 	h.none()
@@ -440,6 +432,24 @@ func TestSynCookieChallengeACK(t *testing.T) {
 	}
 }
 
+// cookieSYNACK listens on port 80 with a SYN queue of one, fills it from
+// port 100, and sends a SYN with timestamps from port 200 at sequence
+// number isn: the SYN-ACK must be a cookie. It returns the listener, the
+// SYN-ACK and its TSval.
+func cookieSYNACK(t *testing.T, h *harness, isn uint32) (*tcp.Listener, *layers.TCP, uint32) {
+	t.Helper()
+	l := listen(t, h, 80, tcp.ListenOptions{SynQueue: 1})
+	h.send(seg{sport: 100, dport: 80, seq: 1, flags: "S"}) // fills the SYN queue
+	h.out()
+	h.send(seg{sport: 200, dport: 80, seq: isn, flags: "S", opts: []layers.TCPOption{tsOpt(42, 0)}})
+	sa := h.one()
+	tsval, _, ok := findTS(sa)
+	if !sa.SYN || !sa.ACK || !ok || h.tcp.Stats().SyncookiesSent != 1 {
+		t.Fatalf("want a cookie SYN-ACK with timestamps, got %v %+v", describe([]*layers.TCP{sa}), h.tcp.Stats())
+	}
+	return l, sa, tsval
+}
+
 // TestSynCookieTakeover: a client's SYN gets a cookie; its ACK and first
 // data are lost; a same-source flood's SYN on the client's 4-tuple then
 // finds room in the SYN queue and makes a half-open connection there.
@@ -449,15 +459,7 @@ func TestSynCookieChallengeACK(t *testing.T) {
 // random ISNs are: its segments are out of the half-open window.)
 func TestSynCookieTakeover(t *testing.T) {
 	h := newHarness(t, tcp.Options{})
-	l := listen(t, h, 80, tcp.ListenOptions{SynQueue: 1})
-	h.send(seg{sport: 100, dport: 80, seq: 1, flags: "S"}) // fills the SYN queue
-	h.out()
-	h.send(seg{sport: 200, dport: 80, seq: 3_000_000_000, flags: "S", opts: []layers.TCPOption{tsOpt(42, 0)}})
-	sa := h.one()
-	tsval, _, ok := findTS(sa)
-	if !sa.SYN || !sa.ACK || !ok || h.tcp.Stats().SyncookiesSent != 1 {
-		t.Fatalf("want a cookie SYN-ACK with timestamps, got %v %+v", describe([]*layers.TCP{sa}), h.tcp.Stats())
-	}
+	l, sa, tsval := cookieSYNACK(t, h, 3_000_000_000)
 	// The flood's peer resets the first half-open connection, making
 	// room; the flood's next SYN lands on the client's 4-tuple.
 	h.send(seg{sport: 100, dport: 80, seq: 2, flags: "R"})

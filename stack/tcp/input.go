@@ -447,12 +447,13 @@ func (c *Conn) cookieTakeover(seg *segment) bool {
 	if l == nil || !seg.has(header.TCPFlagACK) || seg.has(header.TCPFlagSYN|header.TCPFlagRST) || seg.ack == c.sndNxt {
 		return false
 	}
-	if _, ok := t.cookies.Check(tuple(seg.k), uint32(seg.seq), uint32(seg.ack), seg.opts.HasTS, seg.opts.TSEcr, t.clock()); !ok {
+	p, ok := t.cookies.Check(tuple(seg.k), uint32(seg.seq), uint32(seg.ack), seg.opts.HasTS, seg.opts.TSEcr, t.clock())
+	if !ok {
 		return false
 	}
 	t.st.cookieTakeovers.Add(1)
 	t.st.attemptFails.Add(1)
 	c.terminate(ErrConnRefused)
-	l.cookieACK(seg)
+	l.acceptCookie(seg, p)
 	return true
 }

@@ -374,6 +374,13 @@ func (l *Listener) cookieACK(seg *segment) {
 		t.sendRST(seg.p.Queue, seg.k, seg.ack, 0, false)
 		return
 	}
+	l.acceptCookie(seg, p)
+}
+
+// acceptCookie makes the connection of seg, an ACK that passed the cookie
+// check with parameters p, and hands it its data.
+func (l *Listener) acceptCookie(seg *segment, p syncookie.Params) {
+	t := l.t
 	if l.acceptFull() {
 		t.st.listenOverflows.Add(1)
 		t.st.listenDrops.Add(1)

@@ -294,8 +294,8 @@ func (n *neighbors) handleARP(p *Packet) {
 }
 
 // learn records ip at mac. Without create it only completes an entry we
-// asked about (one being resolved, or an expired one being probed). It flushes the packets that waited and reports whether it
-// learned.
+// asked about (one being resolved, or an expired one being probed). It
+// flushes the packets that waited and reports whether it learned.
 func (n *neighbors) learn(ip [4]byte, mac header.MAC, create bool) bool {
 	now := n.s.clock()
 	n.mu.Lock()

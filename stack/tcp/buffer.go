@@ -58,9 +58,6 @@ var (
 	smallFree = freeList[[smallSize]byte]{max: 256}
 )
 
-func getChunk() *[chunkSize]byte  { return chunkFree.get() }
-func putChunk(c *[chunkSize]byte) { chunkFree.put(c) }
-
 // chunkBuf is a byte FIFO made of pooled chunks. Not safe for concurrent
 // use: the connection's lock guards it.
 type chunkBuf struct {
@@ -104,7 +101,7 @@ func (b *chunkBuf) write(p []byte) int {
 	}
 	if b.small != nil {
 		// Outgrown: the bytes move to the front of a chunk.
-		c := getChunk()
+		c := chunkFree.get()
 		copy(c[:], b.small[head:head+n])
 		smallFree.put(b.small)
 		b.small, head = nil, 0
@@ -118,7 +115,7 @@ func (b *chunkBuf) write(p []byte) int {
 			if b.chunks == nil {
 				b.chunks = b.first[:0]
 			}
-			b.chunks = append(b.chunks, getChunk())
+			b.chunks = append(b.chunks, chunkFree.get())
 		}
 		k := copy(b.chunks[ci][off:], p[w:])
 		w += k
@@ -178,7 +175,7 @@ func (b *chunkBuf) discard(k int) {
 	}
 	if drop > 0 {
 		for i := 0; i < drop; i++ {
-			putChunk(b.chunks[i])
+			chunkFree.put(b.chunks[i])
 			b.chunks[i] = nil
 		}
 		b.chunks = append(b.chunks[:0], b.chunks[drop:]...)

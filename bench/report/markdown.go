@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -55,11 +56,11 @@ func WriteMarkdown(w io.Writer, r *Run) error {
 			continue
 		}
 		mdRow(&b, sec.header)
-		mdRow(&b, slicesRepeat("---", len(sec.header)))
+		mdRow(&b, slices.Repeat([]string{"---"}, len(sec.header)))
 		for _, s := range sec.rows {
 			if !s.OK() {
-				cells := slicesRepeat("-", len(sec.header))
-				cells[0], cells[1] = s.Name, mdUnmeasured(s)
+				cells := slices.Repeat([]string{"-"}, len(sec.header))
+				cells[0], cells[1] = s.Name, unmeasured(s)
 				mdRow(&b, cells)
 				continue
 			}
@@ -69,9 +70,9 @@ func WriteMarkdown(w io.Writer, r *Run) error {
 	}
 	for _, s := range t.mem {
 		mdRow(&b, []string{s.Name + " (server side)", "rxpath (Go heap)", "kernel (slab)"})
-		mdRow(&b, slicesRepeat("---", 3))
+		mdRow(&b, slices.Repeat([]string{"---"}, 3))
 		if !s.OK() {
-			mdRow(&b, []string{"-", mdUnmeasured(s), "-"})
+			mdRow(&b, []string{"-", unmeasured(s), "-"})
 		} else {
 			m := s.Summary
 			mdRow(&b, []string{"bytes per idle ESTABLISHED connection", mdCount(m.IdleBytesRxpath), mdCount(m.IdleBytesKernel)})
@@ -81,7 +82,7 @@ func WriteMarkdown(w io.Writer, r *Run) error {
 	}
 	if len(r.Goals) > 0 {
 		mdRow(&b, []string{"goal", "status", "measured", "detail"})
-		mdRow(&b, slicesRepeat("---", 4))
+		mdRow(&b, slices.Repeat([]string{"---"}, 4))
 		for _, g := range r.Goals {
 			val := "-"
 			if g.Value.Valid() {
@@ -98,14 +99,6 @@ func goalMark(s GoalStatus) string {
 	return map[GoalStatus]string{GoalPass: "pass", GoalMiss: "MISS", GoalInfo: "info", GoalNotRun: "not run"}[s]
 }
 
-func mdUnmeasured(s *Scenario) string {
-	msg := string(s.Status)
-	if s.Reason != "" {
-		msg += ": " + s.Reason
-	}
-	return msg
-}
-
 // mdRow writes one table row; a "|" inside a cell is escaped.
 func mdRow(b *strings.Builder, cells []string) {
 	b.WriteString("|")
@@ -115,21 +108,8 @@ func mdRow(b *strings.Builder, cells []string) {
 	b.WriteString("\n")
 }
 
-func slicesRepeat(s string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = s
-	}
-	return out
-}
-
 // mdSpread formats a Stat as "median [min–max]".
-func mdSpread(s Stat, f string) string {
-	if !s.Valid() {
-		return "-"
-	}
-	return fmt.Sprintf(f+" ["+f+"–"+f+"]", s.Median, s.Min, s.Max)
-}
+func mdSpread(s Stat, f string) string { return spreadSep(s, f, "–") }
 
 // mdCount formats a Stat of whole numbers as "12,345 [12,001–13,020]".
 func mdCount(s Stat) string {

@@ -259,11 +259,15 @@ func writeConnMemory(b *strings.Builder, rows []*Scenario) {
 }
 
 func writeUnmeasured(b *strings.Builder, nw int, s *Scenario) {
-	msg := string(s.Status)
+	fmt.Fprintf(b, "%-*s %s\n", nw, s.Name, unmeasured(s))
+}
+
+// unmeasured says why a row has no figures: its status and reason.
+func unmeasured(s *Scenario) string {
 	if s.Reason != "" {
-		msg += ": " + s.Reason
+		return string(s.Status) + ": " + s.Reason
 	}
-	fmt.Fprintf(b, "%-*s %s\n", nw, s.Name, msg)
+	return string(s.Status)
 }
 
 func writeCost(b *strings.Builder, rows []*Scenario) {
@@ -327,11 +331,14 @@ func writeNotes(b *strings.Builder, r *Run) {
 }
 
 // spread formats a Stat as "median [min – max]".
-func spread(s Stat, f string) string {
+func spread(s Stat, f string) string { return spreadSep(s, f, " – ") }
+
+// spreadSep is spread with sep between min and max.
+func spreadSep(s Stat, f, sep string) string {
 	if !s.Valid() {
 		return "-"
 	}
-	return fmt.Sprintf(f+" ["+f+" – "+f+"]", s.Median, s.Min, s.Max)
+	return fmt.Sprintf(f+" ["+f+sep+f+"]", s.Median, s.Min, s.Max)
 }
 
 // median formats a Stat's median alone.

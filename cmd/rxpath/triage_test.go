@@ -494,14 +494,15 @@ func synFlood(t *testing.T, floodFor time.Duration, target string, clientCPU int
 func TestTriageLabSYNFlood(t *testing.T) {
 	const floodFor = 12 * time.Second
 	report := func(name string, r synFloodResult) {
-		ratio := 0.0
-		if b := median(r.goodputBase); b > 0 {
-			ratio = median(r.goodputFlood) / b
+		base := median(r.goodputBase)
+		ratio, idleRatio := 0.0, 0.0
+		if base > 0 {
+			ratio, idleRatio = median(r.goodputFlood)/base, median(r.goodputIdle)/base
 		}
 		t.Logf("%s: hping3 sent %d SYNs in %v; unflooded 1 MiB goodput median %.1f MiB/s (%d transfers), after a second idle %.1f MiB/s (%.0f%%), under the flood %.1f MiB/s (%.0f%%, %d transfers); "+
 			"handshakes median %v, p99 %v, %d timed out (10 s); poller busy share (rxpath CPU, %% of one CPU) %.0f%% serving transfers unflooded, %.0f%% flooded; "+
 			"during the flood: peer veth tx drops %d (before XDP), ring drops %d; tcp in_segs %d, syncookies sent %d",
-			name, r.sent, floodFor, median(r.goodputBase), len(r.goodputBase), median(r.goodputIdle), 100*median(r.goodputIdle)/median(r.goodputBase),
+			name, r.sent, floodFor, base, len(r.goodputBase), median(r.goodputIdle), 100*idleRatio,
 			median(r.goodputFlood), 100*ratio, len(r.goodputFlood),
 			quantile(r.connect, 0.5).Round(time.Millisecond), quantile(r.connect, 0.99).Round(time.Millisecond), r.failed,
 			100*r.busyBase, 100*r.busyFlood, r.vethDrops, r.ringDrops, r.s.TCP.InSegs, r.s.TCP.SyncookiesSent)

@@ -1,12 +1,9 @@
 package driver_test
 
 import (
-	"encoding/binary"
-	"fmt"
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,51 +264,7 @@ func testTransmit(t *testing.T, opts auto.Options, n int, polled bool) {
 	for i := 0; i < n; i++ {
 		frames = append(frames, labtest.UDPFrameToPeer(t, l, uint64(i)))
 	}
-	// Read concurrently, and keep at most window datagrams ahead of
-	// the reader: the peer socket's buffer holds only a few hundred,
-	// and on two busy CPUs the reader can fall behind any fixed
-	// pacing (CI once saw 616 of 1000 that way). The test is about
-	// our transmit path, not the peer's buffer.
-	const window = 64
-	var received atomic.Int64
-	got := make([]bool, n)
-	readErr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 2048)
-		ln.SetReadDeadline(time.Now().Add(20 * time.Second))
-		for i := 0; i < n; i++ {
-			m, _, err := ln.ReadFrom(buf)
-			if err != nil {
-				readErr <- fmt.Errorf("peer received %d of %d: %w (peer %s)", i, n, err, labtest.PeerUDPStats(l))
-				return
-			}
-			seq := binary.BigEndian.Uint64(buf[:8])
-			if m != 64 || seq >= uint64(n) || got[seq] || !labtest.PayloadOK(buf[:m], seq) {
-				readErr <- fmt.Errorf("bad datagram %d: len %d seq %d", i, m, seq)
-				return
-			}
-			got[seq] = true
-			received.Add(1)
-		}
-		readErr <- nil
-	}()
-	sent := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for sent < n && time.Now().Before(deadline) {
-		if int64(sent)-received.Load() >= window {
-			reap()
-			time.Sleep(100 * time.Microsecond)
-			continue
-		}
-		sent += q.Transmit(frames[sent:min(sent+32, n)])
-		reap()
-	}
-	if sent != n {
-		t.Fatalf("transmitted %d of %d (peer received %d; tx stats %+v)", sent, n, received.Load(), q.Stats())
-	}
-	if err := <-readErr; err != nil {
-		t.Fatalf("%v (tx stats %+v)", err, q.Stats())
-	}
+	labtest.TransmitToPeer(t, l, ln, frames, q.Transmit, reap, 20*time.Second, func() any { return q.Stats() })
 	if polled {
 		if err := p.Stop(); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package afpacket_test
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"runtime"
 	"slices"
@@ -419,47 +418,7 @@ func TestTransmit(t *testing.T) {
 	for i := range frames {
 		frames[i] = udpFrame(t, l, uint64(i), 64)
 	}
-	// Read concurrently, and keep at most window datagrams ahead of the
-	// reader: the peer socket's buffer holds only a few hundred, and on
-	// two busy CPUs the reader can fall behind any fixed pacing.
-	const window = 64
-	var received atomic.Int64
-	got := make([]bool, n)
-	readErr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 2048)
-		ln.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for i := 0; i < n; i++ {
-			m, _, err := ln.ReadFrom(buf)
-			if err != nil {
-				readErr <- fmt.Errorf("peer received %d of %d: %w (peer %s)", i, n, err, labtest.PeerUDPStats(l))
-				return
-			}
-			seq := binary.BigEndian.Uint64(buf[:8])
-			if m != 64 || seq >= n || got[seq] || !labtest.PayloadOK(buf[:m], seq) {
-				readErr <- fmt.Errorf("bad datagram %d: len %d seq %d", i, m, seq)
-				return
-			}
-			got[seq] = true
-			received.Add(1)
-		}
-		readErr <- nil
-	}()
-	sent := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for sent < n && time.Now().Before(deadline) {
-		if int64(sent)-received.Load() >= window {
-			time.Sleep(100 * time.Microsecond)
-			continue
-		}
-		sent += q.Transmit(frames[sent:min(sent+32, n)])
-	}
-	if sent != n {
-		t.Fatalf("transmitted %d of %d (peer received %d; %+v)", sent, n, received.Load(), q.Stats())
-	}
-	if err := <-readErr; err != nil {
-		t.Fatalf("%v (tx stats %+v)", err, q.Stats())
-	}
+	labtest.TransmitToPeer(t, l, ln, frames, q.Transmit, nil, 10*time.Second, func() any { return q.Stats() })
 	// An oversize frame is taken and counted, and the frames around it
 	// still go out.
 	big := udpFrame(t, l, 0, 1500)

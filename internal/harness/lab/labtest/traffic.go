@@ -3,6 +3,7 @@ package labtest
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -187,5 +188,63 @@ func FillStream(r *rand.Rand, buf []byte) {
 		for j := 0; j < 8 && i+j < len(buf); j++ {
 			buf[i+j] = byte(v >> (8 * j))
 		}
+	}
+}
+
+// TransmitToPeer sends frames, 64-byte datagrams to ln's port whose first
+// 8 bytes are their index (as UDPFrameToPeer builds them), through
+// transmit, 32 at a time and at most 64 ahead of a reader on ln that
+// checks each arrives once and intact: the peer socket's buffer holds
+// only a few hundred, and on two busy CPUs the reader can fall behind any
+// fixed pacing (CI once saw 616 of 1000 that way). The test is about the
+// transmit path, not the peer's buffer. reap, if not nil, runs after each
+// transmit and while it waits for the reader. It fails t, with stats() in
+// the message, unless every frame was taken within 10 s and read within
+// readFor.
+func TransmitToPeer(t testing.TB, l *lab.Lab, ln *net.UDPConn, frames [][]byte, transmit func([][]byte) int, reap func(), readFor time.Duration, stats func() any) {
+	t.Helper()
+	const window = 64
+	n := len(frames)
+	var received atomic.Int64
+	got := make([]bool, n)
+	readErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		ln.SetReadDeadline(time.Now().Add(readFor))
+		for i := 0; i < n; i++ {
+			m, _, err := ln.ReadFrom(buf)
+			if err != nil {
+				readErr <- fmt.Errorf("peer received %d of %d: %w (peer %s)", i, n, err, PeerUDPStats(l))
+				return
+			}
+			seq := binary.BigEndian.Uint64(buf[:8])
+			if m != 64 || seq >= uint64(n) || got[seq] || !PayloadOK(buf[:m], seq) {
+				readErr <- fmt.Errorf("bad datagram %d: len %d seq %d", i, m, seq)
+				return
+			}
+			got[seq] = true
+			received.Add(1)
+		}
+		readErr <- nil
+	}()
+	if reap == nil {
+		reap = func() {}
+	}
+	sent := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for sent < n && time.Now().Before(deadline) {
+		if int64(sent)-received.Load() >= window {
+			reap()
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		sent += transmit(frames[sent:min(sent+32, n)])
+		reap()
+	}
+	if sent != n {
+		t.Fatalf("transmitted %d of %d (peer received %d; tx stats %+v)", sent, n, received.Load(), stats())
+	}
+	if err := <-readErr; err != nil {
+		t.Fatalf("%v (tx stats %+v)", err, stats())
 	}
 }
